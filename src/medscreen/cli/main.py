@@ -1,0 +1,40 @@
+"""The ``medscreen`` command: thin Typer sub-apps over the importable API."""
+
+from __future__ import annotations
+
+import typer
+
+from medscreen import __version__
+from medscreen.cli._common import setup_logging
+from medscreen.cli.data import data_app
+from medscreen.cli.train import train_app
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="medscreen",
+    help="Screen retinal fundus photos (glaucoma) and breast ultrasound images.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"medscreen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    setup_logging(verbose)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

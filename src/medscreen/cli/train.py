@@ -1,0 +1,67 @@
+"""``medscreen train``: train a model on public datasets or a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from medscreen.cli._common import console, handle_errors
+from medscreen.cli.data import load_indexes
+from medscreen.config import get_settings
+from medscreen.datasets.records import Record
+from medscreen.errors import ConfigError
+
+__all__ = ["train_app", "gather_records"]
+
+train_app = typer.Typer(help="Train a model (seeded, resumable; CPU or GPU unchanged).", no_args_is_help=True)
+
+
+def gather_records(data: list[Path] | None, manifest: Path | None) -> list[Record]:
+    """Records of every ``--data`` folder (each a dataset or a folder of datasets) or of ``--manifest``."""
+    if not data and manifest is None:
+        raise ConfigError("give --data DIR (one or more) or --manifest FILE")
+    if data and manifest is not None:
+        raise ConfigError("give --data or --manifest, not both")
+    if manifest is not None:
+        return list(load_indexes(None, manifest)[0].records)
+    return [r for d in data or [] for index in load_indexes(d, None) for r in index.records]
+
+
+def _segmentation(task: str):
+    @handle_errors
+    def command(
+        out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, split, metrics, checkpoints)."),
+        data: list[Path] | None = typer.Option(None, "--data", "-d", help="Dataset folder(s)."),
+        manifest: Path | None = typer.Option(None, "--manifest", "-m", help="CSV manifest with image, mask[, patient_id, split]."),
+        arch: str = typer.Option("compact", "--arch", help="compact | unet | effnet-b4"),
+        loss: str = typer.Option("dice+bce", "--loss", help="dice | bce | dice+bce"),
+        epochs: int = typer.Option(60, "--epochs"),
+        batch_size: int = typer.Option(8, "--batch-size"),
+        lr: float = typer.Option(1e-3, "--lr"),
+        input_size: int = typer.Option(256, "--input-size"),
+        repeats: int = typer.Option(1, "--repeats", help="Visits of each training image per epoch."),
+        val_fraction: float = typer.Option(0.2, "--val", help="Share of patients held out for validation."),
+        seed: int | None = typer.Option(None, "--seed"),
+        max_images: int | None = typer.Option(None, "--max-images", help="Use only the first N images (smoke test)."),
+        early_stop: int = typer.Option(12, "--early-stop", help="Patience in epochs on validation IoU."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoints/last.ckpt."),
+    ) -> None:
+        from medscreen.training.config import SegmentationConfig
+        from medscreen.training.segmentation import train_segmentation
+
+        records = gather_records(data, manifest)
+        config = SegmentationConfig(
+            task=task, arch=arch, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size,
+            repeats=repeats, val_fraction=val_fraction, seed=get_settings().seed if seed is None else seed,
+            max_images=max_images, early_stop_patience=early_stop,
+        )
+        run = train_segmentation(records, config, out, resume=resume)
+        console.print(f"run folder: {run}  (best checkpoint: {run / 'checkpoints' / 'best.ckpt'})")
+
+    command.__doc__ = f"Train the {task} segmentation model."
+    return command
+
+
+train_app.command("disc")(_segmentation("disc"))
+train_app.command("lesion")(_segmentation("lesion"))

@@ -1,0 +1,35 @@
+"""Bootstrap confidence intervals (percentile method), shared by every report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["bootstrap_ci"]
+
+
+def bootstrap_ci(
+    n: int,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``statistic(indices)`` over ``n`` resampled cases.
+
+    ``statistic`` receives an index array (with repeats) into the cases, so
+    ratio statistics (pixel-accumulated Dice, AUC) resample whole cases.
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` when ``n == 0``.
+    """
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    return (float(np.quantile(values, alpha / 2)), float(np.quantile(values, 1 - alpha / 2)))

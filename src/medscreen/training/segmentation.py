@@ -1,0 +1,231 @@
+"""Train a segmentation model: ``train_segmentation(records, config, out_dir) -> run folder``.
+
+The run folder is self-describing: ``config.json``, ``split.csv`` (the
+patient-level split as a manifest), ``metrics.csv`` (one row per epoch),
+``curves.png``, ``checkpoints/best.ckpt`` (by validation IoU) and
+``checkpoints/last.ckpt`` (to resume).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from monai.losses import DiceCELoss, DiceLoss
+from torch.utils.data import DataLoader
+
+from medscreen.datasets.manifest import write_manifest
+from medscreen.datasets.records import Record
+from medscreen.datasets.splits import split_records
+from medscreen.errors import ConfigError
+from medscreen.evaluation.segmentation import compute_counts, summarise_segmentation
+from medscreen.models.registry import create_model
+from medscreen.training.config import SegmentationConfig
+from medscreen.training.data import DiscFramer, SegmentationDataset, fixed_disc_views, load_cached
+from medscreen.transforms.presets import segmentation_augment
+
+__all__ = ["SegmentationModule", "train_segmentation", "split_for_training", "plot_curves", "load_module"]
+
+log = logging.getLogger(__name__)
+
+
+def _make_loss(name: str) -> torch.nn.Module:
+    if name == "dice":
+        return DiceLoss(sigmoid=True, batch=True)
+    if name == "bce":
+        return torch.nn.BCEWithLogitsLoss()
+    return DiceCELoss(sigmoid=True, batch=True)
+
+
+class SegmentationModule(L.LightningModule):
+    """A network, its loss, Adam with reduce-on-plateau on validation IoU."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.config = SegmentationConfig(**config)
+        self.net = create_model(self.config.task, self.config.arch)
+        self.loss = _make_loss(self.config.loss)
+        self._val_counts: list = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self(batch["image"]), batch["label"])
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self(batch["image"])
+        self.log("val_loss", self.loss(logits, batch["label"]), on_epoch=True, batch_size=len(batch["image"]))
+        pred = (torch.sigmoid(logits) > self.config.threshold).cpu().numpy()
+        truth = batch["label"].cpu().numpy() > 0.5
+        self._val_counts.extend(compute_counts(p[0], t[0]) for p, t in zip(pred, truth, strict=True))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_counts:
+            return
+        summary = summarise_segmentation(self._val_counts, n_boot=1)
+        self.log("val_iou", summary["iou"], prog_bar=True)
+        self.log("val_dice", summary["dice"], prog_bar=True)
+        self._val_counts = []
+
+    def configure_optimizers(self) -> dict:
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.config.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=0.5, patience=self.config.plateau_patience
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_iou"}}
+
+
+class EpochLog(Callback):
+    """Append one row per epoch to ``metrics.csv`` and redraw ``curves.png``."""
+
+    FIELDS = ("epoch", "train_loss", "val_loss", "val_iou", "val_dice", "lr")
+
+    def __init__(self, run_dir: Path):
+        self.path, self.plot = run_dir / "metrics.csv", run_dir / "curves.png"
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        m = trainer.callback_metrics
+        if "val_iou" not in m:
+            return
+        row = {
+            "epoch": trainer.current_epoch,
+            "train_loss": float(m.get("train_loss", float("nan"))),
+            "val_loss": float(m.get("val_loss", float("nan"))),
+            "val_iou": float(m["val_iou"]),
+            "val_dice": float(m.get("val_dice", float("nan"))),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+        }
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        plot_curves(self.path, self.plot)
+
+
+def plot_curves(metrics_csv: Path, out_png: Path) -> None:
+    """Loss and IoU per epoch, training vs validation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with metrics_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    ep = [int(r["epoch"]) for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(ep, [float(r["train_loss"]) for r in rows], label="train")
+    a.plot(ep, [float(r["val_loss"]) for r in rows], label="validation")
+    a.set(title="loss", xlabel="epoch")
+    a.legend()
+    b.plot(ep, [float(r["val_iou"]) for r in rows], label="validation IoU")
+    b.plot(ep, [float(r["val_dice"]) for r in rows], label="validation Dice")
+    b.set(title="validation overlap", xlabel="epoch", ylim=(0, 1))
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+
+
+def split_for_training(records: Sequence[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
+    """Use a manifest's ``split`` column when given, else split by patient (stratified by label)."""
+    given = [r.fields.get("split") for r in records]
+    if all(s in {"train", "val", "test"} for s in given):
+        train = [r for r in records if r.fields["split"] == "train"]
+        val = [r for r in records if r.fields["split"] == "val"]
+        if not train or not val:
+            raise ConfigError("the manifest's `split` column needs both `train` and `val` rows")
+        return train, val
+    splits = split_records(records, val_fraction=val_fraction, seed=seed)
+    return splits["train"], splits["val"]
+
+
+def _loaders(train: list[Record], val: list[Record], cfg: SegmentationConfig) -> tuple[DataLoader, DataLoader]:
+    side = cfg.cache_side if cfg.task == "disc" else cfg.input_size
+    train_items, val_items = load_cached(train, cfg.task, side), load_cached(val, cfg.task, side)
+    framer = DiscFramer() if cfg.task == "disc" else None
+    if cfg.task == "disc":
+        val_items = fixed_disc_views(val_items)
+    train_ds = SegmentationDataset(
+        train_items, cfg.input_size, framer=framer, augment=segmentation_augment(cfg.task, cfg.seed),
+        repeats=cfg.repeats, seed=cfg.seed,
+    )
+    val_ds = SegmentationDataset(val_items, cfg.input_size)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    return (
+        DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+                   generator=generator, drop_last=len(train_ds) > cfg.batch_size),
+        DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers),
+    )
+
+
+def train_segmentation(
+    records: Sequence[Record], config: SegmentationConfig, out_dir: Path, *, resume: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train ``config.task`` on ``records`` (split by patient) and return the run folder.
+
+    Raises:
+        ConfigError: no record has a mask, or the run folder exists without ``resume``.
+    """
+    out_dir = Path(out_dir)
+    last = out_dir / "checkpoints" / "last.ckpt"
+    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
+        raise ConfigError(f"run folder {out_dir} is not empty; pass --resume to continue it or choose another --out")
+    records = [r for r in records if r.masks or r.label == "normal"]
+    if config.max_images:
+        records = list(records)[: config.max_images]
+    if len(records) < 2:
+        raise ConfigError("need at least two images with masks to train; check the data has masks")
+    L.seed_everything(config.seed, workers=True)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    train, val = split_for_training(records, config.val_fraction, config.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(config.model_dump_json(indent=2))
+    write_manifest(train + val, out_dir / "split.csv", extra={"split": ["train"] * len(train) + ["val"] * len(val)})
+    log.info("training %s on %d images, validating on %d", config.task, len(train), len(val))
+    train_loader, val_loader = _loaders(train, val, config)
+    module = SegmentationModule(config.model_dump())
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=1,
+        default_root_dir=out_dir,
+        logger=False,
+        enable_progress_bar=progress,
+        deterministic=False,
+        log_every_n_steps=5,
+        callbacks=[
+            ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_iou", mode="max",
+                            save_last=True),
+            EarlyStopping(monitor="val_iou", mode="max", patience=config.early_stop_patience),
+            EpochLog(out_dir),
+        ],
+    )
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
+    best = out_dir / "checkpoints" / "best.ckpt"
+    summary = {"best_val_iou": float(trainer.checkpoint_callback.best_model_score or np.nan),
+               "epochs_run": trainer.current_epoch, "n_train": len(train), "n_val": len(val)}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    log.info("best checkpoint %s (val IoU %.4f)", best, summary["best_val_iou"])
+    return out_dir
+
+
+def load_module(checkpoint: Path) -> SegmentationModule:
+    """Rebuild a trained module from its self-describing checkpoint (CPU, eval mode)."""
+    module = SegmentationModule.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    return module.eval()

@@ -1,0 +1,82 @@
+"""Named MONAI augmentation presets, applied to the training split only.
+
+Arrays are channel-first float32 in [0, 1] (``image``) with a ``1×H×W``
+float mask (``label``). Geometry: flips, shift, scale and rotation; intensity:
+brightness, contrast (gamma), per-channel colour gain, blur (out-of-focus phone
+photos) and noise, following GlaucoScreen's list (shift, flip, zoom, rotation,
+brightness) plus what camera-to-camera shifts call for.
+"""
+
+from __future__ import annotations
+
+import math
+
+from monai.transforms import (
+    Compose,
+    RandAdjustContrastd,
+    RandAffined,
+    RandFlipd,
+    RandGaussianNoised,
+    RandGaussianSmoothd,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+)
+
+from medscreen.models.registry import lookup
+
+__all__ = ["SEGMENTATION_AUGMENT", "segmentation_augment"]
+
+_KEYS = ("image", "label")
+
+
+def _fundus() -> Compose:
+    return Compose(
+        [
+            RandFlipd(keys=_KEYS, prob=0.5, spatial_axis=1),  # left/right eye
+            RandAffined(
+                keys=_KEYS,
+                prob=0.8,
+                rotate_range=math.radians(20),
+                scale_range=0.15,
+                translate_range=(16, 16),
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+            RandScaleIntensityd(keys="image", factors=0.25, prob=0.6, channel_wise=True),
+            RandShiftIntensityd(keys="image", offsets=0.08, prob=0.5),
+            RandAdjustContrastd(keys="image", gamma=(0.6, 1.6), prob=0.5),
+            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 1.5), sigma_y=(0.3, 1.5), prob=0.2),
+            RandGaussianNoised(keys="image", std=0.02, prob=0.2),
+        ]
+    )
+
+
+def _ultrasound() -> Compose:
+    return Compose(
+        [
+            RandFlipd(keys=_KEYS, prob=0.5, spatial_axis=1),
+            RandAffined(
+                keys=_KEYS,
+                prob=0.7,
+                rotate_range=math.radians(12),
+                scale_range=0.15,
+                translate_range=(20, 20),
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+            RandScaleIntensityd(keys="image", factors=0.2, prob=0.5),
+            RandAdjustContrastd(keys="image", gamma=(0.7, 1.5), prob=0.5),
+            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0), prob=0.15),
+            RandGaussianNoised(keys="image", std=0.03, prob=0.25),
+        ]
+    )
+
+
+SEGMENTATION_AUGMENT = {"disc": _fundus, "lesion": _ultrasound}
+
+
+def segmentation_augment(task: str, seed: int) -> Compose:
+    """The training augmentation for ``task``, seeded for reproducibility."""
+    transform = SEGMENTATION_AUGMENT[lookup(task, SEGMENTATION_AUGMENT, "task")]()
+    transform.set_random_state(seed=seed)
+    return transform
