@@ -7,6 +7,8 @@ import typer
 from medscreen import __version__
 from medscreen.cli._common import setup_logging
 from medscreen.cli.data import data_app
+from medscreen.cli.evaluate import evaluate_app
+from medscreen.cli.export import export_app
 from medscreen.cli.train import train_app
 
 __all__ = ["app"]
@@ -20,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
+app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(export_app, name="export")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,56 @@
+"""Model cards: the machine-readable ``.json`` beside each ONNX file and the human ``.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_card", "render_card_markdown"]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, float | int | None) for v in value):
+        return "–".join("n/a" if v is None else f"{v:.3f}" for v in value)
+    return str(value)
+
+
+def render_card_markdown(card: dict[str, Any]) -> str:
+    """A readable model card from the JSON card."""
+    lines = [f"# medscreen `{card['task']}` model", "", card.get("summary", ""), ""]
+    lines += ["## Inputs and outputs", ""]
+    lines += [f"- Input: {card['in_channels']}×{card['input_size']}×{card['input_size']} float32 in [0, 1] "
+              f"({card.get('preprocessing', '')})",
+              f"- Output: {card.get('output', '')}", f"- Threshold: {card.get('threshold')}",
+              f"- Architecture: `{card.get('arch')}` ({card.get('parameters', '?')} parameters)",
+              f"- ONNX SHA-256: `{card.get('sha256', '')}`", ""]
+    if card.get("params"):
+        lines += [f"- Inference parameters: `{json.dumps(card['params'])}`", ""]
+    lines += ["## Data", "", card.get("data", ""), ""]
+    lines += ["## How it was made", "", "```", *card.get("commands", []), "```", ""]
+    for name, metrics in card.get("metrics", {}).items():
+        lines += [f"## Validation: {name}", "", "| metric | value | 95 % CI |", "|---|---|---|"]
+        for key in ("n", "dice", "iou", "pixel_dice", "pixel_iou", "precision", "recall", "hd95"):
+            if key in metrics:
+                lines.append(f"| {key} | {_fmt(metrics[key])} | {_fmt(metrics.get(key + '_ci95', ''))} |")
+        empty = metrics.get("empty_truth", {})
+        if empty.get("n"):
+            lines.append(f"| images with empty truth | {empty['n']} | — |")
+            lines.append(f"| … share with any predicted pixel | {_fmt(empty['false_positive_rate'])} | — |")
+        for view, m in metrics.get("by_view", {}).items():
+            lines.append(f"| IoU on `{view}` views (n={m['n']}) | {_fmt(m['iou'])} | {_fmt(m['iou_ci95'])} |")
+        lines.append("")
+    lines += ["## Intended use", "", card.get("intended_use", ""), "", "## Known limits", ""]
+    lines += [f"- {x}" for x in card.get("limits", [])]
+    lines += ["", "## Licences of the training data", ""] + [f"- {x}" for x in card.get("licences", [])]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(card: dict[str, Any], onnx_path: Path) -> tuple[Path, Path]:
+    """Write ``<stem>.json`` and ``<stem>.md`` beside ``onnx_path``."""
+    json_path, md_path = onnx_path.with_suffix(".json"), onnx_path.with_suffix(".md")
+    json_path.write_text(json.dumps(card, indent=2) + "\n")
+    md_path.write_text(render_card_markdown(card))
+    return json_path, md_path

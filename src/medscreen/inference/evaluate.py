@@ -1,0 +1,128 @@
+"""Evaluate a segmentation model on records with masks: the engine of ``medscreen evaluate``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from medscreen.datasets.records import Record
+from medscreen.errors import ConfigError
+from medscreen.evaluation.overlays import save_overlay
+from medscreen.evaluation.segmentation import (
+    compute_counts,
+    compute_hd95,
+    nan_to_none,
+    summarise_segmentation,
+)
+from medscreen.inference.runtime import ModelSpec, Runner
+from medscreen.inference.segmentation import segment_disc, segment_lesion
+from medscreen.io.images import read_image, read_mask
+from medscreen.transforms.geometry import crop_box, mask_geometry
+
+__all__ = ["SegmentationCase", "iter_cases", "evaluate_segmentation", "write_report"]
+
+log = logging.getLogger(__name__)
+
+
+class SegmentationCase:
+    """One evaluated view: an image (or a crop of it) and its truth mask."""
+
+    def __init__(self, key: str, image: np.ndarray, truth: np.ndarray):
+        self.key, self.image, self.truth = key, image, truth
+
+
+def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float] = ()):
+    """Yield :class:`SegmentationCase` per record, plus disc-centred crops of side ``k × true diameter``."""
+    for r in records:
+        if not r.masks and r.label != "normal":
+            continue
+        image = read_image(r.image, mode="rgb" if task == "disc" else "gray")
+        truth = read_mask(r.masks) if r.masks else np.zeros(image.shape[:2], bool)
+        if truth.shape != image.shape[:2]:
+            from medscreen.errors import ImageReadError
+
+            raise ImageReadError(
+                f"{r.masks[0]}: mask {truth.shape[1]}×{truth.shape[0]} differs from image "
+                f"{image.shape[1]}×{image.shape[0]} ({r.image}); fix or drop this pair"
+            )
+        key = r.key or r.image.stem
+        yield SegmentationCase(key, image, truth)
+        geo = mask_geometry(truth)
+        for k in crop_scales:
+            if geo is None:
+                continue
+            side = int(k * geo["diameter"])
+            top, left = int(geo["cy"] - side / 2), int(geo["cx"] - side / 2)
+            box = (top, left, top + side, left + side)
+            yield SegmentationCase(f"{key}@crop{k:g}", crop_box(image, box), crop_box(truth, box))
+
+
+def evaluate_segmentation(
+    records: Sequence[Record],
+    task: str,
+    runner: Runner,
+    spec: ModelSpec,
+    *,
+    crop_scales: Sequence[float] = (),
+    out_dir: Path | None = None,
+    worst: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Segment every record, compare with its mask and summarise.
+
+    Returns:
+        The report of :func:`summarise_segmentation`; with ``crop_scales`` also
+        ``by_view`` (``full`` and ``crop<k>``). With ``out_dir``: ``per_image.csv``
+        and overlay PNGs of the ``worst`` images by Dice.
+
+    Raises:
+        ConfigError: no record has a mask (nothing to evaluate).
+    """
+    segment = segment_disc if task == "disc" else segment_lesion
+    rows, counts, hd, kept = [], [], [], []
+    for i, case in enumerate(iter_cases(records, task, crop_scales)):
+        out = segment(case.image, runner, spec)
+        c = compute_counts(out.mask, case.truth)
+        counts.append(c)
+        hd.append(compute_hd95(out.mask, case.truth))
+        dice = 1.0 if (2 * c.tp + c.fp + c.fn) == 0 else 2 * c.tp / (2 * c.tp + c.fp + c.fn)
+        iou = 1.0 if (c.tp + c.fp + c.fn) == 0 else c.tp / (c.tp + c.fp + c.fn)
+        view = case.key.split("@")[1] if "@" in case.key else "full"
+        rows.append({"key": case.key, "view": view, "dice": dice, "iou": iou, "hd95": hd[-1],
+                     "truth_pixels": c.truth, "pred_pixels": c.pred})
+        if out_dir is not None:
+            kept.append((dice, case, out.mask))
+            kept = sorted(kept, key=lambda t: t[0])[:worst]
+        if on_progress:
+            on_progress(i + 1)
+    if not counts:
+        raise ConfigError("no images with masks to evaluate; the data must include masks (or normal images)")
+    report = summarise_segmentation(counts, hd)
+    if crop_scales:
+        views = sorted({r["view"] for r in rows})
+        report["by_view"] = {
+            v: summarise_segmentation([c for c, r in zip(counts, rows, strict=True) if r["view"] == v], n_boot=1000)
+            for v in views
+        }
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with (out_dir / "per_image.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        for rank, (dice, case, mask) in enumerate(kept):
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in case.key)
+            save_overlay(out_dir / "worst" / f"{rank:02d}_{safe}_dice{dice:.2f}.png", case.image, case.truth, mask)
+    return nan_to_none(report)  # type: ignore[return-value]
+
+
+def write_report(report: dict, path: Path) -> Path:
+    """Write the report as indented JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    return path

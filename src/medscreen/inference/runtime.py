@@ -1,0 +1,97 @@
+"""Run bundled or user models: ONNX Runtime by default, never importing torch.
+
+A model is a ``.onnx`` file with a ``.json`` card beside it (same stem) that
+says how to feed it: task, input size, channels, threshold and the
+preprocessing the model was trained with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medscreen.errors import ModelError
+
+__all__ = ["ModelSpec", "OnnxModel", "Runner", "bundled_model_path", "load_onnx_model"]
+
+#: maps an ``N×C×H×W`` float32 batch to model outputs (``N×1×H×W`` logits for segmentation)
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the card says about feeding a model."""
+
+    task: str
+    input_size: int
+    in_channels: int
+    threshold: float = 0.5
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any], source: str) -> ModelSpec:
+        """Build from a card dict; ``source`` names the file in errors."""
+        try:
+            return cls(
+                task=str(card["task"]),
+                input_size=int(card["input_size"]),
+                in_channels=int(card["in_channels"]),
+                threshold=float(card.get("threshold", 0.5)),
+                params=dict(card.get("params", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: model card lacks or mangles field {exc}; re-export the model") from None
+
+
+def bundled_model_path(task: str) -> Path:
+    """Path of the ONNX model shipped in ``medscreen/weights`` for ``task``."""
+    path = Path(str(resources.files("medscreen") / "weights" / f"{task}.onnx"))
+    if not path.is_file():
+        raise ModelError(f"no bundled model for {task!r} at {path}; reinstall medscreen or pass --model PATH")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class OnnxModel:
+    """An ONNX Runtime session plus its card; callable on a float32 batch."""
+
+    def __init__(self, path: Path, *, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        card_path = self.path.with_suffix(".json")
+        if not self.path.is_file():
+            raise ModelError(f"model file {self.path} not found; pass an existing .onnx (with its .json card)")
+        if not card_path.is_file():
+            raise ModelError(f"{self.path.name}: card {card_path.name} missing beside it; export writes both")
+        self.card: dict[str, Any] = json.loads(card_path.read_text())
+        self.spec = ModelSpec.from_card(self.card, card_path.name)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors on corrupt files
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({exc}); re-export or reinstall it") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.sha256 = _sha256(self.path)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+@lru_cache(maxsize=16)
+def load_onnx_model(path: str) -> OnnxModel:
+    """Load a model once per process (cached by path)."""
+    return OnnxModel(Path(path))
