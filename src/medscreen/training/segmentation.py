@@ -106,12 +106,14 @@ class EpochLog(Callback):
             "val_dice": float(m.get("val_dice", float("nan"))),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
         }
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
+        rows = []
+        if self.path.exists():  # after a resume, drop rows of epochs being redone
+            with self.path.open() as f:
+                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
+        with self.path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+            writer.writeheader()
+            writer.writerows([*rows, row])
         plot_curves(self.path, self.plot)
 
 

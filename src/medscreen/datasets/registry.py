@@ -1,0 +1,155 @@
+"""Which public dataset a folder holds, and reading it with the right reader.
+
+:data:`READERS` is plain data — name → :class:`DatasetReader` — in the order
+layouts are tried; add a dataset by adding a module and one entry here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from difflib import get_close_matches
+from pathlib import Path
+from typing import NamedTuple
+
+from medscreen.datasets._layout import layout_error
+from medscreen.datasets.acrima import looks_like_acrima, read_acrima
+from medscreen.datasets.busbra import looks_like_busbra, read_busbra
+from medscreen.datasets.busi import looks_like_busi, read_busi
+from medscreen.datasets.grape import looks_like_grape, read_grape
+from medscreen.datasets.idrid import looks_like_idrid, read_idrid
+from medscreen.datasets.records import DatasetIndex
+from medscreen.errors import ConfigError, DatasetLayoutError
+
+__all__ = ["DatasetReader", "READERS", "detect_dataset", "read_dataset", "find_datasets", "dataset_names"]
+
+logger = logging.getLogger(__name__)
+
+
+class DatasetReader(NamedTuple):
+    """How to recognise and read one public dataset's published layout."""
+
+    detect: Callable[[Path], bool]
+    read: Callable[[Path], DatasetIndex]
+    description: str
+
+
+READERS: dict[str, DatasetReader] = {
+    "busi": DatasetReader(
+        looks_like_busi,
+        read_busi,
+        "BUSI: 'Dataset_BUSI_with_GT/{benign,malignant,normal}/<class> (<n>).png' with '<class> (<n>)_mask.png'",
+    ),
+    "bus-bra": DatasetReader(
+        looks_like_busbra,
+        read_busbra,
+        "BUS-BRA: 'bus_data.csv' beside 'Images/bus_XXXX-s.png' and 'Masks/mask_XXXX-s.png'",
+    ),
+    "idrid": DatasetReader(
+        looks_like_idrid,
+        read_idrid,
+        "IDRiD part A: 'A. Segmentation/1. Original Images/a. Training Set/IDRiD_XX.jpg' with "
+        "'A. Segmentation/2. All Segmentation Groundtruths/a. Training Set/5. Optic Disc/IDRiD_XX_OD.tif'",
+    ),
+    "acrima": DatasetReader(
+        looks_like_acrima,
+        read_acrima,
+        "ACRIMA: 'Database/Images/ImNNN_ACRIMA.jpg' and 'ImNNN_g_ACRIMA.jpg'",
+    ),
+    "grape": DatasetReader(
+        looks_like_grape,
+        read_grape,
+        "GRAPE: 'VF and clinical information.xlsx' beside 'ROI images/' and 'CFPs/'",
+    ),
+}
+
+
+def dataset_names() -> list[str]:
+    """Names accepted by :func:`read_dataset`, in detection order."""
+    return list(READERS)
+
+
+def _canonical(name: str) -> str:
+    """Registry key for ``name``; ``BUSBRA``, ``bus_bra`` and ``BUS-BRA`` all give ``bus-bra``.
+
+    Raises:
+        ConfigError: ``name`` is not a known dataset; the message suggests the closest name.
+    """
+    squashed = {k.replace("-", ""): k for k in READERS}
+    key = squashed.get(name.strip().casefold().replace("-", "").replace("_", ""))
+    if key is not None:
+        return key
+    close = get_close_matches(name.casefold(), list(READERS), n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(READERS)}.{hint}")
+
+
+def detect_dataset(path: Path) -> str | None:
+    """Name of the first dataset whose layout ``path`` has (as given, or its published inner folder)."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    for name, reader in READERS.items():
+        if reader.detect(path):
+            return name
+    return None
+
+
+def _expected_layouts() -> str:
+    return "; ".join(reader.description for reader in READERS.values())
+
+
+def read_dataset(path: Path, name: str | None = None) -> DatasetIndex:
+    """Read the dataset in ``path`` with the reader called ``name``, or the one whose layout it has.
+
+    Raises:
+        ConfigError: ``name`` is not one of :data:`READERS`.
+        DatasetLayoutError: ``path`` is not that dataset's layout (or no known layout when ``name`` is None).
+    """
+    path = Path(path)
+    if name is not None:
+        return READERS[_canonical(name)].read(path)
+    detected = detect_dataset(path)
+    if detected is None:
+        raise _nothing_found(path)
+    return READERS[detected].read(path)
+
+
+def find_datasets(path: Path) -> list[DatasetIndex]:
+    """Read every public dataset in ``path``: one dataset's folder, or a folder of dataset folders.
+
+    When ``path`` holds two or more recognised dataset folders it is read as a
+    folder of datasets (like the project's ``shared/data``); otherwise, if it
+    is itself a dataset it is read as one.
+
+    Raises:
+        DatasetLayoutError: neither ``path`` nor any folder in it has a known layout.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise _nothing_found(path)
+    children = []
+    for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        name = detect_dataset(child)
+        if name is not None:
+            children.append((name, child))
+    itself = detect_dataset(path)
+    if itself is not None and len(children) < 2:
+        children = [(itself, path)]
+    if not children:
+        raise _nothing_found(path)
+    indexes = []
+    for name, folder in children:
+        logger.info("reading %s as %s", folder, name)
+        indexes.append(READERS[name].read(folder))
+    return indexes
+
+
+def _nothing_found(path: Path) -> DatasetLayoutError:
+    return layout_error(
+        "known public dataset",
+        path,
+        f"one of these layouts (in it or in one of its folders): {_expected_layouts()}",
+        "Unzip the dataset keeping its published names, or describe your own images with a CSV manifest "
+        "(--manifest).",
+    )
