@@ -42,11 +42,12 @@ def _size(size: tuple[int, int] | None) -> str:
 def _summary_table(reports: list[CheckReport]) -> Table:
     table = Table(title="medscreen data check", show_lines=False)
     for col in ("dataset", "images", "labels", "masks", "smallest", "largest", "errors", "warnings"):
-        table.add_column(col, justify="right" if col in {"images", "masks", "errors", "warnings"} else "left")
+        right = col in {"images", "masks", "errors", "warnings"}
+        table.add_column(col, justify="right" if right else "left", no_wrap=col != "labels")
     for r in reports:
         n_err = sum(p.severity is Severity.ERROR for p in r.problems)
         n_warn = len(r.problems) - n_err
-        labels = ", ".join(f"{k} {v}" for k, v in r.label_counts.items())
+        labels = "\n".join(f"{k} {v}" for k, v in r.label_counts.items())
         table.add_row(
             r.name, str(r.n_images), labels, str(r.n_with_mask), _size(r.min_size), _size(r.max_size),
             f"[red]{n_err}[/]" if n_err else "0", f"[yellow]{n_warn}[/]" if n_warn else "0",
