@@ -1,0 +1,134 @@
+"""Export → ONNX parity → evaluation with the ONNX model, on generated fixtures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from medscreen.cli.main import app
+from medscreen.errors import ModelError
+from medscreen.inference.export import check_parity, export_onnx
+from medscreen.inference.runtime import ModelSpec, OnnxModel
+from medscreen.inference.segmentation import segment_disc, segment_lesion
+from medscreen.models.registry import create_model
+from medscreen.training.config import SegmentationConfig
+from medscreen.training.segmentation import train_segmentation
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def onnx_disc(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "disc.onnx"
+    torch.manual_seed(0)
+    net = create_model("disc", "compact").eval()
+    export_onnx(net, path, in_channels=3, input_size=64)
+    path.with_suffix(".json").write_text(json.dumps({"task": "disc", "input_size": 64, "in_channels": 3}))
+    return net, path
+
+
+def test_onnx_matches_pytorch(onnx_disc):
+    net, path = onnx_disc
+    images = np.random.default_rng(0).random((3, 3, 64, 64), dtype=np.float32)
+    assert check_parity(net, path, images, atol=1e-4) < 1e-4
+    model = OnnxModel(path)
+    with torch.no_grad():
+        ref = net(torch.as_tensor(images)).numpy()
+    assert np.allclose(model(images), ref, atol=1e-4)
+    assert len(model.sha256) == 64
+
+
+def test_parity_failure_is_reported(onnx_disc):
+    _, path = onnx_disc
+    other = create_model("disc", "compact").eval()
+    with pytest.raises(ModelError, match="differs from PyTorch"):
+        check_parity(other, path, np.random.default_rng(1).random((1, 3, 64, 64), dtype=np.float32), atol=1e-6)
+
+
+def test_missing_or_corrupt_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        OnnxModel(tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    bad.with_suffix(".json").write_text(json.dumps({"task": "disc", "input_size": 64, "in_channels": 3}))
+    with pytest.raises(ModelError, match="not a loadable ONNX"):
+        OnnxModel(bad)
+    (tmp_path / "nocard.onnx").write_bytes(b"x")
+    with pytest.raises(ModelError, match="card"):
+        OnnxModel(tmp_path / "nocard.onnx")
+
+
+def _oracle(size: int):
+    """A 'model' that returns high logits on bright pixels: lets us test the geometry exactly."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.where(batch[:, :1] > 0.5, 10.0, -10.0).astype(np.float32)
+
+    return run
+
+
+def test_disc_coarse_to_fine_maps_back_to_image_coordinates():
+    img = np.zeros((300, 400, 3), np.uint8)
+    yy, xx = np.mgrid[:300, :400]
+    img[(yy - 150) ** 2 + (xx - 200) ** 2 < 140**2] = (90, 40, 20)  # field of view, dark
+    disc = (yy - 120) ** 2 + (xx - 260) ** 2 < 20**2
+    img[disc] = (250, 200, 150)
+    out = segment_disc(img, _oracle(64), ModelSpec("disc", 64, 3, 0.5, {"refine_k": 3.0}))
+    assert out.mask.shape == (300, 400) and len(out.boxes) == 2
+    inter, union = (out.mask & disc).sum(), (out.mask | disc).sum()
+    assert inter / union > 0.85
+
+
+def test_lesion_min_area_drops_speckle():
+    img = np.zeros((128, 128), np.uint8)
+    img[30:80, 30:80] = 255
+    img[100:102, 100:102] = 255
+    spec = ModelSpec("lesion", 128, 1, 0.5, {"min_area_fraction": 0.01})
+    mask = segment_lesion(img, _oracle(128), spec).mask
+    assert mask[50, 50] and not mask[100, 100]
+
+
+def test_train_export_evaluate_through_the_cli(tmp_path):
+    from tests_support import make_blob_records
+
+    data = tmp_path / "data"
+    data.mkdir()
+    records = make_blob_records(data, n=6)
+    rows = ["image,mask,label,patient_id"] + [f"{r.image.name},{r.masks[0].name},benign,{r.patient_id}" for r in records]
+    (data / "m.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    train_segmentation(records, SegmentationConfig(task="lesion", input_size=64, epochs=1, batch_size=4,
+                                                   val_fraction=0.34), run, progress=False)
+    onnx = tmp_path / "lesion.onnx"
+    result = runner.invoke(app, ["export", "segmentation", str(run / "checkpoints" / "best.ckpt"), "--out", str(onnx)])
+    assert result.exit_code == 0, result.output
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["task"] == "lesion" and card["onnx_parity_max_abs_diff"] <= 1e-4
+    assert onnx.with_suffix(".md").exists()
+    out_json = tmp_path / "eval.json"
+    result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(data / "m.csv"), "--model", str(onnx),
+                                 "--json", str(out_json), "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    assert report["n"] == 6 and 0.0 <= report["dice"] <= 1.0 and 0.0 <= report["iou"] <= 1.0
+    assert (tmp_path / "eval" / "per_image.csv").exists() and list((tmp_path / "eval" / "worst").glob("*.png"))
+    # the same evaluation with the PyTorch checkpoint gives the same masks
+    out_ckpt = tmp_path / "eval_ckpt.json"
+    result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(data / "m.csv"), "--model",
+                                 str(run / "checkpoints" / "best.ckpt"), "--json", str(out_ckpt)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out_ckpt.read_text())["dice"] == pytest.approx(report["dice"], abs=1e-3)
+
+
+def test_evaluate_rejects_a_model_of_another_task(onnx_disc, tmp_path):
+    _, path = onnx_disc
+    m = tmp_path / "m.csv"
+    m.write_text("image,mask\nx.png,\n")
+    result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(m), "--model", str(path), "--json",
+                                 str(tmp_path / "o.json")])
+    assert result.exit_code == 2
+    assert "not 'lesion'" in result.output
