@@ -373,3 +373,11 @@ def test_pillow_settings_restored_after_concurrent_reads(tmp_path: Path) -> None
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(work, range(64)))
     assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == before
+
+
+def test_non_binary_mask_is_refused_with_a_clear_error(tmp_path):
+    ramp = np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1))
+    path = tmp_path / "lesion_mask.png"
+    Image.fromarray(ramp).save(path)
+    with pytest.raises(ImageReadError, match=r"lesion_mask\.png: mask has 16 distinct values"):
+        read_mask(path)

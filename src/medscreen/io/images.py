@@ -299,17 +299,29 @@ def decode_image(
     return _decode(io.BytesIO(data), name, fmt, mode, max_pixels)
 
 
-def _pil_mask(im: Image.Image) -> np.ndarray:
+def _require_binary(name: str, values: np.ndarray) -> np.ndarray:
+    """Refuse a mask channel with more than two distinct values (a JPEG-saved mask, a photo)."""
+    flat = values.ravel()
+    n = int(np.count_nonzero(np.bincount(flat, minlength=2))) if flat.dtype == np.uint8 else len(np.unique(flat))
+    if n > 2:
+        raise ImageReadError(
+            f"{name}: mask has {n} distinct values, expected 2 (0 = background, non-zero = lesion/disc); "
+            "a mask saved as JPEG or an image given as a mask looks like this — re-save it as PNG with two values"
+        )
+    return values > 0
+
+
+def _pil_mask(im: Image.Image, name: str = "<mask>") -> np.ndarray:
     """Foreground (bool HxW) of a decoded mask, from raw stored values; see :func:`read_mask`."""
     mode = im.mode
     if mode == "1":
         return np.array(im, dtype=bool)
     if mode in ("P", "L", "I", "F") or mode.startswith("I;"):
-        return np.array(im) > 0  # palette: raw indices, so a {0,1} TIFF mask keeps index 1
+        return _require_binary(name, np.array(im))  # palette: raw indices, so a {0,1} TIFF mask keeps index 1
     if mode in ("LA", "La", "PA"):
-        return np.array(im.getchannel(0)) > 0
+        return _require_binary(name, np.array(im.getchannel(0)))
     rgb = np.array(im if mode in ("RGB", "RGBA") else im.convert("RGB"))
-    return (rgb[..., :3] > 0).any(axis=-1)
+    return np.stack([_require_binary(name, rgb[..., c]) for c in range(3)], -1).any(axis=-1)
 
 
 def _read_one_mask(path: Path, max_pixels: int) -> np.ndarray:
@@ -321,7 +333,7 @@ def _read_one_mask(path: Path, max_pixels: int) -> np.ndarray:
             arr, _ = read_dicom_pixels(fp, name, max_pixels)
             return (arr > 0).any(axis=-1) if arr.ndim == 3 else arr > 0
         with _pillow_guard(name, fmt), _open_pillow(fp, name, fmt, max_pixels) as im:
-            return _pil_mask(_load_oriented(im))
+            return _pil_mask(_load_oriented(im), name)
 
 
 def read_mask(paths: str | Path | Sequence[str | Path], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -341,7 +353,8 @@ def read_mask(paths: str | Path | Sequence[str | Path], *, max_pixels: int = DEF
         ``bool`` array of shape (H, W).
 
     Raises:
-        ImageReadError: no path given, any file unreadable, or the masks differ in size.
+        ImageReadError: no path given, any file unreadable, a mask with more than
+            two distinct values, or the masks differ in size.
     """
     check_args(None, max_pixels)
     items = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]

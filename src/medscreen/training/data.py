@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from medscreen.datasets.records import Record
+from medscreen.errors import ImageReadError
 from medscreen.io.images import read_image, read_mask
 from medscreen.transforms.geometry import crop_box, fov_box, mask_geometry, resize, square_box
 
@@ -45,6 +46,14 @@ def prepare_ultrasound(grey: np.ndarray, side: int) -> np.ndarray:
     return resize(grey, (side, side))[..., None]
 
 
+def _same_size(record: Record, image: np.ndarray, mask: np.ndarray | None) -> None:
+    if mask is not None and mask.shape != image.shape[:2]:
+        raise ImageReadError(
+            f"{record.masks[0]}: mask is {mask.shape[1]}×{mask.shape[0]} but image {record.image.name} is "
+            f"{image.shape[1]}×{image.shape[0]}; masks must have their image's size (run `medscreen data check`)"
+        )
+
+
 def load_cached(records: Sequence[Record], task: str, side: int) -> list[CachedImage]:
     """Decode ``records`` once into :class:`CachedImage` (fundus: FOV square; ultrasound: resized)."""
     out: list[CachedImage] = []
@@ -52,11 +61,13 @@ def load_cached(records: Sequence[Record], task: str, side: int) -> list[CachedI
         mask = read_mask(r.masks) if r.masks else None
         if task == "disc":
             rgb = read_image(r.image, mode="rgb")
+            _same_size(r, rgb, mask)
             mask = mask if mask is not None else np.zeros(rgb.shape[:2], bool)
             image, box = prepare_fundus(rgb, side)
             mask = resize(crop_box(mask, box), (side, side), nearest=True)
         else:
             grey = read_image(r.image, mode="gray")
+            _same_size(r, grey, mask)
             mask = mask if mask is not None else np.zeros(grey.shape, bool)
             image = prepare_ultrasound(grey, side)
             mask = resize(mask, (side, side), nearest=True)

@@ -1,0 +1,161 @@
+"""Segmentation speed and memory on this machine's CPU, written as JSON.
+
+Measures, for the ``disc`` and ``lesion`` models: training images/s (forward,
+backward and augmentation at batch 8), inference latency p50/p95 at batch 1
+and throughput at batch 8 for PyTorch eager and ONNX Runtime, and each
+backend's peak resident memory (each backend runs in its own process so the
+figure is its own). Bundled ONNX models are used when present, else the
+untrained compact network is exported first (same graph, same speed).
+
+    python benchmarks/segmentation.py --out benchmarks/results/segmentation.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TASKS = {"disc": 3, "lesion": 1}
+
+
+def _stats(times: list[float]) -> dict[str, float]:
+    ms = np.array(times) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "n": len(times)}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _bench_torch(task: str, size: int, repeats: int, queue: mp.Queue) -> None:
+    import torch
+
+    from medscreen.models.registry import create_model
+    from medscreen.training.data import CachedImage, SegmentationDataset
+    from medscreen.transforms.presets import segmentation_augment
+
+    torch.manual_seed(0)
+    c = TASKS[task]
+    net = create_model(task, "compact")
+    # training throughput: augmentation + forward + backward + Adam step at batch 8
+    items = [CachedImage(np.random.randint(0, 255, (size, size, c), np.uint8), np.zeros((size, size), bool), "x")]
+    ds = SegmentationDataset(items, size, augment=segmentation_augment(task, 0))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    steps, t0 = 0, 0.0
+    for i in range(repeats // 4 + 2):
+        if i == 1:
+            t0 = time.perf_counter()
+        batch = [ds[j % len(ds)] for j in range(8)]
+        x = torch.stack([b["image"] for b in batch])
+        y = torch.stack([b["label"] for b in batch])
+        opt.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(net(x), y).backward()
+        opt.step()
+        steps += i >= 1
+    train_ips = 8 * steps / (time.perf_counter() - t0)
+    net.eval()
+    x1, x8 = torch.rand(1, c, size, size), torch.rand(8, c, size, size)
+    with torch.no_grad():
+        for _ in range(3):
+            net(x1)
+        lat = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            net(x1)
+            lat.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for _ in range(max(2, repeats // 8)):
+            net(x8)
+        thr = 8 * max(2, repeats // 8) / (time.perf_counter() - t)
+    queue.put({"train_images_per_s": train_ips, "batch1": _stats(lat), "batch8_images_per_s": thr,
+               "peak_rss_mb": _peak_mb(), "threads": torch.get_num_threads()})
+
+
+def _bench_onnx(path: str, size: int, c: int, repeats: int, queue: mp.Queue) -> None:
+    from medscreen.inference.runtime import OnnxModel
+
+    model = OnnxModel(Path(path))
+    x1 = np.random.rand(1, c, size, size).astype(np.float32)
+    x8 = np.random.rand(8, c, size, size).astype(np.float32)
+    for _ in range(3):
+        model(x1)
+    lat = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model(x1)
+        lat.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in range(max(2, repeats // 8)):
+        model(x8)
+    thr = 8 * max(2, repeats // 8) / (time.perf_counter() - t)
+    queue.put({"batch1": _stats(lat), "batch8_images_per_s": thr, "peak_rss_mb": _peak_mb(),
+               "model_sha256": model.sha256, "model_mb": os.path.getsize(path) / 1e6})
+
+
+def _in_process(target, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def _onnx_path(task: str, size: int, tmp: Path) -> tuple[str, bool]:
+    from medscreen.inference.runtime import bundled_model_path
+
+    try:
+        return str(bundled_model_path(task)), True
+    except Exception:
+        import torch
+
+        from medscreen.inference.export import export_onnx
+        from medscreen.models.registry import create_model
+
+        torch.manual_seed(0)
+        path = tmp / f"{task}.onnx"
+        export_onnx(create_model(task, "compact"), path, in_channels=TASKS[task], input_size=size)
+        path.with_suffix(".json").write_text(json.dumps({"task": task, "input_size": size, "in_channels": TASKS[task]}))
+        return str(path), False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/segmentation.json"))
+    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args()
+    result: dict = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "input_size": args.size,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, c in TASKS.items():
+            path, bundled = _onnx_path(task, args.size, Path(tmp))
+            torch_r = _in_process(_bench_torch, task, args.size, args.repeats)
+            onnx_r = _in_process(_bench_onnx, path, args.size, c, args.repeats)
+            result[task] = {
+                "bundled_model": bundled,
+                "train_images_per_s": torch_r.pop("train_images_per_s"),
+                "torch": torch_r,
+                "onnxruntime": onnx_r,
+                "onnx_speedup_p50": torch_r["batch1"]["p50_ms"] / onnx_r["batch1"]["p50_ms"],
+            }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
