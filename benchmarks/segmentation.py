@@ -32,6 +32,22 @@ def _stats(times: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "n": len(times)}
 
 
+def _time_calls(fn, x1, x8, repeats: int) -> dict:
+    """Latency of ``fn(x1)`` (batch 1, after warm-up) and images/s of ``fn(x8)``."""
+    for _ in range(3):
+        fn(x1)
+    lat = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(x1)
+        lat.append(time.perf_counter() - t)
+    n8 = max(2, repeats // 8)
+    t = time.perf_counter()
+    for _ in range(n8):
+        fn(x8)
+    return {"batch1": _stats(lat), "batch8_images_per_s": 8 * n8 / (time.perf_counter() - t)}
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -64,21 +80,10 @@ def _bench_torch(task: str, size: int, repeats: int, queue: mp.Queue) -> None:
         steps += i >= 1
     train_ips = 8 * steps / (time.perf_counter() - t0)
     net.eval()
-    x1, x8 = torch.rand(1, c, size, size), torch.rand(8, c, size, size)
     with torch.no_grad():
-        for _ in range(3):
-            net(x1)
-        lat = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            net(x1)
-            lat.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        for _ in range(max(2, repeats // 8)):
-            net(x8)
-        thr = 8 * max(2, repeats // 8) / (time.perf_counter() - t)
-    queue.put({"train_images_per_s": train_ips, "batch1": _stats(lat), "batch8_images_per_s": thr,
-               "peak_rss_mb": _peak_mb(), "threads": torch.get_num_threads()})
+        timing = _time_calls(net, torch.rand(1, c, size, size), torch.rand(8, c, size, size), repeats)
+    queue.put({"train_images_per_s": train_ips, **timing, "peak_rss_mb": _peak_mb(),
+               "threads": torch.get_num_threads()})
 
 
 def _bench_onnx(path: str, size: int, c: int, repeats: int, queue: mp.Queue) -> None:
@@ -87,18 +92,7 @@ def _bench_onnx(path: str, size: int, c: int, repeats: int, queue: mp.Queue) -> 
     model = OnnxModel(Path(path))
     x1 = np.random.rand(1, c, size, size).astype(np.float32)
     x8 = np.random.rand(8, c, size, size).astype(np.float32)
-    for _ in range(3):
-        model(x1)
-    lat = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        model(x1)
-        lat.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    for _ in range(max(2, repeats // 8)):
-        model(x8)
-    thr = 8 * max(2, repeats // 8) / (time.perf_counter() - t)
-    queue.put({"batch1": _stats(lat), "batch8_images_per_s": thr, "peak_rss_mb": _peak_mb(),
+    queue.put({**_time_calls(model, x1, x8, repeats), "peak_rss_mb": _peak_mb(),
                "model_sha256": model.sha256, "model_mb": os.path.getsize(path) / 1e6})
 
 
