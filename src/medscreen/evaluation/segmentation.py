@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medscreen.errors import MedscreenError
-from medscreen.evaluation.stats import bootstrap_ci
+from medscreen.evaluation.stats import bootstrap_ci, nan_to_none
 
 __all__ = [
     "PixelCounts",
@@ -24,6 +24,7 @@ __all__ = [
     "compute_iou",
     "compute_hd95",
     "summarise_segmentation",
+    "nan_to_none",
 ]
 
 
@@ -143,14 +144,3 @@ def summarise_segmentation(
             len(idx_ok), lambda i: float(h[idx_ok[i]].mean()), n_boot=n_boot, seed=seed
         )
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in report.items()}
-
-
-def nan_to_none(value: object) -> object:
-    """JSON has no NaN: replace NaN floats (also nested) with ``None``."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [nan_to_none(v) for v in value]
-    return value

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import math
+
 import numpy as np
 
-__all__ = ["bootstrap_ci"]
+__all__ = ["bootstrap_ci", "nan_to_none"]
 
 
 def bootstrap_ci(
@@ -33,3 +35,14 @@ def bootstrap_ci(
     if values.size == 0:
         return (float("nan"), float("nan"))
     return (float(np.quantile(values, alpha / 2)), float(np.quantile(values, 1 - alpha / 2)))
+
+
+def nan_to_none(value: object) -> object:
+    """JSON has no NaN: replace NaN floats (also nested) with ``None``."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nan_to_none(v) for v in value]
+    return value

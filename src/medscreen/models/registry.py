@@ -22,7 +22,7 @@ __all__ = ["ArchSpec", "SEGMENTATION_ARCHS", "SEGMENTATION_TASKS", "create_model
 class ArchSpec:
     """How to build one architecture and what it is."""
 
-    build: Callable[[int, int], nn.Module]
+    build: Callable[..., nn.Module]
     description: str
 
 
