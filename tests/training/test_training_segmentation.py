@@ -55,6 +55,7 @@ def test_train_writes_a_complete_resumable_run(tmp_path):
         assert (run / name).exists(), name
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(0.0 <= float(r["train_iou"]) <= 1.0 for r in rows)
     split = list(csv.DictReader((run / "split.csv").open()))
     train_p = {r["patient_id"] for r in split if r["split"] == "train"}
     val_p = {r["patient_id"] for r in split if r["split"] == "val"}

@@ -21,8 +21,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from medscreen.errors import ConfigError, MedscreenError
-from medscreen.evaluation.stats import nan_to_none
-from medscreen.evaluation.stats import bootstrap_ci
+from medscreen.evaluation.stats import bootstrap_ci, nan_to_none
 
 __all__ = [
     "calibration_bins",

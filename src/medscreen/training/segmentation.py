@@ -59,8 +59,16 @@ class SegmentationModule(L.LightningModule):
         return self.net(x)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch["image"]), batch["label"])
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]))
+        logits = self(batch["image"])
+        loss = self.loss(logits, batch["label"])
+        n = len(batch["image"])
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        with torch.no_grad():  # per-image IoU with the empty rule, on the augmented batch
+            pred, truth = logits > 0, batch["label"] > 0.5
+            inter = (pred & truth).flatten(1).sum(1).float()
+            union = (pred | truth).flatten(1).sum(1).float()
+            iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+        self.log("train_iou", iou.mean(), on_step=False, on_epoch=True, batch_size=n)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -89,7 +97,7 @@ class SegmentationModule(L.LightningModule):
 class EpochLog(Callback):
     """Append one row per epoch to ``metrics.csv`` and redraw ``curves.png``."""
 
-    FIELDS = ("epoch", "train_loss", "val_loss", "val_iou", "val_dice", "lr")
+    FIELDS = ("epoch", "train_loss", "val_loss", "train_iou", "val_iou", "val_dice", "lr")
 
     def __init__(self, run_dir: Path):
         self.path, self.plot = run_dir / "metrics.csv", run_dir / "curves.png"
@@ -102,6 +110,7 @@ class EpochLog(Callback):
             "epoch": trainer.current_epoch,
             "train_loss": float(m.get("train_loss", float("nan"))),
             "val_loss": float(m.get("val_loss", float("nan"))),
+            "train_iou": float(m.get("train_iou", float("nan"))),
             "val_iou": float(m["val_iou"]),
             "val_dice": float(m.get("val_dice", float("nan"))),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
@@ -129,14 +138,18 @@ def plot_curves(metrics_csv: Path, out_png: Path) -> None:
     if not rows:
         return
     ep = [int(r["epoch"]) for r in rows]
+
+    def col(name: str) -> list[float]:
+        return [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in rows]
+
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(ep, [float(r["train_loss"]) for r in rows], label="train")
-    a.plot(ep, [float(r["val_loss"]) for r in rows], label="validation")
+    a.plot(ep, col("train_loss"), label="train")
+    a.plot(ep, col("val_loss"), label="validation")
     a.set(title="loss", xlabel="epoch")
     a.legend()
-    b.plot(ep, [float(r["val_iou"]) for r in rows], label="validation IoU")
-    b.plot(ep, [float(r["val_dice"]) for r in rows], label="validation Dice")
-    b.set(title="validation overlap", xlabel="epoch", ylim=(0, 1))
+    b.plot(ep, col("train_iou"), label="train IoU (augmented)")
+    b.plot(ep, col("val_iou"), label="validation IoU")
+    b.set(title="IoU", xlabel="epoch", ylim=(0, 1))
     b.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
