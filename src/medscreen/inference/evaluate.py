@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 class SegmentationCase:
     """One evaluated view: an image (or a crop of it) and its truth mask."""
 
-    def __init__(self, key: str, image: np.ndarray, truth: np.ndarray):
-        self.key, self.image, self.truth = key, image, truth
+    def __init__(self, key: str, image: np.ndarray, truth: np.ndarray, dataset: str = ""):
+        self.key, self.image, self.truth, self.dataset = key, image, truth, dataset
 
 
 def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float] = ()):
@@ -51,7 +51,7 @@ def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float
                 f"{image.shape[1]}×{image.shape[0]} ({r.image}); fix or drop this pair"
             )
         key = r.key or r.image.stem
-        yield SegmentationCase(key, image, truth)
+        yield SegmentationCase(key, image, truth, r.dataset)
         geo = mask_geometry(truth)
         for k in crop_scales:
             if geo is None:
@@ -59,7 +59,7 @@ def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float
             side = int(k * geo["diameter"])
             top, left = int(geo["cy"] - side / 2), int(geo["cx"] - side / 2)
             box = (top, left, top + side, left + side)
-            yield SegmentationCase(f"{key}@crop{k:g}", crop_box(image, box), crop_box(truth, box))
+            yield SegmentationCase(f"{key}@crop{k:g}", crop_box(image, box), crop_box(truth, box), r.dataset)
 
 
 def evaluate_segmentation(
@@ -77,7 +77,8 @@ def evaluate_segmentation(
 
     Returns:
         The report of :func:`summarise_segmentation`; with ``crop_scales`` also
-        ``by_view`` (``full`` and ``crop<k>``). With ``out_dir``: ``per_image.csv``
+        ``by_view`` (``full`` and ``crop<k>``), and ``by_dataset`` when the
+        records come from several datasets. With ``out_dir``: ``per_image.csv``
         and overlay PNGs of the ``worst`` images by Dice.
 
     Raises:
@@ -93,7 +94,7 @@ def evaluate_segmentation(
         dice = 1.0 if (2 * c.tp + c.fp + c.fn) == 0 else 2 * c.tp / (2 * c.tp + c.fp + c.fn)
         iou = 1.0 if (c.tp + c.fp + c.fn) == 0 else c.tp / (c.tp + c.fp + c.fn)
         view = case.key.split("@")[1] if "@" in case.key else "full"
-        rows.append({"key": case.key, "view": view, "dice": dice, "iou": iou, "hd95": hd[-1],
+        rows.append({"key": case.key, "dataset": case.dataset, "view": view, "dice": dice, "iou": iou, "hd95": hd[-1],
                      "truth_pixels": c.truth, "pred_pixels": c.pred})
         if out_dir is not None:
             kept.append((dice, case, out.mask))
@@ -103,12 +104,13 @@ def evaluate_segmentation(
     if not counts:
         raise ConfigError("no images with masks to evaluate; the data must include masks (or normal images)")
     report = summarise_segmentation(counts, hd)
-    if crop_scales:
-        views = sorted({r["view"] for r in rows})
-        report["by_view"] = {
-            v: summarise_segmentation([c for c, r in zip(counts, rows, strict=True) if r["view"] == v], n_boot=1000)
-            for v in views
-        }
+    for column, name in (("view", "by_view"), ("dataset", "by_dataset")):
+        groups = sorted({r[column] for r in rows})
+        if len(groups) > 1:
+            report[name] = {
+                g: summarise_segmentation([c for c, r in zip(counts, rows, strict=True) if r[column] == g])
+                for g in groups
+            }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         with (out_dir / "per_image.csv").open("w", newline="") as f:
