@@ -51,7 +51,7 @@ def test_train_writes_a_complete_resumable_run(tmp_path):
     cfg = SegmentationConfig(task="lesion", input_size=64, epochs=2, batch_size=4, val_fraction=0.34)
     run = train_segmentation(records, cfg, tmp_path / "run", progress=False)
     for name in ("config.json", "split.csv", "metrics.csv", "curves.png", "summary.json",
-                 "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+                 "checkpoints/best.ckpt", "checkpoints/latest.ckpt"):
         assert (run / name).exists(), name
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
@@ -73,3 +73,12 @@ def test_training_without_masks_is_a_clear_error(tmp_path):
     rec = [Record(tmp_path / "a.png", (), "benign", "p1")]
     with pytest.raises(ConfigError, match="masks"):
         train_segmentation(rec, SegmentationConfig(task="lesion"), tmp_path / "run", progress=False)
+
+
+def test_disc_run_validates_with_the_coarse_to_fine_pipeline(tmp_path):
+    records = make_blob_records(tmp_path, n=6, rgb=True)
+    cfg = SegmentationConfig(task="disc", input_size=64, cache_side=64, epochs=1, batch_size=4, val_fraction=0.34)
+    run = train_segmentation(records, cfg, tmp_path / "run", progress=False)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert 0.0 <= float(rows[0]["val_iou"]) <= 1.0
+    assert (run / "checkpoints" / "latest.ckpt").exists()

@@ -45,7 +45,7 @@ def _segmentation(task: str):
         seed: int | None = typer.Option(None, "--seed"),
         max_images: int | None = typer.Option(None, "--max-images", help="Use only the first N images (smoke test)."),
         early_stop: int = typer.Option(12, "--early-stop", help="Patience in epochs on validation IoU."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoints/last.ckpt."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoints/latest.ckpt."),
     ) -> None:
         from medscreen.training.config import SegmentationConfig
         from medscreen.training.segmentation import train_segmentation

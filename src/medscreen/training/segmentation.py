@@ -3,7 +3,7 @@
 The run folder is self-describing: ``config.json``, ``split.csv`` (the
 patient-level split as a manifest), ``metrics.csv`` (one row per epoch),
 ``curves.png``, ``checkpoints/best.ckpt`` (by validation IoU) and
-``checkpoints/last.ckpt`` (to resume).
+``checkpoints/latest.ckpt`` (every epoch, to resume).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from medscreen.errors import ConfigError
 from medscreen.evaluation.segmentation import compute_counts, summarise_segmentation
 from medscreen.models.registry import create_model
 from medscreen.training.config import SegmentationConfig
-from medscreen.training.data import DiscFramer, SegmentationDataset, fixed_disc_views, load_cached
+from medscreen.training.data import CachedImage, DiscFramer, SegmentationDataset, fixed_disc_views, load_cached
 from medscreen.transforms.presets import segmentation_augment
 
 __all__ = ["SegmentationModule", "train_segmentation", "split_for_training", "plot_curves", "load_module"]
@@ -82,8 +82,11 @@ class SegmentationModule(L.LightningModule):
         if not self._val_counts:
             return
         summary = summarise_segmentation(self._val_counts, n_boot=1)
-        self.log("val_iou", summary["iou"], prog_bar=True)
-        self.log("val_dice", summary["dice"], prog_bar=True)
+        if self.config.task == "disc":  # the pipeline figure is logged by DiscPipelineValidation
+            self.log("val_iou_single_pass", summary["iou"])
+        else:
+            self.log("val_iou", summary["iou"], prog_bar=True)
+            self.log("val_dice", summary["dice"], prog_bar=True)
         self._val_counts = []
 
     def configure_optimizers(self) -> dict:
@@ -92,6 +95,37 @@ class SegmentationModule(L.LightningModule):
             optimizer, mode="max", factor=0.5, patience=self.config.plateau_patience
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_iou"}}
+
+
+class DiscPipelineValidation(Callback):
+    """Validate the disc model as it is used: coarse-to-fine on whole photos and disc crops.
+
+    The single-pass IoU of a 256-px view is a poor guide for the disc (tiny in
+    a whole field, and stray blobs count), so ``val_iou`` for ``disc`` is the
+    mean IoU of :func:`~medscreen.inference.segmentation.segment_disc` over
+    the validation views — the figure that selects the checkpoint.
+    """
+
+    def __init__(self, views: Sequence, input_size: int, threshold: float, refine_k: float = 3.0):
+        self.views, self.input_size, self.threshold, self.refine_k = list(views), input_size, threshold, refine_k
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        from medscreen.inference.runtime import ModelSpec
+        from medscreen.inference.segmentation import segment_disc
+
+        spec = ModelSpec("disc", self.input_size, 3, self.threshold, {"refine_k": self.refine_k})
+        was_training = module.training
+        module.eval()
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return module(torch.as_tensor(batch, device=module.device)).cpu().numpy()
+
+        counts = [compute_counts(segment_disc(v.image, run, spec).mask, v.mask) for v in self.views]
+        module.train(was_training)
+        summary = summarise_segmentation(counts, n_boot=1)
+        module.log("val_iou", summary["iou"], prog_bar=True)
+        module.log("val_dice", summary["dice"])
 
 
 class EpochLog(Callback):
@@ -169,7 +203,9 @@ def split_for_training(records: Sequence[Record], val_fraction: float, seed: int
     return splits["train"], splits["val"]
 
 
-def _loaders(train: list[Record], val: list[Record], cfg: SegmentationConfig) -> tuple[DataLoader, DataLoader]:
+def _loaders(
+    train: list[Record], val: list[Record], cfg: SegmentationConfig
+) -> tuple[DataLoader, DataLoader, list[CachedImage]]:
     side = cfg.cache_side if cfg.task == "disc" else cfg.input_size
     train_items, val_items = load_cached(train, cfg.task, side), load_cached(val, cfg.task, side)
     framer = DiscFramer() if cfg.task == "disc" else None
@@ -185,6 +221,7 @@ def _loaders(train: list[Record], val: list[Record], cfg: SegmentationConfig) ->
         DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
                    generator=generator, drop_last=len(train_ds) > cfg.batch_size),
         DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers),
+        val_items,
     )
 
 
@@ -198,7 +235,7 @@ def train_segmentation(
         ConfigError: no record has a mask, or the run folder exists without ``resume``.
     """
     out_dir = Path(out_dir)
-    last = out_dir / "checkpoints" / "last.ckpt"
+    last = out_dir / "checkpoints" / "latest.ckpt"
     if out_dir.exists() and any(out_dir.iterdir()) and not resume:
         raise ConfigError(f"run folder {out_dir} is not empty; pass --resume to continue it or choose another --out")
     records = [r for r in records if r.masks or r.label == "normal"]
@@ -213,8 +250,11 @@ def train_segmentation(
     (out_dir / "config.json").write_text(config.model_dump_json(indent=2))
     write_manifest(train + val, out_dir / "split.csv", extra={"split": ["train"] * len(train) + ["val"] * len(val)})
     log.info("training %s on %d images, validating on %d", config.task, len(train), len(val))
-    train_loader, val_loader = _loaders(train, val, config)
+    train_loader, val_loader, val_views = _loaders(train, val, config)
     module = SegmentationModule(config.model_dump())
+    extra: list[Callback] = []
+    if config.task == "disc":
+        extra.append(DiscPipelineValidation(val_views, config.input_size, config.threshold))
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
@@ -225,8 +265,12 @@ def train_segmentation(
         deterministic=False,
         log_every_n_steps=5,
         callbacks=[
+            *extra,
             ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_iou", mode="max",
-                            save_last=True),
+                            enable_version_counter=False),
+            # every epoch, to resume from (save_last only writes when a new best is saved)
+            ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="latest", monitor=None, save_top_k=1,
+                            enable_version_counter=False),
             EarlyStopping(monitor="val_iou", mode="max", patience=config.early_stop_patience),
             EpochLog(out_dir),
         ],
