@@ -116,6 +116,12 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
     report = json.loads(out_json.read_text())
     assert report["n"] == 6 and 0.0 <= report["dice"] <= 1.0 and 0.0 <= report["iou"] <= 1.0
     assert (tmp_path / "eval" / "per_image.csv").exists() and list((tmp_path / "eval" / "worst").glob("*.png"))
+    result = runner.invoke(app, ["export", "add-metrics", str(onnx), "--name", "validation", "--json", str(out_json),
+                                 "--command", "medscreen evaluate lesion ..."])
+    assert result.exit_code == 0, result.output
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["metrics"]["validation"]["n"] == 6 and card["commands"] == ["medscreen evaluate lesion ..."]
+    assert "## Validation: validation" in onnx.with_suffix(".md").read_text()
     # the same evaluation with the PyTorch checkpoint gives the same masks
     out_ckpt = tmp_path / "eval_ckpt.json"
     result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(data / "m.csv"), "--model",

@@ -53,3 +53,26 @@ def export_segmentation(
         card.update(json.loads(card_extra.read_text()))
     write_card(card, out)
     console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ONNX Runtime vs PyTorch max |Δlogit| = {diff:.2e}")
+
+
+@export_app.command("add-metrics")
+@handle_errors
+def add_metrics(
+    model: Path = typer.Argument(..., help="The .onnx whose card gets the metrics."),
+    name: str = typer.Option(..., "--name", help="What was measured, e.g. 'validation: IDRiD, 11 photos'."),
+    metrics: Path = typer.Option(..., "--json", help="OUT.json written by `medscreen evaluate`."),
+    command: list[str] | None = typer.Option(None, "--command", help="Command(s) that produced it, for the card."),
+) -> None:
+    """Record an evaluation in a model's card (JSON and Markdown); the weights are untouched."""
+    from medscreen.errors import ModelError
+    from medscreen.inference.card import write_card
+
+    card_path = model.with_suffix(".json")
+    if not card_path.is_file():
+        raise ModelError(f"{model}: no card {card_path.name} beside it; export the model first")
+    card = json.loads(card_path.read_text())
+    card.setdefault("metrics", {})[name] = json.loads(metrics.read_text())
+    if command:
+        card.setdefault("commands", []).extend(c for c in command if c not in card.get("commands", []))
+    write_card(card, model)
+    console.print(f"card of {model.name}: added metrics {name!r}")

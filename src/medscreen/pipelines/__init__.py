@@ -1,0 +1,1 @@
+"""Screening pipelines (placeholder during development)."""
