@@ -35,6 +35,7 @@ def _segmentation(task: str):
         data: list[Path] | None = typer.Option(None, "--data", "-d", help="Dataset folder(s)."),
         manifest: Path | None = typer.Option(None, "--manifest", "-m", help="CSV manifest with image, mask[, patient_id, split]."),
         arch: str = typer.Option("compact", "--arch", help="compact | unet | effnet-b4"),
+        norm: str = typer.Option("batch", "--norm", help="batch | instance (instance: mixed framings, small batches)"),
         loss: str = typer.Option("dice+bce", "--loss", help="dice | bce | dice+bce"),
         epochs: int = typer.Option(60, "--epochs"),
         batch_size: int = typer.Option(8, "--batch-size"),
@@ -52,7 +53,7 @@ def _segmentation(task: str):
 
         records = gather_records(data, manifest)
         config = SegmentationConfig(
-            task=task, arch=arch, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size,
+            task=task, arch=arch, norm=norm, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size,
             repeats=repeats, val_fraction=val_fraction, seed=get_settings().seed if seed is None else seed,
             max_images=max_images, early_stop_patience=early_stop,
         )

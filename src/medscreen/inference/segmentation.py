@@ -54,29 +54,50 @@ def predict_in_box(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec)
     return paste_box(prob, box, image.shape[:2])
 
 
+def _locate(prob: np.ndarray, threshold: float) -> np.ndarray | None:
+    """The most probable disc region: the component of ``prob > t`` holding the most probability mass.
+
+    ``t`` is the model threshold, lowered towards the map's peak when nothing
+    passes it (a faint disc on an unfamiliar camera is still the likeliest place).
+    """
+    peak = float(prob.max())
+    if peak < 0.05:
+        return None
+    labels, n = ndimage.label(prob > min(threshold, 0.5 * peak))
+    if n == 0:
+        return None
+    mass = ndimage.sum(prob, labels, index=np.arange(1, n + 1))
+    return labels == (int(np.argmax(mass)) + 1)
+
+
 def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:
     """Optic disc of a fundus photo, full field or disc-centred crop alike.
 
-    Pass 1 looks at the squared field of view at the model's input size; pass 2
-    looks again at a square of ``refine_k × disc diameter`` around what pass 1
-    found, so the disc is segmented at high resolution whatever the framing.
-    The largest component is kept (one disc per photo).
+    Pass 1 looks at the squared field of view at the model's input size and
+    locates the disc (:func:`_locate`); pass 2 looks again at a square around
+    it of side ``max(refine_k × diameter, min_refine × field of view)`` — so
+    an under-estimated first disc still gets a window that holds all of it —
+    and the final mask is the pass-2 component with the most probability mass.
     """
     threshold = spec.threshold
     box1 = square_box(fov_box(rgb))
     prob = predict_in_box(rgb, box1, runner, spec)
     boxes = [box1]
-    geo = mask_geometry(largest_component(prob > threshold))
+    region = _locate(prob, threshold)
+    geo = mask_geometry(region) if region is not None else None
     if geo is not None:
-        k = float(spec.params.get("refine_k", 3.0))
-        side = max(int(k * geo["diameter"]), 32)
+        fov_side = box1[2] - box1[0]
+        k, floor = float(spec.params.get("refine_k", 3.0)), float(spec.params.get("min_refine", 0.35))
+        side = max(int(k * geo["diameter"]), int(floor * fov_side), 32)
         top, left = int(round(geo["cy"] - side / 2)), int(round(geo["cx"] - side / 2))
         box2 = (top, left, top + side, left + side)
         prob2 = predict_in_box(rgb, box2, runner, spec)
         inside = paste_box(np.ones((side, side), bool), box2, rgb.shape[:2])
         prob = np.where(inside, prob2, 0.0).astype(np.float32)
         boxes.append(box2)
-    return SegmentationOutput(largest_component(prob > threshold), prob, boxes)
+    final = _locate(prob, threshold) if geo is not None else None
+    mask = (final & (prob > threshold)) if final is not None else np.zeros(rgb.shape[:2], bool)
+    return SegmentationOutput(largest_component(mask), prob, boxes)
 
 
 def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:

@@ -26,7 +26,7 @@ class ArchSpec:
     description: str
 
 
-def _compact_unet(in_channels: int, out_channels: int) -> nn.Module:
+def _compact_unet(in_channels: int, out_channels: int, norm: str = "batch") -> nn.Module:
     from monai.networks.nets import UNet
 
     return UNet(
@@ -36,11 +36,11 @@ def _compact_unet(in_channels: int, out_channels: int) -> nn.Module:
         channels=(16, 32, 64, 128, 256),
         strides=(2, 2, 2, 2),
         num_res_units=2,
-        norm="batch",
+        norm=norm,
     )
 
 
-def _ronneberger_unet(in_channels: int, out_channels: int) -> nn.Module:
+def _ronneberger_unet(in_channels: int, out_channels: int, norm: str = "batch") -> nn.Module:
     from monai.networks.nets import BasicUNet
 
     # Ronneberger et al. 2015: two 3×3 convs per level, 64→1024 channels, 2×2
@@ -53,13 +53,13 @@ def _ronneberger_unet(in_channels: int, out_channels: int) -> nn.Module:
         out_channels=out_channels,
         features=(64, 128, 256, 512, 1024, 64),
         act="relu",
-        norm="batch",
+        norm=norm,
         dropout=0.0,
         upsample="deconv",
     )
 
 
-def _effnet_b4_unet(in_channels: int, out_channels: int) -> nn.Module:
+def _effnet_b4_unet(in_channels: int, out_channels: int, norm: str = "batch") -> nn.Module:
     from monai.networks.nets import FlexibleUNet
 
     return FlexibleUNet(
@@ -68,6 +68,7 @@ def _effnet_b4_unet(in_channels: int, out_channels: int) -> nn.Module:
         backbone="efficientnet-b4",
         pretrained=False,
         spatial_dims=2,
+        norm=norm,
     )
 
 
@@ -93,8 +94,15 @@ def lookup(name: str, choices: dict[str, object], what: str) -> str:
     raise ConfigError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(choices))}.{hint}")
 
 
-def create_model(task: str, arch: str = "compact") -> nn.Module:
+NORMS = {"batch": "batch", "instance": "instance"}
+
+
+def create_model(task: str, arch: str = "compact", norm: str = "batch") -> nn.Module:
     """Build an untrained network for ``task`` (``disc``, ``lesion``) with architecture ``arch``.
+
+    ``norm`` is ``batch`` or ``instance``: instance norm does not depend on
+    batch statistics, which matters when training batches mix very different
+    framings (whole fundus fields with black surround, tight disc crops).
 
     Returns:
         A module mapping ``N×C×H×W`` float32 images in [0, 1] to ``N×1×H×W`` logits.
@@ -104,4 +112,5 @@ def create_model(task: str, arch: str = "compact") -> nn.Module:
     """
     lookup(task, SEGMENTATION_TASKS, "task")
     lookup(arch, SEGMENTATION_ARCHS, "architecture")
-    return SEGMENTATION_ARCHS[arch].build(SEGMENTATION_TASKS[task], 1)
+    lookup(norm, NORMS, "normalisation")
+    return SEGMENTATION_ARCHS[arch].build(SEGMENTATION_TASKS[task], 1, NORMS[norm])

@@ -14,6 +14,7 @@ class SegmentationConfig(BaseModel):
 
     task: Literal["disc", "lesion"]
     arch: str = "compact"
+    norm: Literal["batch", "instance"] = "batch"
     loss: Literal["dice", "bce", "dice+bce"] = "dice+bce"
     input_size: int = Field(256, ge=32, description="Model input side in pixels (multiple of 16).")
     cache_side: int = Field(1024, ge=64, description="Fundus photos are cached at this side before framing.")
