@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,13 @@ def _ultrasound_like(h: int = 400, w: int = 500) -> np.ndarray:
     grey[:, : w // 12] = 0
     grey[:, -w // 12 :] = 0
     return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+@contextmanager
+def warnings_as_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +141,13 @@ def test_flat_and_noise_images_are_unknown():
     assert detect_modality(np.full((200, 300, 3), (200, 90, 30), np.uint8))[0] == "unknown"
     noise = np.random.default_rng(1).integers(0, 256, (200, 300, 3), dtype=np.uint8)
     report = assess_image(noise)
+    assert report.modality == "unknown" and not report.gradable
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 5000, 3), (4000, 2, 3)])
+def test_degenerate_sizes_are_answered_without_warnings(shape):
+    with np.errstate(all="raise"), warnings_as_errors():
+        report = assess_image(np.full(shape, 128, np.uint8))
     assert report.modality == "unknown" and not report.gradable
 
 

@@ -45,6 +45,8 @@ disc_contrast      (brightest σ 3 spot − field median) / median      a bright
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -55,15 +57,17 @@ from medscreen.transforms.geometry import largest_component
 __all__ = ["ANALYSIS_SIDE", "SURROUND_MAX_LUM", "downscale", "has_surround", "measure_image"]
 
 ANALYSIS_SIDE = 256
+_MIN_SIDE = 16  # shortest analysis side: a 1×5000 sliver still gets a few rows to measure
 #: corners darker than this (mean luma, 0..255) mean a fundus camera's black surround
 SURROUND_MAX_LUM = 25.0
 #: ... and the lit field then covers less than this share of the frame
 SURROUND_MAX_FIELD = 0.95
 
 
-def has_surround(measures: dict[str, float]) -> bool:
+def has_surround(measures: Mapping[str, float]) -> bool:
     """Whether the image is a whole-field photo in a dark surround (else a crop filling the frame)."""
     return measures["corner_lum"] <= SURROUND_MAX_LUM and measures["fov_frac"] <= SURROUND_MAX_FIELD
+
 
 def _check_image(image: np.ndarray) -> np.ndarray:
     """``H×W×3`` uint8 RGB from ``H×W`` grey or ``H×W×3``; anything else is refused."""
@@ -83,10 +87,10 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 def downscale(image: np.ndarray) -> np.ndarray:
     """Resize an ``H×W×3`` uint8 image so that its longest side is :data:`ANALYSIS_SIDE`.
 
-    Large photos are first subsampled by an integer stride to at most twice
-    the target (cheap, and the bilinear reduction that follows averages away
-    the aliasing), then resized with Pillow; small images are enlarged so
-    that every measure sees the same scale.
+    Large photos are first subsampled by an integer stride to 2–4 times the
+    target (cheap; the box-then-bilinear reduction that follows averages away
+    most of the aliasing), then resized with Pillow; small images are enlarged
+    so that every measure sees the same scale.
     """
     h, w = image.shape[:2]
     step = max(h, w) // (2 * ANALYSIS_SIDE)
@@ -94,7 +98,7 @@ def downscale(image: np.ndarray) -> np.ndarray:
         image = image[::step, ::step]
         h, w = image.shape[:2]
     scale = ANALYSIS_SIDE / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = (max(_MIN_SIDE, round(w * scale)), max(_MIN_SIDE, round(h * scale)))  # a sliver is stretched
     if size == (w, h):
         return np.ascontiguousarray(image)
     pil = Image.fromarray(np.ascontiguousarray(image))
@@ -131,7 +135,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 def _field(red: np.ndarray, green: np.ndarray, lum: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
     """Field of view (the largest region brighter than a camera's black surround) and its shape.
 
-    Found on a half-resolution grid (its outline needs no more) and returned at full size.
+    Found and returned on the half-resolution grid ``[::2, ::2]``: its outline needs no more.
     """
     h, w = lum.shape
     red_green = np.maximum(red[::2, ::2], green[::2, ::2])
@@ -154,8 +158,12 @@ def _field(red: np.ndarray, green: np.ndarray, lum: np.ndarray) -> tuple[np.ndar
     c = max(2, round(0.06 * min(h, w)))
     corners = (lum[:c, :c], lum[:c, -c:], lum[-c:, :c], lum[-c:, -c:])
     out["corner_lum"] = float(np.mean([corner.mean() for corner in corners]))
-    mask = np.repeat(np.repeat(sub, 2, axis=0), 2, axis=1)[:h, :w]
-    return np.ascontiguousarray(mask), out
+    return sub, out
+
+
+def _full(half: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A half-resolution mask back at full resolution (each value repeated 2×2)."""
+    return np.ascontiguousarray(np.repeat(np.repeat(half, 2, axis=0), 2, axis=1)[: shape[0], : shape[1]])
 
 
 def _colour(red: np.ndarray, green: np.ndarray, blue: np.ndarray, idx: np.ndarray) -> dict[str, float]:
@@ -198,8 +206,8 @@ def _blur_sigma(lum: np.ndarray, grad2: np.ndarray, interior: np.ndarray) -> flo
     A step edge blurred by σ has a peak gradient ∝ 1/σ; re-blurring it by s
     gives ∝ 1/√(σ²+s²). The ratio ``r`` of the 99th-percentile gradient
     before and after re-blurring therefore gives σ = s/√(r²−1) (the re-blur
-    idea of Crété-Roffet et al., "The blur effect", SPIE 2007, made
-    quantitative). Capped at 50 when re-blurring changes nothing (no edges).
+    principle of Hu & de Haan, ICIP 2006, and Crété-Roffet et al., SPIE 2007).
+    Capped at 50 when re-blurring changes nothing (no edges at all).
     """
     s = 2.0
     where = interior[::2]  # the 99th percentile of every other row is as good
@@ -230,7 +238,7 @@ def _illumination(lum: np.ndarray, mask: np.ndarray) -> float:
 
 
 def _disc(smooth: np.ndarray, where: np.ndarray) -> float:
-    """Contrast of the brightest smooth spot (a fundus photo's optic disc) over the field's median brightness."""
+    """Contrast of the brightest smooth spot (a fundus photo's optic disc) over the field's median."""
     med = float(np.median(smooth[where])) if where.any() else 0.0
     peak = float(smooth[where].max()) if where.any() else 0.0
     return (peak - med) / (med + 1.0)
@@ -291,14 +299,15 @@ def measure_image(image: np.ndarray) -> dict[str, float]:
     out: dict[str, float] = {"height": float(image.shape[0]), "width": float(image.shape[1])}
     out["min_side"] = float(min(image.shape[:2]))
     out["colour_frac"] = float((chroma > 24).mean())
-    mask, field = _field(red, green, lum)
+    mask_half, field = _field(red, green, lum)
     out.update(field)
-    inner = _erode(mask, 9)  # away from the field's rim (flare, JPEG ringing)
-    if inner.sum() < 50:  # no usable field (black, featureless): measure the whole frame
-        inner = np.ones_like(mask)
-    interior = _erode(inner, 9)
-    if interior.sum() < 50:
-        interior = inner
+    inner_half = _erode(mask_half, 5)  # 4 pixels in from the field's rim (flare, JPEG ringing)
+    if inner_half.sum() < 16:  # no usable field (black, featureless): measure the whole frame
+        inner_half = np.ones_like(mask_half)
+    interior_half = _erode(inner_half, 5)
+    if interior_half.sum() < 16:
+        interior_half = inner_half
+    mask, inner, interior = (_full(m, lum.shape) for m in (mask_half, inner_half, interior_half))
     out.update(_colour(red, green, blue, np.flatnonzero(inner)))
     v = lum[inner]
     mean = float(v.mean())
@@ -315,9 +324,8 @@ def measure_image(image: np.ndarray) -> dict[str, float]:
     # half-resolution copies smoothed by σ 1 and 3 analysis pixels (σ 1.41 on the half grid: √(1 + 2.83²) ≈ 3)
     half1 = smooth1[::2, ::2]
     half3 = ndimage.gaussian_filter(half1, 1.41, truncate=3.0)
-    where = inner[::2, ::2]
-    out["layering"] = _layering(half1 - half3, where)
-    out["disc_contrast"] = _disc(half3, where)
+    out["layering"] = _layering(half1 - half3, inner_half)
+    out["disc_contrast"] = _disc(half3, inner_half)
     gy2, gx2 = _gradients(lum)
     out["blur_sigma"] = _blur_sigma(lum, gy2 + gx2, interior)
     # a photo with a camera surround is judged inside its field, a crop over the whole frame
