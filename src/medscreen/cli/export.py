@@ -22,7 +22,7 @@ def export_segmentation(
     card_extra: Path | None = typer.Option(None, "--card", help="JSON with card fields (data, limits, metrics...)."),
     refine_k: float = typer.Option(3.0, "--refine-k", help="disc: second-pass crop side in disc diameters."),
     min_area: float = typer.Option(0.0, "--min-area", help="lesion: drop components below this share of the image."),
-    atol: float = typer.Option(1e-4, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),
+    atol: float = typer.Option(1e-3, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),
 ) -> None:
     """Export a segmentation checkpoint and check ONNX Runtime matches PyTorch."""
     import numpy as np
@@ -37,8 +37,12 @@ def export_segmentation(
     channels = 3 if cfg.task == "disc" else 1
     export_onnx(module.net, out, in_channels=channels, input_size=cfg.input_size)
     rng = np.random.default_rng(0)
-    diff = check_parity(module.net, out, rng.random((2, channels, cfg.input_size, cfg.input_size), dtype=np.float32),
-                        atol=atol)
+    try:
+        diff = check_parity(module.net, out, rng.random((2, channels, cfg.input_size, cfg.input_size),
+                                                        dtype=np.float32), atol=atol)
+    except Exception:
+        out.unlink(missing_ok=True)  # never leave a model that failed its parity check
+        raise
     card = {
         "task": cfg.task, "arch": cfg.arch, "input_size": cfg.input_size, "in_channels": channels,
         "threshold": cfg.threshold,
