@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA_DIR ?= $(or $(MEDSCREEN_DATA_DIR),../shared/data)
 
-.PHONY: install run test test-fast benchmark clean
+.PHONY: install run test benchmark clean
 
 # Re-installs only when pyproject.toml changed (the package itself is editable).
 $(STAMP): pyproject.toml
@@ -25,6 +25,7 @@ test: install
 
 benchmark: install
 	$(BIN)/python benchmarks/segmentation.py --out benchmarks/results/segmentation.json
+	$(BIN)/python benchmarks/input_check.py --out benchmarks/results/input_check.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

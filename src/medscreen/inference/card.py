@@ -41,6 +41,11 @@ def render_card_markdown(card: dict[str, Any]) -> str:
             lines.append(f"| … share with any predicted pixel | {_fmt(empty['false_positive_rate'])} | — |")
         for view, m in metrics.get("by_view", {}).items():
             lines.append(f"| IoU on `{view}` views (n={m['n']}) | {_fmt(m['iou'])} | {_fmt(m['iou_ci95'])} |")
+        for source, m in metrics.get("by_dataset", {}).items():
+            lines.append(f"| Dice on `{source}` images (n={m['n']}) | {_fmt(m['dice'])} | {_fmt(m['dice_ci95'])} |")
+            if m.get("empty_truth", {}).get("n"):
+                lines.append(f"| … `{source}` normal images with any predicted lesion (n={m['empty_truth']['n']}) "
+                             f"| {_fmt(m['empty_truth']['false_positive_rate'])} | — |")
         lines.append("")
     lines += ["## Intended use", "", card.get("intended_use", ""), "", "## Known limits", ""]
     lines += [f"- {x}" for x in card.get("limits", [])]
