@@ -52,7 +52,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _bench_torch(task: str, size: int, repeats: int, queue: mp.Queue) -> None:
+def _bench_torch(task: str, size: int, norm: str, repeats: int, queue: mp.Queue) -> None:
     import torch
 
     from medscreen.models.registry import create_model
@@ -61,7 +61,7 @@ def _bench_torch(task: str, size: int, repeats: int, queue: mp.Queue) -> None:
 
     torch.manual_seed(0)
     c = TASKS[task]
-    net = create_model(task, "compact")
+    net = create_model(task, "compact", norm)
     # training throughput: augmentation + forward + backward + Adam step at batch 8
     items = [CachedImage(np.random.randint(0, 255, (size, size, c), np.uint8), np.zeros((size, size), bool), "x")]
     ds = SegmentationDataset(items, size, augment=segmentation_augment(task, 0))
@@ -137,10 +137,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for task, c in TASKS.items():
             path, bundled = _onnx_path(task, args.size, Path(tmp))
-            torch_r = _in_process(_bench_torch, task, args.size, args.repeats)
+            card = json.loads(Path(path).with_suffix(".json").read_text())
+            norm = card.get("training_config", {}).get("norm", "batch")  # same network as the shipped model
+            torch_r = _in_process(_bench_torch, task, args.size, norm, args.repeats)
             onnx_r = _in_process(_bench_onnx, path, args.size, c, args.repeats)
             result[task] = {
                 "bundled_model": bundled,
+                "norm": norm,
                 "train_images_per_s": torch_r.pop("train_images_per_s"),
                 "torch": torch_r,
                 "onnxruntime": onnx_r,
