@@ -29,7 +29,7 @@ def export_segmentation(
 
     from medscreen.inference.card import write_card
     from medscreen.inference.export import check_parity, export_onnx
-    from medscreen.inference.runtime import _sha256
+    from medscreen.io.images import file_sha256
     from medscreen.training.segmentation import load_module
 
     module = load_module(checkpoint)
@@ -51,7 +51,7 @@ def export_segmentation(
         "parameters": sum(p.numel() for p in module.net.parameters()),
         "training_config": cfg.model_dump(),
         "onnx_parity_max_abs_diff": diff, "onnx_parity_atol": atol,
-        "sha256": _sha256(out),
+        "sha256": file_sha256(out),
     }
     if card_extra is not None:
         card.update(json.loads(card_extra.read_text()))

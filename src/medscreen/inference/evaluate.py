@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from medscreen.datasets.records import Record
-from medscreen.errors import ConfigError
+from medscreen.errors import ConfigError, ImageReadError
 from medscreen.evaluation.overlays import save_overlay
 from medscreen.evaluation.segmentation import (
     compute_counts,
@@ -44,8 +44,6 @@ def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float
         image = read_image(r.image, mode="rgb" if task == "disc" else "gray")
         truth = read_mask(r.masks) if r.masks else np.zeros(image.shape[:2], bool)
         if truth.shape != image.shape[:2]:
-            from medscreen.errors import ImageReadError
-
             raise ImageReadError(
                 f"{r.masks[0]}: mask {truth.shape[1]}×{truth.shape[0]} differs from image "
                 f"{image.shape[1]}×{image.shape[0]} ({r.image}); fix or drop this pair"

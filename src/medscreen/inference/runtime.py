@@ -7,7 +7,6 @@ preprocessing the model was trained with.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medscreen.errors import ModelError
+from medscreen.io.images import file_sha256
 
 __all__ = ["ModelSpec", "OnnxModel", "Runner", "bundled_model_path", "load_onnx_model"]
 
@@ -59,10 +59,6 @@ def bundled_model_path(task: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class OnnxModel:
     """An ONNX Runtime session plus its card; callable on a float32 batch."""
 
@@ -85,7 +81,7 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own untyped errors on corrupt files
             raise ModelError(f"{self.path}: not a loadable ONNX model ({exc}); re-export or reinstall it") from None
         self.input_name = self.session.get_inputs()[0].name
-        self.sha256 = _sha256(self.path)
+        self.sha256 = file_sha256(self.path)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
