@@ -2,7 +2,8 @@
 
 Measures, for the ``disc`` and ``lesion`` models: training images/s (forward,
 backward and augmentation at batch 8), inference latency p50/p95 at batch 1
-and throughput at batch 8 for PyTorch eager and ONNX Runtime, and each
+and throughput at batch 8 for PyTorch eager and ONNX Runtime, each registered
+architecture's PyTorch latency (why `compact` is the default), and each
 backend's peak resident memory (each backend runs in its own process so the
 figure is its own). Bundled ONNX models are used when present, else the
 untrained compact network is exported first (same graph, same speed).
@@ -106,6 +107,22 @@ def _in_process(target, *args) -> dict:
     return result
 
 
+def _bench_archs(size: int, repeats: int, queue: mp.Queue) -> None:
+    """PyTorch batch-1 latency of every registered segmentation architecture (why `compact` is the default)."""
+    import torch
+
+    from medscreen.models.registry import SEGMENTATION_ARCHS, create_model
+
+    out = {}
+    with torch.no_grad():
+        for arch in SEGMENTATION_ARCHS:
+            net = create_model("disc", arch).eval()
+            n = repeats if arch == "compact" else max(3, repeats // 8)
+            out[arch] = {**_time_calls(net, torch.rand(1, 3, size, size), torch.rand(8, 3, size, size), n),
+                         "parameters": sum(p.numel() for p in net.parameters())}
+    queue.put(out)
+
+
 def _onnx_path(task: str, size: int, tmp: Path) -> tuple[str, bool]:
     from medscreen.inference.runtime import bundled_model_path
 
@@ -149,6 +166,7 @@ def main() -> None:
                 "onnxruntime": onnx_r,
                 "onnx_speedup_p50": torch_r["batch1"]["p50_ms"] / onnx_r["batch1"]["p50_ms"],
             }
+    result["architectures_torch"] = _in_process(_bench_archs, args.size, args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

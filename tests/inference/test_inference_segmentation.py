@@ -138,3 +138,11 @@ def test_evaluate_rejects_a_model_of_another_task(onnx_disc, tmp_path):
                                  str(tmp_path / "o.json")])
     assert result.exit_code == 2
     assert "not 'lesion'" in result.output
+
+
+def test_missing_or_foreign_checkpoint_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_text("not a checkpoint")
+    for model, expected in ((bad, "not a readable"), (tmp_path / "missing.ckpt", "not found")):
+        result = runner.invoke(app, ["export", "segmentation", str(model), "--out", str(tmp_path / "x.onnx")])
+        assert result.exit_code == 2 and expected in result.output and "Traceback" not in result.output

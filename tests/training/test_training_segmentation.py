@@ -47,7 +47,7 @@ def test_disc_framer_gives_crops_and_full_views(tmp_path):
 
 
 def test_train_writes_a_complete_resumable_run(tmp_path):
-    records = make_blob_records(tmp_path / "data" if (tmp_path / "data").mkdir() is None else tmp_path, n=6)
+    records = make_blob_records(tmp_path, n=6)
     cfg = SegmentationConfig(task="lesion", input_size=64, epochs=2, batch_size=4, val_fraction=0.34)
     run = train_segmentation(records, cfg, tmp_path / "run", progress=False)
     for name in ("config.json", "split.csv", "metrics.csv", "curves.png", "summary.json",

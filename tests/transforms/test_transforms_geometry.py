@@ -71,3 +71,11 @@ def test_largest_component_and_geometry():
     assert geo["cx"] == 29.5 and geo["area"] == 400
     assert abs(geo["diameter"] - 2 * np.sqrt(400 / np.pi)) < 1e-9
     assert mask_geometry(np.zeros((4, 4), bool)) is None
+
+
+def test_centred_box_is_square_and_centred():
+    from medscreen.transforms.geometry import centred_box
+
+    y0, x0, y1, x1 = centred_box(50.0, 80.0, 41)
+    assert (y1 - y0, x1 - x0) == (41, 41)
+    assert abs((y0 + y1) / 2 - 50) <= 1 and abs((x0 + x1) / 2 - 80) <= 1

@@ -22,6 +22,8 @@ __all__ = [
     "compute_counts",
     "compute_dice",
     "compute_iou",
+    "dice_from_counts",
+    "iou_from_counts",
     "compute_hd95",
     "summarise_segmentation",
     "nan_to_none",
@@ -52,18 +54,26 @@ def compute_counts(pred: np.ndarray, truth: np.ndarray) -> PixelCounts:
     return PixelCounts(tp, int(np.count_nonzero(p)) - tp, int(np.count_nonzero(t)) - tp, int(t.sum()), int(p.sum()))
 
 
-def compute_dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Dice ``2|P∩T| / (|P|+|T|)``; 1 when both are empty."""
-    c = compute_counts(pred, truth)
+def dice_from_counts(c: PixelCounts) -> float:
+    """Dice ``2TP / (2TP+FP+FN)``; 1 when truth and prediction are both empty."""
     denom = 2 * c.tp + c.fp + c.fn
     return 1.0 if denom == 0 else 2 * c.tp / denom
 
 
-def compute_iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    """IoU ``|P∩T| / |P∪T|``; 1 when both are empty."""
-    c = compute_counts(pred, truth)
+def iou_from_counts(c: PixelCounts) -> float:
+    """IoU ``TP / (TP+FP+FN)``; 1 when truth and prediction are both empty."""
     denom = c.tp + c.fp + c.fn
     return 1.0 if denom == 0 else c.tp / denom
+
+
+def compute_dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice ``2|P∩T| / (|P|+|T|)``; 1 when both are empty."""
+    return dice_from_counts(compute_counts(pred, truth))
+
+
+def compute_iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    """IoU ``|P∩T| / |P∪T|``; 1 when both are empty."""
+    return iou_from_counts(compute_counts(pred, truth))
 
 
 def compute_hd95(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -16,13 +16,15 @@ from medscreen.evaluation.overlays import save_overlay
 from medscreen.evaluation.segmentation import (
     compute_counts,
     compute_hd95,
+    dice_from_counts,
+    iou_from_counts,
     nan_to_none,
     summarise_segmentation,
 )
 from medscreen.inference.runtime import ModelSpec, Runner
 from medscreen.inference.segmentation import segment_disc, segment_lesion
 from medscreen.io.images import read_image, read_mask
-from medscreen.transforms.geometry import crop_box, mask_geometry
+from medscreen.transforms.geometry import centred_box, crop_box, mask_geometry
 
 __all__ = ["SegmentationCase", "iter_cases", "evaluate_segmentation", "write_report"]
 
@@ -54,9 +56,7 @@ def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float
         for k in crop_scales:
             if geo is None:
                 continue
-            side = int(k * geo["diameter"])
-            top, left = int(geo["cy"] - side / 2), int(geo["cx"] - side / 2)
-            box = (top, left, top + side, left + side)
+            box = centred_box(geo["cy"], geo["cx"], k * geo["diameter"])
             yield SegmentationCase(f"{key}@crop{k:g}", crop_box(image, box), crop_box(truth, box), r.dataset)
 
 
@@ -89,8 +89,7 @@ def evaluate_segmentation(
         c = compute_counts(out.mask, case.truth)
         counts.append(c)
         hd.append(compute_hd95(out.mask, case.truth))
-        dice = 1.0 if (2 * c.tp + c.fp + c.fn) == 0 else 2 * c.tp / (2 * c.tp + c.fp + c.fn)
-        iou = 1.0 if (c.tp + c.fp + c.fn) == 0 else c.tp / (c.tp + c.fp + c.fn)
+        dice, iou = dice_from_counts(c), iou_from_counts(c)
         view = case.key.split("@")[1] if "@" in case.key else "full"
         rows.append({"key": case.key, "dataset": case.dataset, "view": view, "dice": dice, "iou": iou, "hd95": hd[-1],
                      "truth_pixels": c.truth, "pred_pixels": c.pred})

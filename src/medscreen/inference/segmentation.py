@@ -15,6 +15,7 @@ from scipy import ndimage
 from medscreen.inference.runtime import ModelSpec, Runner
 from medscreen.transforms.geometry import (
     Box,
+    centred_box,
     crop_box,
     fov_box,
     largest_component,
@@ -89,8 +90,7 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec) -> Segmentati
         fov_side = box1[2] - box1[0]
         k, floor = float(spec.params.get("refine_k", 3.0)), float(spec.params.get("min_refine", 0.35))
         side = max(int(k * geo["diameter"]), int(floor * fov_side), 32)
-        top, left = int(round(geo["cy"] - side / 2)), int(round(geo["cx"] - side / 2))
-        box2 = (top, left, top + side, left + side)
+        box2 = centred_box(geo["cy"], geo["cx"], side)
         prob2 = predict_in_box(rgb, box2, runner, spec)
         inside = paste_box(np.ones((side, side), bool), box2, rgb.shape[:2])
         prob = np.where(inside, prob2, 0.0).astype(np.float32)

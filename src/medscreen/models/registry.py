@@ -75,7 +75,7 @@ def _effnet_b4_unet(in_channels: int, out_channels: int, norm: str = "batch") ->
 SEGMENTATION_ARCHS: dict[str, ArchSpec] = {
     "compact": ArchSpec(
         _compact_unet,
-        "MONAI residual U-Net, 16→256 channels, strided convs (1.6 M parameters; ~22 ms at 256² on 2 CPU cores)",
+        "MONAI residual U-Net, 16→256 channels, strided convs (1.6 M parameters; fastest on CPU, see benchmarks/segmentation.py)",
     ),
     "unet": ArchSpec(_ronneberger_unet, "Ronneberger U-Net, 64→1024 channels (31 M parameters), the breast seed's model"),
     "effnet-b4": ArchSpec(_effnet_b4_unet, "U-Net with an EfficientNet-B4 encoder (MONAI FlexibleUNet), GlaucoScreen's model"),

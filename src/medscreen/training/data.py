@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from medscreen.datasets.records import Record
 from medscreen.errors import ImageReadError
 from medscreen.io.images import read_image, read_mask
-from medscreen.transforms.geometry import crop_box, fov_box, mask_geometry, resize, square_box
+from medscreen.transforms.geometry import centred_box, crop_box, fov_box, mask_geometry, resize, square_box
 
 __all__ = ["CachedImage", "load_cached", "DiscFramer", "SegmentationDataset", "fixed_disc_views"]
 
@@ -97,8 +97,7 @@ class DiscFramer:
         side = k * geo["diameter"]
         cy = geo["cy"] + rng.uniform(-self.jitter, self.jitter) * side
         cx = geo["cx"] + rng.uniform(-self.jitter, self.jitter) * side
-        box = square_box((0, 0, 1, 1), center=(cy, cx))
-        box = (box[0], box[1], box[0] + int(side), box[1] + int(side))
+        box = centred_box(cy, cx, side)
         return crop_box(item.image, box), crop_box(item.mask, box)
 
 
@@ -111,9 +110,7 @@ def fixed_disc_views(items: Sequence[CachedImage], ks: Sequence[float] = (2.5, 4
         if geo is None:
             continue
         for k in ks:
-            side = int(k * geo["diameter"])
-            top, left = int(geo["cy"] - side / 2), int(geo["cx"] - side / 2)
-            box = (top, left, top + side, left + side)
+            box = centred_box(geo["cy"], geo["cx"], k * geo["diameter"])
             views.append(CachedImage(crop_box(item.image, box), crop_box(item.mask, box), f"{item.key}@crop{k:g}"))
     return views
 

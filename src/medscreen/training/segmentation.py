@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from medscreen.datasets.manifest import write_manifest
 from medscreen.datasets.records import Record
 from medscreen.datasets.splits import split_records
-from medscreen.errors import ConfigError
+from medscreen.errors import ConfigError, ModelError
 from medscreen.evaluation.segmentation import compute_counts, summarise_segmentation
 from medscreen.models.registry import create_model
 from medscreen.training.config import SegmentationConfig
@@ -244,7 +244,6 @@ def train_segmentation(
     if len(records) < 2:
         raise ConfigError("need at least two images with masks to train; check the data has masks")
     L.seed_everything(config.seed, workers=True)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     train, val = split_for_training(records, config.val_fraction, config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(config.model_dump_json(indent=2))
@@ -285,6 +284,19 @@ def train_segmentation(
 
 
 def load_module(checkpoint: Path) -> SegmentationModule:
-    """Rebuild a trained module from its self-describing checkpoint (CPU, eval mode)."""
-    module = SegmentationModule.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    """Rebuild a trained module from its self-describing checkpoint (CPU, eval mode).
+
+    Raises:
+        ModelError: the file is missing or is not a medscreen segmentation checkpoint.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ModelError(f"checkpoint {checkpoint} not found; give a run's checkpoints/best.ckpt (or latest.ckpt)")
+    try:
+        module = SegmentationModule.load_from_checkpoint(str(checkpoint), map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch/Lightning raise many untyped errors on foreign or corrupt files
+        raise ModelError(
+            f"{checkpoint.name}: not a readable medscreen segmentation checkpoint ({type(exc).__name__}); "
+            "give a .ckpt written by `medscreen train`, or an exported .onnx"
+        ) from None
     return module.eval()

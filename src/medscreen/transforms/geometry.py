@@ -20,6 +20,7 @@ __all__ = [
     "paste_box",
     "largest_component",
     "mask_geometry",
+    "centred_box",
 ]
 
 Box = tuple[int, int, int, int]
@@ -134,3 +135,10 @@ def mask_geometry(mask: np.ndarray) -> dict[str, float] | None:
         "y1": float(ys.max() + 1),
         "x1": float(xs.max() + 1),
     }
+
+
+def centred_box(cy: float, cx: float, side: float) -> Box:
+    """The square of ``side`` pixels centred on ``(cy, cx)`` (may extend past the image)."""
+    side = max(1, int(side))
+    top, left = int(round(cy - side / 2)), int(round(cx - side / 2))
+    return (top, left, top + side, left + side)
