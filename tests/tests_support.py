@@ -25,3 +25,25 @@ def make_blob_records(root: Path, n: int = 8, size: int = 64, rgb: bool = False)
         Image.fromarray(mask.astype(np.uint8) * 255).save(root / f"im{i}_mask.png")
         records.append(Record(root / f"im{i}.png", (root / f"im{i}_mask.png",), "benign", f"p{i}", "fixture", f"im{i}"))
     return records
+
+
+def make_class_records(
+    root: Path,
+    n_patients: int = 8,
+    per_patient: int = 2,
+    size: int = 32,
+    labels: tuple[str, str] = ("normal", "glaucoma"),
+    dataset: str = "fixture",
+) -> list[Record]:
+    """RGB PNG 'crops', dark for ``labels[0]`` and bright for ``labels[1]``; patients alternate between them."""
+    rng = np.random.default_rng(1)
+    records = []
+    for p in range(n_patients):
+        label = labels[p % 2]
+        for j in range(per_patient):
+            level = 70 if label == labels[0] else 180
+            img = rng.normal(level, 25, (size, size, 3)).clip(0, 255).astype(np.uint8)
+            path = root / f"p{p}_{j}.png"
+            Image.fromarray(img).save(path)
+            records.append(Record(path, (), label, f"p{p}", dataset, f"p{p}_{j}"))
+    return records

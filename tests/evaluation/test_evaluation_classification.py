@@ -18,6 +18,7 @@ from medscreen.evaluation.classification import (
     compute_binary_metrics,
     confusion_matrix_binary,
     expected_calibration_error,
+    summarise_by_source,
     summarise_classification,
 )
 
@@ -169,3 +170,27 @@ def test_bad_shapes_are_refused_with_the_shapes():
         compute_auc([0, 1, 1], [0.2, 0.4])
     with pytest.raises(MedscreenError, match="0/1"):
         compute_auc([0, 2], [0.2, 0.4])
+
+
+def test_summarise_by_source_binary_adds_per_source_reports():
+    sources = ["a"] * 8 + ["b"] * 8  # a: the 8 true positives only; b: 2 fp, 5 tn, 1 fn
+    r = summarise_by_source(Y, P, ("normal", "glaucoma"), sources, threshold=0.5, n_boot=50)
+    whole = summarise_classification(Y, P, threshold=0.5, n_boot=50)
+    assert r["labels"] == ["normal", "glaucoma"] and r["n"] == 16
+    assert r["auc"] == pytest.approx(whole["auc"]) and r["confusion_matrix"] == whole["confusion_matrix"]
+    assert set(r["by_source"]) == {"a", "b"}
+    a, b = r["by_source"]["a"], r["by_source"]["b"]
+    assert a["n"] == 8 and a["auc"] is None and a["sensitivity"] == 1.0 and a["specificity"] is None
+    assert b["n"] == 8 and b["sensitivity"] == 0.0 and b["specificity"] == pytest.approx(5 / 7)
+    assert b["auc"] == pytest.approx(2.5 / 7)  # the positive (0.3) beats 0.1 and 0.2 and ties 0.3
+    assert b["labels"] == ["normal", "glaucoma"]
+    json.dumps(r, allow_nan=False)
+
+
+def test_summarise_by_source_one_source_and_multiclass_names():
+    y, p = _multiclass(n=30)
+    r = summarise_by_source(y, p, ("normal", "benign", "malignant"), ["busi"] * 30, n_boot=50)
+    assert "by_source" not in r and r["labels"] == ["normal", "benign", "malignant"]
+    assert set(r["per_class"]) == {"normal", "benign", "malignant"}
+    assert r["per_class"]["malignant"]["sensitivity"] == pytest.approx(((p.argmax(1) == 2) & (y == 2)).sum() / 10)
+    json.dumps(r, allow_nan=False)

@@ -8,6 +8,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from medscreen.errors import MedscreenError
@@ -31,8 +32,21 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except MedscreenError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except ValidationError as exc:  # a setting out of range or not among the choices
+            problems = "; ".join(f"{_option(e['loc'])}: {e['msg']}" for e in exc.errors())
+            err_console.print(f"[bold red]error:[/] {problems}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+#: settings whose command-line option is not the field name with dashes
+_OPTION_NAMES = {"val_fraction": "--val", "early_stop_patience": "--early-stop"}
+
+
+def _option(loc: tuple) -> str:
+    field = "_".join(str(p) for p in loc)
+    return _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
 def setup_logging(verbose: bool) -> None:

@@ -66,3 +66,58 @@ def _segmentation(task: str):
 
 train_app.command("disc")(_segmentation("disc"))
 train_app.command("lesion")(_segmentation("lesion"))
+
+
+def _classification(task: str):
+    @handle_errors
+    def command(
+        out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, split, metrics, checkpoints, summary)."),
+        data: list[Path] | None = typer.Option(None, "--data", "-d", help="Dataset folder(s)."),
+        manifest: Path | None = typer.Option(None, "--manifest", "-m", help="CSV manifest with image, label[, patient_id, split, clinical columns]."),
+        arch: str = typer.Option("compact", "--arch", help="compact | glaucoscreen-cnn | inception-v3 | efficientnet-b0 | densenet121"),
+        inputs: str = typer.Option("image", "--inputs", help="progression: image | clinical | fused"),
+        use_mask: bool = typer.Option(False, "--use-mask", help="breast-class: add the lesion model's map as a channel."),
+        preprocess: str = typer.Option("standardise", "--preprocess", help="none | standardise | local-contrast"),
+        loss: str = typer.Option("auto", "--loss", help="auto | bce | focal | ce"),
+        balance: str = typer.Option("loss", "--balance", help="Class imbalance (training split only): loss | sampler | none"),
+        epochs: int = typer.Option(40, "--epochs"),
+        batch_size: int = typer.Option(32, "--batch-size"),
+        lr: float = typer.Option(1e-3, "--lr"),
+        input_size: int = typer.Option(224, "--input-size"),
+        val_fraction: float = typer.Option(0.2, "--val", help="Share of patients held out for validation."),
+        min_sensitivity: float = typer.Option(0.9, "--min-sensitivity", help="Binary: threshold's sensitivity target on validation."),
+        criterion: str = typer.Option("any", "--criterion", help="progression on GRAPE: any | PLR2 | PLR3 | MD"),
+        full_photos: bool = typer.Option(False, "--full-photos", help="glaucoma/progression: images are full photos; crop the disc."),
+        framing: str = typer.Option("diameter", "--framing", help="Disc crop: diameter (k × disc diameter) | box+50"),
+        crop_k: float = typer.Option(2.2, "--crop-k", help="Crop side in disc diameters."),
+        seed: int | None = typer.Option(None, "--seed"),
+        max_images: int | None = typer.Option(None, "--max-images", help="Use only N images (smoke test)."),
+        early_stop: int = typer.Option(10, "--early-stop", help="Patience in epochs on validation AUC."),
+        select: str = typer.Option("auc", "--select", help="Checkpoint kept: auc | loss (validation) | last"),
+        weight_decay: float = typer.Option(1e-4, "--weight-decay", help="Adam L2 penalty."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoints/latest.ckpt."),
+    ) -> None:
+        from medscreen.datasets.grape import relabel_grape
+        from medscreen.training.classification import train_classifier
+        from medscreen.training.config import ClassificationConfig
+
+        records = gather_records(data, manifest)
+        if task == "progression" and criterion != "any":
+            records = relabel_grape(records, criterion)
+        config = ClassificationConfig(
+            task=task, arch=arch, inputs=inputs, use_mask=use_mask, preprocess=preprocess, loss=loss, balance=balance,
+            epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size, val_fraction=val_fraction,
+            min_sensitivity=min_sensitivity, full_photos=full_photos, framing=framing, crop_k=crop_k,
+            seed=get_settings().seed if seed is None else seed, max_images=max_images, early_stop_patience=early_stop,
+            select=select, weight_decay=weight_decay,
+        )
+        run = train_classifier(records, config, out, resume=resume)
+        console.print(f"run folder: {run}  (best checkpoint: {run / 'checkpoints' / 'best.ckpt'}; "
+                      f"validation report: {run / 'summary.json'})")
+
+    command.__doc__ = f"Train the {task} classifier."
+    return command
+
+
+for _task in ("glaucoma", "progression", "breast-class"):
+    train_app.command(_task)(_classification(_task))

@@ -22,6 +22,8 @@ near-duplicates: split by subject.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import re
 from difflib import get_close_matches
@@ -35,7 +37,7 @@ from medscreen.datasets._layout import find_child, layout_error, list_files, res
 from medscreen.datasets.records import DatasetIndex, Record
 from medscreen.errors import ConfigError
 
-__all__ = ["GRAPE_CRITERIA", "GRAPE_WORKBOOK", "looks_like_grape", "read_grape", "read_grape_eyes"]
+__all__ = ["GRAPE_CRITERIA", "GRAPE_WORKBOOK", "looks_like_grape", "read_grape", "read_grape_eyes", "relabel_grape", "with_grape_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +253,33 @@ def _visit_fields(eye: dict[str, Any], visit: dict[str, Any], paths: dict[str, P
     fields["roi_path"] = str(paths["roi"]) if paths["roi"] else None
     fields["cfp_path"] = str(paths["cfp"]) if paths["cfp"] else None
     return fields
+
+
+def relabel_grape(records: list[Record], criterion: str) -> list[Record]:
+    """GRAPE records relabelled by another progression ``criterion`` (others pass unchanged).
+
+    Raises:
+        ConfigError: ``criterion`` is not one of :data:`GRAPE_CRITERIA`.
+    """
+    criterion = _check_choice("criterion", criterion, GRAPE_CRITERIA)
+    return [dataclasses.replace(r, label=_label(r.fields, criterion)) if r.dataset == "grape" else r for r in records]
+
+
+def with_grape_images(records: list[Record], images: Literal["roi", "cfp"]) -> list[Record]:
+    """GRAPE records pointing at their ``roi`` crop or ``cfp`` full photo (others pass unchanged).
+
+    Visits without that file (this copy's CFPs cover subjects 1–109) are left out.
+    """
+    images = _check_choice("images", images, tuple(_IMAGE_FOLDERS))  # type: ignore[assignment]
+    out = []
+    for r in records:
+        if r.dataset != "grape":
+            out.append(r)
+            continue
+        path = r.fields.get(f"{images}_path")
+        if path:
+            out.append(dataclasses.replace(r, image=Path(path)))
+    return out
 
 
 def _label(eye: dict[str, Any], criterion: str) -> str | None:

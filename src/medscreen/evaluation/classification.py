@@ -31,6 +31,7 @@ __all__ = [
     "confusion_matrix_binary",
     "expected_calibration_error",
     "summarise_classification",
+    "summarise_by_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -333,3 +334,37 @@ def summarise_classification(
         names = list(range(p.shape[1])) if labels is None else [getattr(v, "item", lambda v=v: v)() for v in labels]
         report = _summarise_multiclass(_encode(t, names, p.shape[1]), p, names, n_boot, seed)
     return nan_to_none(report)  # type: ignore[return-value]
+
+
+def summarise_by_source(
+    truth: Sequence[int] | np.ndarray,
+    prob: np.ndarray,
+    classes: Sequence[str],
+    sources: Sequence[str],
+    *,
+    threshold: float = 0.5,
+    n_boot: int = 2000,
+) -> dict:
+    """:func:`summarise_classification` over all cases, plus ``by_source`` when cases come from several datasets.
+
+    ``truth`` holds class indices into ``classes`` (negative first for two
+    classes; ``prob`` is then the positive class's probability). A source
+    with one class only gets AUC ``None`` and its sensitivity or specificity.
+    """
+    truth = np.asarray(truth)
+    binary = len(classes) == 2
+    labels = None if binary else list(range(len(classes)))
+
+    def one(keep: np.ndarray, boots: int) -> dict:
+        report = summarise_classification(truth[keep], prob[keep], threshold=threshold, labels=labels, n_boot=boots)
+        report["labels"] = list(classes)
+        if not binary:
+            report["per_class"] = {classes[int(k)]: v for k, v in report["per_class"].items()}
+        return report
+
+    report = one(np.ones(len(truth), bool), n_boot)
+    distinct = sorted(set(sources))
+    if len(distinct) > 1:
+        src = np.asarray(sources)
+        report["by_source"] = {s: one(src == s, min(n_boot, 500)) for s in distinct}
+    return report

@@ -23,6 +23,8 @@ __all__ = [
     "FocalLoss",
     "GlaucoScreenCNN",
     "InceptionV3",
+    "ScreeningClassifier",
+    "create_classifier",
 ]
 
 _Kernel = int | tuple[int, int]
@@ -451,3 +453,77 @@ CLASSIFICATION_ARCHS: dict[str, ArchSpec] = {
     "efficientnet-b0": ArchSpec(_efficientnet_b0, "MONAI EfficientNet-B0 (4.0 M parameters)"),
     "densenet121": ArchSpec(_densenet121, "MONAI DenseNet-121 (7.0 M parameters)"),
 }
+
+
+def create_classifier(arch: str, in_channels: int, num_outputs: int, input_size: int) -> nn.Module:
+    """Build an untrained image classifier from :data:`CLASSIFICATION_ARCHS`.
+
+    Raises:
+        ConfigError: unknown architecture (with the choices and a suggestion).
+    """
+    from medscreen.models.registry import lookup
+
+    return CLASSIFICATION_ARCHS[lookup(arch, CLASSIFICATION_ARCHS, "architecture")].build(
+        in_channels, num_outputs, input_size
+    )
+
+
+class ScreeningClassifier(nn.Module):
+    """An image network, a clinical linear model, or both with their logits added.
+
+    Late fusion by summed logits keeps the clinical part a logistic
+    regression on standardised features (readable coefficients) and lets the
+    image part add what the photo shows. Clinical inputs are standardised
+    with the training split's mean and standard deviation (kept as buffers, so
+    they travel inside the ONNX file) and a missing value (NaN) counts as the
+    training mean.
+
+    Args:
+        arch: image architecture (see :data:`CLASSIFICATION_ARCHS`), or None for clinical-only.
+        in_channels: image channels.
+        num_outputs: logits out.
+        input_size: image side.
+        clinical_mean: per-feature training means, or None for image-only.
+        clinical_std: per-feature training standard deviations (zeros are treated as 1).
+
+    Raises:
+        ConfigError: neither an image architecture nor clinical features.
+    """
+
+    def __init__(
+        self,
+        arch: str | None,
+        in_channels: int,
+        num_outputs: int,
+        input_size: int,
+        clinical_mean: Sequence[float] | None = None,
+        clinical_std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        if arch is None and clinical_mean is None:
+            raise ConfigError("a classifier needs an image architecture, clinical features, or both")
+        self.image_net = create_classifier(arch, in_channels, num_outputs, input_size) if arch else None
+        self.clinical: nn.Linear | None = None
+        if clinical_mean is not None:
+            mean = torch.as_tensor(list(clinical_mean), dtype=torch.float32)
+            std = torch.as_tensor(list(clinical_std if clinical_std is not None else [1.0] * len(mean)),
+                                  dtype=torch.float32)
+            self.register_buffer("clinical_mean", mean)
+            self.register_buffer("clinical_std", torch.where(std > 0, std, torch.ones_like(std)))
+            self.clinical = nn.Linear(len(mean), num_outputs)
+            nn.init.zeros_(self.clinical.weight)
+            nn.init.zeros_(self.clinical.bias)
+
+    def forward(self, image: torch.Tensor | None = None, clinical: torch.Tensor | None = None) -> torch.Tensor:
+        out = None
+        if self.image_net is not None:
+            if image is None:
+                raise ModelError("this classifier needs an image")
+            out = self.image_net(image)
+        if self.clinical is not None:
+            if clinical is None:
+                raise ModelError("this classifier needs the clinical features")
+            z = (clinical - self.clinical_mean) / self.clinical_std
+            z = torch.where(torch.isnan(z), torch.zeros_like(z), z)
+            out = self.clinical(z) if out is None else out + self.clinical(z)
+        return out  # type: ignore[return-value]

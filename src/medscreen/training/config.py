@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["SegmentationConfig"]
+__all__ = ["ClassificationConfig", "SegmentationConfig", "CLASS_NAMES"]
 
 
 class SegmentationConfig(BaseModel):
@@ -30,3 +30,69 @@ class SegmentationConfig(BaseModel):
     max_images: int | None = Field(None, ge=2, description="Use only this many images (smoke tests).")
     num_workers: int = Field(0, ge=0)
     accelerator: str = "auto"
+
+
+#: class names per classification task, negative first; a binary model's output is the last class's logit
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "glaucoma": ("normal", "glaucoma"),
+    "progression": ("stable", "progressing"),
+    "breast-class": ("normal", "benign", "malignant"),
+}
+
+
+class ClassificationConfig(BaseModel):
+    """Everything that defines a classification run; saved as ``config.json`` in the run folder."""
+
+    task: Literal["glaucoma", "progression", "breast-class"]
+    arch: str = Field("compact", description="Image architecture (medscreen.models.classification).")
+    inputs: Literal["image", "clinical", "fused"] = Field(
+        "image", description="progression: photo only, baseline clinical data only, or both (summed logits)."
+    )
+    use_mask: bool = Field(False, description="breast-class: add the lesion model's probability map as a channel.")
+    preprocess: Literal["none", "standardise", "local-contrast"] = "standardise"
+    loss: Literal["auto", "bce", "focal", "ce"] = Field("auto", description="auto: BCE (binary) or cross-entropy.")
+    balance: Literal["loss", "sampler", "none"] = Field(
+        "loss", description="Class imbalance, training split only: weighted loss or weighted sampling."
+    )
+    input_size: int = Field(224, ge=32)
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (GlaucoScreen's CNN: 1e-2).")
+    weight_decay: float = Field(1e-4, ge=0)
+    select: Literal["auc", "loss", "last"] = Field(
+        "auc", description="Checkpoint kept: best validation AUC, lowest validation loss, or the last epoch "
+        "(no early stopping; for tiny validation splits where AUC is noise)."
+    )
+    plateau_patience: int = Field(4, ge=1)
+    early_stop_patience: int = Field(10, ge=1)
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    min_sensitivity: float = Field(0.9, gt=0, le=1, description="Binary: the operating threshold's target.")
+    full_photos: bool = Field(False, description="glaucoma: training images are full photos; crop the disc first.")
+    framing: Literal["diameter", "box+50"] = "diameter"
+    crop_k: float = Field(2.2, gt=1, description="Crop side in disc diameters (framing 'diameter').")
+    seed: int = 42
+    max_images: int | None = Field(None, ge=4, description="Use only this many images (smoke tests).")
+    num_workers: int = Field(0, ge=0)
+    accelerator: str = "auto"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return CLASS_NAMES[self.task]
+
+    @property
+    def binary(self) -> bool:
+        return len(self.classes) == 2
+
+    @property
+    def uses_image(self) -> bool:
+        return self.inputs in ("image", "fused")
+
+    @property
+    def uses_clinical(self) -> bool:
+        return self.inputs in ("clinical", "fused")
+
+    @property
+    def in_channels(self) -> int:
+        if self.task == "breast-class":
+            return 2 if self.use_mask else 1
+        return 3

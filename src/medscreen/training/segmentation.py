@@ -8,7 +8,6 @@ patient-level split as a manifest), ``metrics.csv`` (one row per epoch),
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from medscreen.errors import ConfigError, ModelError
 from medscreen.evaluation.segmentation import compute_counts, summarise_segmentation
 from medscreen.models.registry import create_model
 from medscreen.training.config import SegmentationConfig
+from medscreen.training.logs import EpochLog, plot_curves
 from medscreen.training.data import CachedImage, DiscFramer, SegmentationDataset, fixed_disc_views, load_cached
 from medscreen.transforms.presets import segmentation_augment
 
@@ -128,68 +128,6 @@ class DiscPipelineValidation(Callback):
         module.log("val_dice", summary["dice"])
 
 
-class EpochLog(Callback):
-    """Append one row per epoch to ``metrics.csv`` and redraw ``curves.png``."""
-
-    FIELDS = ("epoch", "train_loss", "val_loss", "train_iou", "val_iou", "val_dice", "lr")
-
-    def __init__(self, run_dir: Path):
-        self.path, self.plot = run_dir / "metrics.csv", run_dir / "curves.png"
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        m = trainer.callback_metrics
-        if "val_iou" not in m:
-            return
-        row = {
-            "epoch": trainer.current_epoch,
-            "train_loss": float(m.get("train_loss", float("nan"))),
-            "val_loss": float(m.get("val_loss", float("nan"))),
-            "train_iou": float(m.get("train_iou", float("nan"))),
-            "val_iou": float(m["val_iou"]),
-            "val_dice": float(m.get("val_dice", float("nan"))),
-            "lr": trainer.optimizers[0].param_groups[0]["lr"],
-        }
-        rows = []
-        if self.path.exists():  # after a resume, drop rows of epochs being redone
-            with self.path.open() as f:
-                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
-        with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
-            writer.writeheader()
-            writer.writerows([*rows, row])
-        plot_curves(self.path, self.plot)
-
-
-def plot_curves(metrics_csv: Path, out_png: Path) -> None:
-    """Loss and IoU per epoch, training vs validation, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with metrics_csv.open() as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    ep = [int(r["epoch"]) for r in rows]
-
-    def col(name: str) -> list[float]:
-        return [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in rows]
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(ep, col("train_loss"), label="train")
-    a.plot(ep, col("val_loss"), label="validation")
-    a.set(title="loss", xlabel="epoch")
-    a.legend()
-    b.plot(ep, col("train_iou"), label="train IoU (augmented)")
-    b.plot(ep, col("val_iou"), label="validation IoU")
-    b.set(title="IoU", xlabel="epoch", ylim=(0, 1))
-    b.legend()
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-
-
 def split_for_training(records: Sequence[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
     """Use a manifest's ``split`` column when given, else split by patient (stratified by label)."""
     given = [r.fields.get("split") for r in records]
@@ -271,7 +209,7 @@ def train_segmentation(
             ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="latest", monitor=None, save_top_k=1,
                             enable_version_counter=False),
             EarlyStopping(monitor="val_iou", mode="max", patience=config.early_stop_patience),
-            EpochLog(out_dir),
+            EpochLog(out_dir, metric="iou", train_metric="iou"),
         ],
     )
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
@@ -283,20 +221,29 @@ def train_segmentation(
     return out_dir
 
 
+def load_lightning_checkpoint(cls: type[L.LightningModule], checkpoint: Path, what: str, hint: str):
+    """``cls.load_from_checkpoint`` on CPU in eval mode, with errors that say what to give instead.
+
+    Raises:
+        ModelError: the file is missing or is not a checkpoint of ``cls``.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ModelError(f"checkpoint {checkpoint} not found; give a run's checkpoints/best.ckpt (or latest.ckpt)")
+    try:
+        module = cls.load_from_checkpoint(str(checkpoint), map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch/Lightning raise many untyped errors on foreign or corrupt files
+        raise ModelError(
+            f"{checkpoint.name}: not a readable medscreen {what} checkpoint ({type(exc).__name__}); {hint}"
+        ) from None
+    return module.eval()
+
+
 def load_module(checkpoint: Path) -> SegmentationModule:
     """Rebuild a trained module from its self-describing checkpoint (CPU, eval mode).
 
     Raises:
         ModelError: the file is missing or is not a medscreen segmentation checkpoint.
     """
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise ModelError(f"checkpoint {checkpoint} not found; give a run's checkpoints/best.ckpt (or latest.ckpt)")
-    try:
-        module = SegmentationModule.load_from_checkpoint(str(checkpoint), map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch/Lightning raise many untyped errors on foreign or corrupt files
-        raise ModelError(
-            f"{checkpoint.name}: not a readable medscreen segmentation checkpoint ({type(exc).__name__}); "
-            "give a .ckpt written by `medscreen train`, or an exported .onnx"
-        ) from None
-    return module.eval()
+    return load_lightning_checkpoint(SegmentationModule, checkpoint, "segmentation",
+                                     "give a .ckpt written by `medscreen train`, or an exported .onnx")

@@ -95,6 +95,8 @@ def resize(array: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -
     h, w = size
     if array.shape[:2] == (h, w):
         return array.copy()
+    if array.ndim == 3 and array.shape[2] == 1:  # Pillow has no one-channel-last mode
+        return resize(array[..., 0], size, nearest=nearest)[..., None]
     method = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
     if array.dtype == bool:
         return np.asarray(Image.fromarray(array.astype(np.uint8) * 255).resize((w, h), method)) > 127

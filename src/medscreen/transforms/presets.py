@@ -24,7 +24,7 @@ from monai.transforms import (
 
 from medscreen.models.registry import lookup
 
-__all__ = ["SEGMENTATION_AUGMENT", "segmentation_augment"]
+__all__ = ["CLASSIFICATION_AUGMENT", "SEGMENTATION_AUGMENT", "classification_augment", "segmentation_augment"]
 
 _KEYS = ("image", "label")
 
@@ -78,5 +78,50 @@ SEGMENTATION_AUGMENT = {"disc": _fundus, "lesion": _ultrasound}
 def segmentation_augment(task: str, seed: int) -> Compose:
     """The training augmentation for ``task``, seeded for reproducibility."""
     transform = SEGMENTATION_AUGMENT[lookup(task, SEGMENTATION_AUGMENT, "task")]()
+    transform.set_random_state(seed=seed)
+    return transform
+
+
+def _fundus_crop() -> Compose:
+    """Disc crops: GlaucoScreen's shift/flip/zoom/rotation/brightness plus camera colour shifts.
+
+    Zoom ±15 % also covers the uncertainty of the crop's framing (disc
+    diameters predicted on photos from unseen cameras); reflection padding
+    avoids black corners that real crops never have.
+    """
+    return Compose(
+        [
+            RandFlipd(keys="image", prob=0.5, spatial_axis=1),
+            RandAffined(keys="image", prob=0.8, rotate_range=math.radians(20), scale_range=0.15,
+                        translate_range=(16, 16), padding_mode="reflection"),
+            RandScaleIntensityd(keys="image", factors=0.3, prob=0.7, channel_wise=True),
+            RandShiftIntensityd(keys="image", offsets=0.1, prob=0.5),
+            RandAdjustContrastd(keys="image", gamma=(0.6, 1.6), prob=0.5),
+            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 1.5), sigma_y=(0.3, 1.5), prob=0.25),
+            RandGaussianNoised(keys="image", std=0.02, prob=0.2),
+        ]
+    )
+
+
+def _ultrasound_image() -> Compose:
+    return Compose(
+        [
+            RandFlipd(keys="image", prob=0.5, spatial_axis=1),
+            RandAffined(keys="image", prob=0.7, rotate_range=math.radians(12), scale_range=0.15,
+                        translate_range=(20, 20), padding_mode="zeros"),
+            RandScaleIntensityd(keys="image", factors=0.2, prob=0.5),
+            RandAdjustContrastd(keys="image", gamma=(0.7, 1.5), prob=0.5),
+            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0), prob=0.15),
+            RandGaussianNoised(keys="image", std=0.03, prob=0.25),
+        ]
+    )
+
+
+CLASSIFICATION_AUGMENT = {"glaucoma": _fundus_crop, "progression": _fundus_crop, "breast-class": _ultrasound_image}
+
+
+def classification_augment(task: str, seed: int) -> Compose:
+    """The training augmentation for classifier ``task`` (``image`` key only), seeded."""
+    transform = CLASSIFICATION_AUGMENT[lookup(task, CLASSIFICATION_AUGMENT, "task")]()
     transform.set_random_state(seed=seed)
     return transform

@@ -1,0 +1,75 @@
+"""How a glaucoma classifier transfers to full photos from cameras it never saw; writes JSON.
+
+The full-photo pipeline (bundled disc model → disc crop → classifier at its
+stored threshold) runs on:
+
+* GRAPE's full photos (``CFPs/``, baseline visit of each eye; every eye is
+  glaucomatous): the share flagged is the **sensitivity** on a new camera.
+* IDRiD's 54 full photos (a diabetic-retinopathy set with no glaucoma labels;
+  most eyes are expected to be free of glaucoma): the share flagged is an
+  **upper bound on the false-positive rate** on another new camera — a proxy,
+  not a specificity.
+
+    python benchmarks/glaucoma_transfer.py --model src/medscreen/weights/glaucoma.onnx \
+        --out benchmarks/results/glaucoma_transfer.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from medscreen.config import get_settings
+from medscreen.datasets.grape import with_grape_images
+from medscreen.datasets.registry import read_dataset
+from medscreen.evaluation.stats import bootstrap_ci
+from medscreen.inference.classification import fundus_crop, load_classifier
+from medscreen.io.images import read_image
+
+
+def flagged(records, classifier) -> dict:
+    probs, no_disc, start = [], 0, time.perf_counter()
+    params = classifier.spec.params
+    for r in records:
+        crop = fundus_crop(read_image(r.image), is_crop=False, framing=params.get("framing", "diameter"),
+                           k=float(params.get("crop_k", 2.2)))
+        if crop is None:
+            no_disc += 1
+            continue
+        probs.append(float(classifier.predict([crop])[0]))
+    p = np.array(probs)
+    hit = (p >= classifier.spec.threshold).astype(float)
+    return {
+        "n": len(records), "no_disc_found": no_disc, "share_flagged": float(hit.mean()) if hit.size else None,
+        "share_flagged_ci95": bootstrap_ci(len(hit), lambda i: float(hit[i].mean()), n_boot=2000, seed=0),
+        "median_probability": float(np.median(p)) if p.size else None,
+        "seconds_per_photo": (time.perf_counter() - start) / max(1, len(records)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="glaucoma .onnx or .ckpt (default: bundled)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/glaucoma_transfer.json"))
+    args = parser.parse_args()
+    data = get_settings().data_dir
+    classifier = load_classifier("glaucoma", args.model)
+    grape = [r for r in with_grape_images(list(read_dataset(data / "grape").records), "cfp")
+             if r.fields.get("visit") == 1]
+    idrid = list(read_dataset(data / "idrid").records)
+    result = {
+        "model": classifier.description, "threshold": classifier.spec.threshold,
+        "grape_full_photos_all_glaucoma": flagged(grape, classifier),
+        "idrid_full_photos_unlabelled": flagged(idrid, classifier),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""Classifier inputs from raw images, and running a classifier (ONNX or PyTorch) on them.
+
+``task_image`` turns a record's file into what the classifier sees: for
+``glaucoma``/``progression`` the disc crop (made with the bundled disc model
+from a full photo, or the image itself when it already is a crop), for
+``breast-class`` the grey image, optionally with the bundled lesion model's
+probability map as a second channel. Training and evaluation both use it,
+so a model is always fed as it was trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_vector
+from medscreen.datasets.records import Record
+from medscreen.errors import ConfigError, ModelError
+from medscreen.inference.runtime import ModelSpec, OnnxModel, bundled_model_path, load_onnx_model
+from medscreen.inference.segmentation import segment_disc, segment_lesion
+from medscreen.io.images import read_image
+from medscreen.transforms.classification import glaucoma_crop, to_model_input
+from medscreen.transforms.geometry import crop_box, square_box
+
+__all__ = [
+    "Classifier",
+    "clinical_matrix",
+    "evaluate_classifier",
+    "load_classifier",
+    "onnx_classifier",
+    "spec_params",
+    "task_label",
+    "task_image",
+    "fundus_crop",
+    "breast_input",
+    "probabilities",
+]
+
+#: maps named float32 inputs (``image``, ``clinical``) to ``N×K`` logits
+FeedRunner = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def task_label(record: Record, task: str) -> str | None:
+    """The record's label for ``task`` (GRAPE's eyes are all glaucomatous, so ``glaucoma`` for that task)."""
+    if task == "glaucoma" and record.dataset == "grape":
+        return "glaucoma"
+    return record.label
+
+
+def _squared(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    return image if h == w else crop_box(image, square_box((0, 0, h, w)))
+
+
+def fundus_crop(rgb: np.ndarray, *, is_crop: bool, framing: str = "diameter", k: float = 2.2,
+                disc: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
+    """The disc crop a glaucoma/progression classifier sees; None when no disc is found in a full photo.
+
+    ``is_crop``: the image is already disc-centred (ACRIMA, GRAPE ROI) and is
+    only squared. Otherwise ``disc`` (default: the bundled disc model)
+    segments the optic disc and the crop is made around it.
+    """
+    if is_crop:
+        return _squared(rgb)
+    if disc is None:
+        model = load_onnx_model(str(bundled_model_path("disc")))
+
+        def disc(image: np.ndarray) -> np.ndarray:
+            return segment_disc(image, model, model.spec).mask
+
+    return glaucoma_crop(rgb, disc(rgb), framing, k)  # type: ignore[arg-type]
+
+
+def breast_input(grey: np.ndarray, *, use_mask: bool, lesion: OnnxModel | None = None) -> np.ndarray:
+    """``H×W×1`` grey ultrasound, or ``H×W×2`` with the lesion model's probability (×255) as channel 2."""
+    if not use_mask:
+        return grey[..., None]
+    model = lesion or load_onnx_model(str(bundled_model_path("lesion")))
+    prob = segment_lesion(grey, model, model.spec).probability
+    return np.stack([grey, np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8)], axis=-1)
+
+
+def task_image(record: Record, task: str, *, is_crop: bool, use_mask: bool = False, framing: str = "diameter",
+               k: float = 2.2) -> np.ndarray | None:
+    """Read ``record.image`` and return the classifier's input image (uint8, ``H×W×C``), None without a disc."""
+    if task == "breast-class":
+        return breast_input(read_image(record.image, mode="gray"), use_mask=use_mask)
+    return fundus_crop(read_image(record.image, mode="rgb"), is_crop=is_crop, framing=framing, k=k)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """``N×1`` logits → ``N`` positive-class probabilities; ``N×K`` → row-wise softmax."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class Classifier:
+    """A classifier and what its card says about feeding it.
+
+    ``spec.params`` holds ``labels``, ``inputs`` (image/clinical/fused),
+    ``preprocess``, ``clinical_features``, ``framing``, ``crop_k`` and
+    ``use_mask``. ``run`` maps named inputs to logits.
+    """
+
+    spec: ModelSpec
+    run: FeedRunner
+    description: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.spec.params["labels"])
+
+    @property
+    def inputs(self) -> str:
+        return str(self.spec.params.get("inputs", "image"))
+
+    def feeds(self, images: Sequence[np.ndarray] | None, clinical: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Named, normalised float32 batches for ``run``."""
+        feeds: dict[str, np.ndarray] = {}
+        if self.inputs in ("image", "fused"):
+            if not images:
+                raise ModelError(f"the {self.spec.task} model needs images")
+            method = str(self.spec.params.get("preprocess", "none"))
+            feeds["image"] = np.stack([to_model_input(im, self.spec.input_size, method) for im in images])
+        if self.inputs in ("clinical", "fused"):
+            if clinical is None:
+                raise ModelError(
+                    f"the {self.spec.task} model needs clinical data ({', '.join(CLINICAL_FEATURES)}); "
+                    "blank values are allowed"
+                )
+            feeds["clinical"] = np.asarray(clinical, dtype=np.float32).reshape(-1, len(CLINICAL_FEATURES))
+        return feeds
+
+    def predict(self, images: Sequence[np.ndarray] | None = None, clinical: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities: ``N`` (binary, positive class) or ``N×K``."""
+        return probabilities(self.run(self.feeds(images, clinical)))
+
+
+def onnx_classifier(model: OnnxModel) -> Classifier:
+    """Wrap a loaded ONNX classifier (its inputs are named ``image`` and/or ``clinical``)."""
+    names = {i.name for i in model.session.get_inputs()}
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        missing = names - set(feeds)
+        if missing:
+            raise ModelError(f"{model.path.name} needs inputs {sorted(names)}, got {sorted(feeds)}")
+        return model.session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+
+    return Classifier(model.spec, run, f"{model.path} (ONNX Runtime, sha256 {model.sha256[:12]})")
+
+
+def clinical_matrix(records: Sequence[Record]) -> np.ndarray:
+    """``N×F`` clinical features of ``records`` (NaN where missing)."""
+    return np.stack([clinical_vector(r.fields) for r in records]) if records else np.zeros((0, len(CLINICAL_FEATURES)))
+
+
+def spec_params(config: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:
+    """The card's ``params`` for a classifier trained with ``config`` (a ClassificationConfig dump)."""
+    if config["task"] not in ("glaucoma", "progression", "breast-class"):
+        raise ConfigError(f"not a classification task: {config['task']!r}")
+    return {
+        "labels": list(labels),
+        "inputs": config["inputs"],
+        "preprocess": config["preprocess"],
+        "clinical_features": list(CLINICAL_FEATURES) if config["inputs"] != "image" else [],
+        "framing": config["framing"],
+        "crop_k": config["crop_k"],
+        "use_mask": config["use_mask"],
+    }
+
+
+def evaluate_classifier(
+    records: Sequence[Record],
+    task: str,
+    classifier: Classifier,
+    *,
+    is_crop: bool,
+    out_dir: Path | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    batch_size: int = 16,
+) -> dict:
+    """Run ``classifier`` on labelled ``records`` and report (see :func:`summarise_by_source`).
+
+    Photos in which no optic disc is found cannot be screened; they are
+    counted (``n_no_disc``, ``no_disc``) and left out of the metrics.
+    ``out_dir`` receives ``per_case.csv`` and ROC, confusion-matrix and
+    calibration PNGs.
+    """
+    from medscreen.evaluation.classification import summarise_by_source
+    from medscreen.evaluation.plots import plot_calibration, plot_confusion, plot_roc
+
+    labels = classifier.labels
+    params = classifier.spec.params
+    uses_image = classifier.inputs in ("image", "fused")
+    kept: list[Record] = []
+    images: list[np.ndarray] = []
+    no_disc: list[str] = []
+    for i, r in enumerate(records):
+        if uses_image:
+            image = task_image(r, task, is_crop=is_crop, use_mask=bool(params.get("use_mask", False)),
+                               framing=str(params.get("framing", "diameter")), k=float(params.get("crop_k", 2.2)))
+            if image is None:
+                no_disc.append(r.image.name)
+                continue
+            images.append(image)
+        kept.append(r)
+        if on_progress:
+            on_progress(i + 1)
+    if not kept:
+        raise ModelError(f"no optic disc found in any of the {len(records)} photos; are these fundus photos?")
+    clinical = clinical_matrix(kept) if classifier.inputs != "image" else None
+    probs = []
+    for start in range(0, len(kept), batch_size):
+        stop = start + batch_size
+        probs.append(classifier.predict(images[start:stop] if uses_image else None,
+                                        None if clinical is None else clinical[start:stop]))
+    prob = np.concatenate(probs)
+    truth = np.array([labels.index(r.label) for r in kept])
+    report = summarise_by_source(truth, prob, labels, [r.dataset for r in kept], threshold=classifier.spec.threshold)
+    report.update(task=task, model=classifier.description, n_no_disc=len(no_disc), no_disc=no_disc[:50],
+                  input="disc crops" if is_crop else "full photos (disc found and cropped by the bundled disc model)")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_cases(out_dir / "per_case.csv", kept, truth, prob, labels)
+        plot_roc(out_dir / "roc.png", truth, prob, labels=None if len(labels) == 2 else list(range(len(labels))),
+                 threshold=classifier.spec.threshold if len(labels) == 2 else None, title=f"{task}: ROC")
+        plot_confusion(out_dir / "confusion.png", report["confusion_matrix"], labels, title=f"{task}: confusion")
+        plot_calibration(out_dir / "calibration.png", truth, prob,
+                         labels=None if len(labels) == 2 else list(range(len(labels))), title=f"{task}: calibration")
+    return report
+
+
+def _write_cases(path: Path, records: Sequence[Record], truth: np.ndarray, prob: np.ndarray,
+                 labels: Sequence[str]) -> None:
+    import csv
+
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        cols = [f"p_{labels[-1]}"] if prob.ndim == 1 else [f"p_{c}" for c in labels]
+        writer.writerow(["image", "dataset", "patient_id", "label", *cols])
+        for r, t, p in zip(records, truth, prob, strict=True):
+            writer.writerow([r.image, r.dataset, r.patient_id or "", labels[t], *np.atleast_1d(p).round(6).tolist()])
+
+
+def load_classifier(task: str, model: Path | None) -> Classifier:
+    """The bundled classifier for ``task``, a ``.onnx`` (with its card) or a training ``.ckpt``.
+
+    Raises:
+        ModelError / ConfigError: unreadable model, or a model for another task.
+    """
+    if model is not None and Path(model).suffix == ".ckpt":
+        import torch
+
+        from medscreen.training.classification import load_classifier_module, run_threshold
+
+        module = load_classifier_module(Path(model))
+        cfg = module.config
+        spec = ModelSpec(task=cfg.task, input_size=cfg.input_size, in_channels=cfg.in_channels,
+                         threshold=run_threshold(Path(model)), params=spec_params(cfg.model_dump(), cfg.classes))
+
+        def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+            with torch.no_grad():
+                image = torch.as_tensor(feeds["image"]) if "image" in feeds else None
+                clinical = torch.as_tensor(feeds["clinical"]) if "clinical" in feeds else None
+                return module(image, clinical).numpy()
+
+        classifier = Classifier(spec, run, f"{model} (PyTorch)")
+    else:
+        classifier = onnx_classifier(OnnxModel(Path(model) if model is not None else bundled_model_path(task)))
+    if classifier.spec.task != task:
+        raise ConfigError(f"{model} is a {classifier.spec.task!r} model, not {task!r}; pass the right --model")
+    return classifier

@@ -1,0 +1,470 @@
+"""Train and cross-validate classifiers: ``train_classifier`` and ``cross_validate``.
+
+A run folder holds ``config.json``, ``split.csv``, ``metrics.csv`` and
+``curves.png`` (per epoch), ``checkpoints/best.ckpt`` (by validation AUC)
+and ``latest.ckpt``, ``val_predictions.csv`` and ``summary.json`` — the
+validation report at the operating threshold chosen on that validation split
+(binary tasks: the highest threshold with sensitivity ≥ ``min_sensitivity``).
+Class imbalance is handled on the training split only; augmentation runs on
+the training split only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from medscreen.datasets.clinical import CLINICAL_FEATURES
+from medscreen.datasets.manifest import write_manifest
+from medscreen.datasets.records import Record
+from medscreen.datasets.splits import kfold_records, split_records
+from medscreen.errors import ConfigError
+from medscreen.evaluation.classification import (
+    choose_threshold,
+    compute_auc,
+    summarise_by_source,
+)
+from medscreen.models.classification import FocalLoss, ScreeningClassifier
+from medscreen.training.config import CLASS_NAMES, ClassificationConfig
+from medscreen.training.logs import EpochLog
+from medscreen.training.segmentation import load_lightning_checkpoint, split_for_training
+from medscreen.transforms.classification import normalise
+from medscreen.transforms.geometry import resize
+from medscreen.transforms.presets import classification_augment
+
+__all__ = [
+    "ClassDataset",
+    "ClassItem",
+    "ClassifierModule",
+    "cross_validate",
+    "load_classifier_module",
+    "load_items",
+    "predict_items",
+    "run_threshold",
+    "task_records",
+    "train_classifier",
+    "write_predictions",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClassItem:
+    """One case held in memory: its input image (uint8 ``S×S×C``, or None), clinical vector, class index."""
+
+    key: str
+    label: int
+    source: str
+    image: np.ndarray | None
+    clinical: np.ndarray | None
+
+
+def task_records(records: Sequence[Record], task: str) -> list[Record]:
+    """The records usable for ``task``, relabelled for it (GRAPE → ``glaucoma``); GRAPE's baseline visits only.
+
+    Raises:
+        ConfigError: none of the records carries one of the task's labels.
+    """
+    from medscreen.inference.classification import task_label
+
+    classes = CLASS_NAMES[task]
+    out, skipped = [], Counter()
+    for r in records:
+        if r.dataset == "grape" and r.fields.get("visit") not in (1, None):
+            continue  # one photo per eye, the baseline: later visits are near-duplicates
+        label = task_label(r, task)
+        if label in classes:
+            out.append(replace(r, label=label))
+        else:
+            skipped[str(label)] += 1
+    if skipped:
+        log.warning("%s: left out %d records whose label is not one of %s: %s", task, sum(skipped.values()),
+                    "/".join(classes), dict(skipped))
+    if not out:
+        raise ConfigError(
+            f"no record is labelled {' / '.join(classes)} for {task}; give a dataset or manifest with a `label` "
+            "column using those names"
+        )
+    return out
+
+
+def load_items(records: Sequence[Record], config: ClassificationConfig) -> list[ClassItem]:
+    """Decode each record once into a :class:`ClassItem` at the model's input size.
+
+    Full fundus photos (``config.full_photos``, or any record not from a
+    crop dataset when training glaucoma/progression) are cropped around the
+    disc found by the bundled disc model; photos where no disc is found are
+    left out with a warning.
+    """
+    from medscreen.inference.classification import clinical_matrix, task_image
+
+    classes = config.classes
+    clinical = clinical_matrix(records) if config.uses_clinical else None
+    items, no_disc = [], []
+    for i, r in enumerate(records):
+        image = None
+        if config.uses_image:
+            image = task_image(r, config.task, is_crop=not config.full_photos, use_mask=config.use_mask,
+                               framing=config.framing, k=config.crop_k)
+            if image is None:
+                no_disc.append(r.image.name)
+                continue
+            image = resize(image, (config.input_size, config.input_size)).reshape(
+                config.input_size, config.input_size, -1
+            )
+        items.append(ClassItem(r.key or r.image.stem, classes.index(r.label), r.dataset,
+                               image, None if clinical is None else clinical[i]))
+    if no_disc:
+        log.warning("no optic disc found in %d photos, left out: %s", len(no_disc), ", ".join(no_disc[:10]))
+    return items
+
+
+class ClassDataset(Dataset):
+    """Items → ``{"image": C×S×S float32 (normalised), "clinical": F float32, "label"}``; augments when given."""
+
+    def __init__(self, items: Sequence[ClassItem], config: ClassificationConfig, augment=None):
+        self.items, self.config, self.augment = list(items), config, augment
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = self.items[index]
+        sample: dict[str, torch.Tensor] = {"label": torch.tensor(item.label)}
+        if item.image is not None:
+            image = item.image.transpose(2, 0, 1).astype(np.float32) / 255.0
+            if self.augment is not None:
+                image = np.asarray(self.augment({"image": image})["image"], dtype=np.float32).clip(0.0, 1.0)
+            sample["image"] = torch.as_tensor(normalise(image, self.config.preprocess))
+        if item.clinical is not None:
+            sample["clinical"] = torch.as_tensor(item.clinical, dtype=torch.float32)
+        return sample
+
+
+def _class_counts(items: Sequence[ClassItem], k: int) -> np.ndarray:
+    return np.bincount([i.label for i in items], minlength=k).astype(np.float64)
+
+
+class ClassifierModule(L.LightningModule):
+    """A :class:`ScreeningClassifier`, its (class-weighted) loss, Adam with reduce-on-plateau on val AUC."""
+
+    def __init__(self, config: dict, class_counts: list[float], clinical_mean: list[float] | None = None,
+                 clinical_std: list[float] | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = ClassificationConfig(**config)
+        cfg, k = self.config, len(self.config.classes)
+        self.net = ScreeningClassifier(
+            cfg.arch if cfg.uses_image else None, cfg.in_channels, 1 if cfg.binary else k, cfg.input_size,
+            clinical_mean, clinical_std,
+        )
+        counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0)
+        weighted = cfg.balance == "loss"
+        loss = cfg.loss if cfg.loss != "auto" else ("bce" if cfg.binary else "ce")
+        if cfg.binary and loss == "ce":
+            raise ConfigError("loss 'ce' is for three classes; use bce or focal for a binary task")
+        if not cfg.binary and loss != "ce":
+            raise ConfigError(f"{cfg.task} has {k} classes: use loss 'ce' (or auto)")
+        if loss == "bce":
+            pos_weight = torch.tensor([counts[0] / counts[1]]) if weighted else None
+            self.loss = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        elif loss == "focal":
+            self.loss = FocalLoss(gamma=2.0, alpha=float(counts[0] / counts.sum()) if weighted else None)
+        else:
+            weight = torch.tensor(counts.sum() / (k * counts), dtype=torch.float32) if weighted else None
+            self.loss = torch.nn.CrossEntropyLoss(weight=weight)
+        self._val: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def forward(self, image: torch.Tensor | None = None, clinical: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(image, clinical)
+
+    def _step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch.get("image"), batch.get("clinical"))
+        if self.config.binary:
+            return logits, self.loss(logits[:, 0], batch["label"].float())
+        return logits, self.loss(logits, batch["label"].long())
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits, loss = self._step(batch)
+        n = len(batch["label"])
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        with torch.no_grad():
+            pred = (logits[:, 0] > 0).long() if self.config.binary else logits.argmax(1)
+            self.log("train_acc", (pred == batch["label"]).float().mean(), on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits, loss = self._step(batch)
+        self.log("val_loss", loss, on_epoch=True, batch_size=len(batch["label"]))
+        self._val.append((batch["label"].cpu().numpy(), logits.detach().float().cpu().numpy()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        from medscreen.inference.classification import probabilities
+
+        truth = np.concatenate([t for t, _ in self._val])
+        prob = probabilities(np.concatenate([p for _, p in self._val]))
+        self._val = []
+        auc = compute_auc(truth, prob)
+        acc = float(((prob >= 0.5).astype(int) if prob.ndim == 1 else prob.argmax(1)).__eq__(truth).mean())
+        self.log("val_auc", 0.5 if not np.isfinite(auc) else auc, prog_bar=True)
+        self.log("val_acc", acc, prog_bar=True)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=0.5, patience=self.config.plateau_patience
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_auc"}}
+
+
+def _loader(items: Sequence[ClassItem], cfg: ClassificationConfig, *, train: bool) -> DataLoader:
+    augment = classification_augment(cfg.task, cfg.seed) if train and cfg.uses_image else None
+    ds = ClassDataset(items, cfg, augment)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    sampler = None
+    if train and cfg.balance == "sampler":
+        counts = _class_counts(items, len(cfg.classes))
+        weights = [1.0 / counts[i.label] for i in items]
+        sampler = WeightedRandomSampler(weights, num_samples=len(items), replacement=True, generator=generator)
+    return DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=train and sampler is None, sampler=sampler,
+        num_workers=cfg.num_workers, generator=generator if train else None,
+        drop_last=train and len(ds) > cfg.batch_size,
+    )
+
+
+def predict_items(module: ClassifierModule, items: Sequence[ClassItem]) -> np.ndarray:
+    """Probabilities (``N`` or ``N×K``) of ``module`` on ``items``, no augmentation."""
+    from medscreen.inference.classification import probabilities
+
+    module.eval()
+    logits = []
+    with torch.no_grad():
+        for batch in _loader(items, module.config, train=False):
+            batch = {k: v.to(module.device) for k, v in batch.items()}
+            logits.append(module(batch.get("image"), batch.get("clinical")).float().cpu().numpy())
+    return probabilities(np.concatenate(logits)) if logits else np.zeros(0)
+
+
+def _operating_threshold(truth: np.ndarray, prob: np.ndarray, min_sensitivity: float) -> float:
+    """:func:`choose_threshold` moved halfway down to the next lower validation score (0.5 if undefined).
+
+    The chosen threshold is itself a validation score; a case sitting exactly
+    on it would flip with float noise between PyTorch and ONNX Runtime. The
+    midpoint keeps the validation confusion matrix and removes the knife edge.
+    """
+    threshold = choose_threshold(truth, prob, min_sensitivity)
+    if not np.isfinite(threshold):
+        return 0.5
+    lower = prob[prob < threshold]
+    return float((threshold + lower.max()) / 2) if lower.size else float(threshold)
+
+
+def _clinical_stats(items: Sequence[ClassItem]) -> tuple[list[float], list[float]]:
+    matrix = np.stack([i.clinical for i in items]).astype(np.float64)
+    with warnings.catch_warnings():  # a feature missing for every case: mean 0, std 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, std = np.nanmean(matrix, axis=0), np.nanstd(matrix, axis=0)
+    return np.nan_to_num(mean).tolist(), np.where(np.isfinite(std) & (std > 0), std, 1.0).tolist()
+
+
+def write_predictions(path: Path, items: Sequence[ClassItem], prob: np.ndarray, classes: Sequence[str]) -> Path:
+    """One row per case: key, source, truth, and the probability of each class (binary: the positive one)."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        cols = [f"p_{classes[-1]}"] if prob.ndim == 1 else [f"p_{c}" for c in classes]
+        writer.writerow(["key", "source", "label", *cols])
+        for item, p in zip(items, prob, strict=True):
+            writer.writerow([item.key, item.source, classes[item.label], *np.atleast_1d(p).round(6).tolist()])
+    return path
+
+
+def _report(items: Sequence[ClassItem], prob: np.ndarray, cfg: ClassificationConfig, threshold: float) -> dict:
+    return summarise_by_source([i.label for i in items], prob, cfg.classes, [i.source for i in items],
+                               threshold=threshold)
+
+
+def train_classifier(
+    records: Sequence[Record], config: ClassificationConfig, out_dir: Path, *, resume: bool = False,
+    progress: bool = True, split: tuple[Sequence[Record], Sequence[Record]] | None = None,
+) -> Path:
+    """Train ``config.task`` on ``records`` (split by patient, stratified by label) and return the run folder.
+
+    ``split`` gives the (train, validation) records directly (cross-validation).
+
+    Raises:
+        ConfigError: too few usable records, a one-class training split, or a non-empty run folder without ``resume``.
+    """
+    out_dir = Path(out_dir)
+    last = out_dir / "checkpoints" / "latest.ckpt"
+    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
+        raise ConfigError(f"run folder {out_dir} is not empty; pass --resume to continue it or choose another --out")
+    L.seed_everything(config.seed, workers=True)
+    if split is None:
+        records = task_records(records, config.task)
+        if config.max_images:
+            records = records[:: max(1, len(records) // config.max_images)][: config.max_images]
+        if len(records) < 4:
+            raise ConfigError(f"need at least 4 labelled records to train {config.task}, got {len(records)}")
+        train, val = split_for_training(records, config.val_fraction, config.seed)
+    else:
+        train, val = list(split[0]), list(split[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(config.model_dump_json(indent=2))
+    write_manifest(train + val, out_dir / "split.csv", extra={"split": ["train"] * len(train) + ["val"] * len(val)})
+    train_items, val_items = load_items(train, config), load_items(val, config)
+    k = len(config.classes)
+    counts = _class_counts(train_items, k)
+    if (counts == 0).any():
+        missing = [c for c, n in zip(config.classes, counts, strict=True) if n == 0]
+        raise ConfigError(f"the training split has no {', '.join(missing)} cases; add data or use another split")
+    log.info("training %s on %d cases %s, validating on %d", config.task, len(train_items),
+             dict(zip(config.classes, counts.astype(int).tolist(), strict=True)), len(val_items))
+    mean = std = None
+    if config.uses_clinical:
+        mean, std = _clinical_stats(train_items)
+    module = ClassifierModule(config.model_dump(), counts.tolist(), mean, std)
+    checkpoints: list[Callback] = [
+        ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="latest", monitor=None, save_top_k=1,
+                        enable_version_counter=False),
+        EpochLog(out_dir, metric="auc", train_metric="acc"),
+    ]
+    if config.select != "last":
+        monitor, mode = ("val_auc", "max") if config.select == "auc" else ("val_loss", "min")
+        checkpoints += [
+            ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
+                            enable_version_counter=False),
+            EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stop_patience),
+        ]
+    trainer = L.Trainer(
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=1, default_root_dir=out_dir,
+        logger=False, enable_progress_bar=progress, deterministic=False, log_every_n_steps=5, callbacks=checkpoints,
+    )
+    trainer.fit(module, _loader(train_items, config, train=True), _loader(val_items, config, train=False),
+                ckpt_path=str(last) if resume and last.exists() else None)
+    if config.select == "last":
+        shutil.copyfile(last, out_dir / "checkpoints" / "best.ckpt")
+    best = load_classifier_module(out_dir / "checkpoints" / "best.ckpt")
+    prob = predict_items(best, val_items)
+    truth = np.array([i.label for i in val_items])
+    threshold = _operating_threshold(truth, prob, config.min_sensitivity) if config.binary else 0.5
+    write_predictions(out_dir / "val_predictions.csv", val_items, prob, config.classes)
+    summary = {
+        "task": config.task, "classes": list(config.classes), "threshold": float(threshold),
+        "threshold_rule": f"highest with validation sensitivity ≥ {config.min_sensitivity}" if config.binary
+        else "argmax",
+        "epochs_run": trainer.current_epoch, "n_train": len(train_items), "n_val": len(val_items),
+        "train_class_counts": dict(zip(config.classes, counts.astype(int).tolist(), strict=True)),
+        "clinical_features": list(CLINICAL_FEATURES) if config.uses_clinical else [],
+        "validation": _report(val_items, prob, config, threshold),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    log.info("best checkpoint %s (val AUC %.3f)", out_dir / "checkpoints" / "best.ckpt", summary["validation"]["auc"] or 0)
+    return out_dir
+
+
+def load_classifier_module(checkpoint: Path) -> ClassifierModule:
+    """Rebuild a trained classifier from its checkpoint (CPU, eval mode).
+
+    Raises:
+        ModelError: missing file, or not a medscreen classification checkpoint.
+    """
+    return load_lightning_checkpoint(
+        ClassifierModule, checkpoint, "classification",
+        "give a .ckpt written by `medscreen train glaucoma|progression|breast-class`",
+    )
+
+
+def run_threshold(checkpoint: Path) -> float:
+    """The operating threshold of a run (from its ``val_predictions.csv`` and ``config.json``), else 0.5.
+
+    Recomputed from the stored validation predictions with the run's
+    ``min_sensitivity`` rule, so the threshold always follows the rule in force.
+    """
+    run = Path(checkpoint).parent.parent
+    predictions, config_path = run / "val_predictions.csv", run / "config.json"
+    if not (predictions.is_file() and config_path.is_file()):
+        log.warning("%s: no val_predictions.csv/config.json in its run folder; using threshold 0.5", checkpoint)
+        return 0.5
+    config = ClassificationConfig(**json.loads(config_path.read_text()))
+    if not config.binary:
+        return 0.5
+    with predictions.open() as f:
+        rows = list(csv.DictReader(f))
+    truth = np.array([config.classes.index(r["label"]) for r in rows])
+    prob = np.array([float(r[f"p_{config.classes[-1]}"]) for r in rows])
+    return _operating_threshold(truth, prob, config.min_sensitivity)
+
+
+def cross_validate(records: Sequence[Record], config: ClassificationConfig, out_dir: Path, *, k: int = 5,
+                   progress: bool = False) -> dict:
+    """Patient-grouped ``k``-fold cross-validation with training inside each fold; pooled out-of-fold report.
+
+    In each fold the training part is split again by patient: its inner
+    validation split picks the checkpoint and the threshold, so the held-out
+    fold is touched only for the final predictions. Writes
+    ``oof_predictions.csv`` and ``cv_report.json`` in ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    records = task_records(records, config.task)
+    folds = kfold_records(records, k=k, seed=config.seed)
+    all_items: list[ClassItem] = []
+    probs, thresholds, per_fold = [], [], []
+    for i, (train_part, test_part) in enumerate(folds):
+        inner = split_records(train_part, val_fraction=config.val_fraction, seed=config.seed + i)
+        inner_train, inner_val = inner["train"], inner["val"]
+        run = train_classifier(records, config, out_dir / f"fold{i + 1}", split=(inner_train, inner_val),
+                               progress=progress)
+        summary = json.loads((run / "summary.json").read_text())
+        module = load_classifier_module(run / "checkpoints" / "best.ckpt")
+        items = load_items(test_part, config)
+        p = predict_items(module, items)
+        all_items += items
+        probs.append(p)
+        thresholds.append(summary["threshold"])
+        fold_truth = np.array([it.label for it in items])
+        per_fold.append({"fold": i + 1, "n": len(items), "auc": compute_auc(fold_truth, p),
+                         "threshold": summary["threshold"],
+                         "groups": sorted({r.group for r in test_part})})
+        log.info("fold %d/%d: AUC %.3f on %d held-out cases", i + 1, k, per_fold[-1]["auc"], len(items))
+    prob = np.concatenate(probs)
+    truth = np.array([it.label for it in all_items])
+    if config.binary:  # each fold's own threshold decides its cases; pooled as one confusion matrix
+        fold_t = np.concatenate([np.full(len(p), t) for p, t in zip(probs, thresholds, strict=True)])
+        shifted = np.clip(prob - fold_t + 0.5, 0.0, 1.0)
+        sources = [it.source for it in all_items]
+        report = summarise_by_source(truth, prob, config.classes, sources)
+        decided = summarise_by_source(truth, shifted, config.classes, sources)
+        decided_keys = ("tp", "fp", "tn", "fn", "accuracy", "sensitivity", "specificity", "precision", "npv", "fpr",
+                        "fdr", "fnr", "mcc", "f1", "confusion_matrix", "sensitivity_ci95", "specificity_ci95")
+        for target, source in [(report, decided)] + [
+            (report["by_source"][s], decided["by_source"][s]) for s in report.get("by_source", {})
+        ]:
+            target.update({key: source[key] for key in decided_keys if key in source})
+        report["threshold"] = "per fold (inner-validation sensitivity rule)"
+    else:
+        report = summarise_by_source(truth, prob, config.classes, [it.source for it in all_items])
+    report["cv"] = {"k": k, "folds": [{kk: v for kk, v in f.items() if kk != "groups"} for f in per_fold],
+                    "groups_per_fold": [len(f["groups"]) for f in per_fold]}
+    report["config"] = config.model_dump()
+    write_predictions(out_dir / "oof_predictions.csv", all_items, prob, config.classes)
+    (out_dir / "cv_report.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+

@@ -1,0 +1,137 @@
+"""``medscreen train|export|evaluate`` for the classifiers, end to end on a tiny manifest, and their errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import lightning  # noqa: F401  imported here so its log handler binds to the real stderr, not a CliRunner's
+import pytest
+from typer.testing import CliRunner
+
+from medscreen.cli.main import app
+from tests_support import make_class_records
+
+runner = CliRunner()
+
+
+def _invoke(args: list[str]):
+    """Run the app; drop any log handler its callback binds to this invocation's (then closed) stderr,
+    which would otherwise print 'Logging error' tracebacks into later invocations' output."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    try:
+        return runner.invoke(app, args)
+    finally:
+        root.handlers = saved
+
+
+def _manifest(root: Path, labels=("normal", "glaucoma")) -> Path:
+    records = make_class_records(root, n_patients=8, per_patient=2, size=32, labels=labels)
+    m = root / "m.csv"
+    m.write_text("image,label,patient_id\n" + "".join(f"{r.image.name},{r.label},{r.patient_id}\n" for r in records))
+    return m
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    manifest = _manifest(root)
+    run = root / "run"
+    result = _invoke(["train", "glaucoma", "--manifest", str(manifest), "--out", str(run),
+                                 "--epochs", "1", "--input-size", "32", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    return root, manifest, run
+
+
+def test_train_glaucoma_writes_a_run(trained):
+    _, _, run = trained
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["task"] == "glaucoma" and summary["n_train"] + summary["n_val"] == 16
+    assert json.loads((run / "config.json").read_text())["input_size"] == 32
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_export_then_evaluate_with_onnx_and_checkpoint_agree(trained):
+    root, manifest, run = trained
+    onnx = root / "model" / "X.onnx"
+    result = _invoke(["export", "classifier", str(run / "checkpoints" / "best.ckpt"), "--out", str(onnx)])
+    assert result.exit_code == 0, result.output
+    for suffix in (".onnx", ".json", ".md"):
+        assert onnx.with_suffix(suffix).is_file(), suffix
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    assert card["task"] == "glaucoma" and card["input_size"] == 32 and card["in_channels"] == 3
+    assert card["threshold"] == pytest.approx(summary["threshold"], abs=1e-5)
+    assert card["params"]["labels"] == ["normal", "glaucoma"] and card["params"]["inputs"] == "image"
+    assert card["onnx_parity_max_abs_diff"] <= 1e-4 and len(card["sha256"]) == 64
+
+    out_json, out_dir = root / "out.json", root / "eval"
+    result = _invoke(["evaluate", "glaucoma", "--manifest", str(manifest), "--crops", "--model", str(onnx),
+                                 "--json", str(out_json), "--out", str(out_dir)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    assert report["n"] == 16 and 0.0 <= report["auc"] <= 1.0
+    assert sum(map(sum, report["confusion_matrix"])) == 16
+    assert (out_dir / "per_case.csv").is_file() and (out_dir / "roc.png").is_file()
+    assert (out_dir / "training_curves.png").exists() is False  # only copied for a .ckpt
+
+    ckpt_json = root / "ckpt.json"
+    result = _invoke(["evaluate", "glaucoma", "--manifest", str(manifest), "--crops",
+                                 "--model", str(run / "checkpoints" / "best.ckpt"), "--json", str(ckpt_json),
+                                 "--out", str(root / "eval_ckpt")])
+    assert result.exit_code == 0, result.output
+    from_ckpt = json.loads(ckpt_json.read_text())
+    assert from_ckpt["n"] == 16 and from_ckpt["auc"] == pytest.approx(report["auc"], abs=1e-6)
+    assert from_ckpt["threshold"] == pytest.approx(report["threshold"], abs=1e-6)
+    assert report["threshold"] == pytest.approx(summary["threshold"], abs=1e-5)
+    onnx_p, ckpt_p = (_per_case(d / "per_case.csv") for d in (out_dir, root / "eval_ckpt"))
+    assert onnx_p.keys() == ckpt_p.keys() and len(onnx_p) == 16
+    assert max(abs(onnx_p[k] - ckpt_p[k]) for k in onnx_p) < 1e-5
+    assert (root / "eval_ckpt" / "training_curves.png").is_file()
+
+    wrong = _invoke(["evaluate", "progression", "--manifest", str(manifest), "--model", str(onnx),
+                                "--json", str(root / "wrong.json")])
+    assert wrong.exit_code == 2 and "Traceback" not in wrong.output
+
+
+def _per_case(path: Path) -> dict[str, float]:
+    with path.open() as f:
+        return {Path(r["image"]).name: float(r["p_glaucoma"]) for r in csv.DictReader(f)}
+
+
+def test_the_operating_threshold_is_not_on_a_validation_score(trained):
+    _, _, run = trained
+    threshold = json.loads((run / "summary.json").read_text())["threshold"]
+    with (run / "val_predictions.csv").open() as f:
+        scores = [float(r["p_glaucoma"]) for r in csv.DictReader(f)]
+    assert min(abs(p - threshold) for p in scores) > 1e-6
+
+
+def test_a_bad_option_value_is_one_line_naming_the_option(tmp_path):
+    manifest = _manifest(tmp_path)
+    result = _invoke(["train", "progression", "--manifest", str(manifest), "--out", str(tmp_path / "run"),
+                                 "--inputs", "foo"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "--inputs" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_out_of_range_value_names_the_option_as_typed(tmp_path):
+    manifest = _manifest(tmp_path)
+    result = _invoke(["train", "glaucoma", "--manifest", str(manifest), "--out", str(tmp_path / "run"), "--val", "1.5"])
+    assert result.exit_code == 2
+    assert "--val:" in result.output and "--val-fraction" not in result.output
+
+
+def test_labels_of_another_task_are_refused_naming_the_expected_ones(tmp_path):
+    manifest = _manifest(tmp_path, labels=("benign", "malignant"))
+    result = _invoke(["train", "glaucoma", "--manifest", str(manifest), "--out", str(tmp_path / "run"),
+                                 "--epochs", "1", "--input-size", "32"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "normal" in result.output and "glaucoma" in result.output
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,111 @@
+"""The glaucoma crop around a disc mask, and the classifier's input normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from medscreen.errors import ConfigError
+from medscreen.transforms.classification import (
+    GLAUCOMA_CROP_K,
+    glaucoma_crop,
+    glaucoma_crop_box,
+    normalise,
+    to_model_input,
+)
+
+
+def _disc(shape=(200, 300), cy=80, cx=120, r=20) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 < r**2
+
+
+def test_diameter_framing_is_k_diameters_centred_on_the_disc():
+    y0, x0, y1, x1 = glaucoma_crop_box(_disc(r=20))
+    side = y1 - y0
+    assert side == x1 - x0
+    assert side == pytest.approx(GLAUCOMA_CROP_K * 40, rel=0.03)
+    assert (y0 + y1) / 2 == pytest.approx(80, abs=1) and (x0 + x1) / 2 == pytest.approx(120, abs=1)
+    # k scales the side, centre unchanged
+    b3 = glaucoma_crop_box(_disc(r=20), k=3.0)
+    assert b3[2] - b3[0] == pytest.approx(120, rel=0.03)
+    assert (b3[0] + b3[2]) / 2 == pytest.approx(80, abs=1)
+
+
+def test_box_plus_50_framing_is_the_bounding_box_grown_and_squared():
+    mask = np.zeros((200, 200), bool)
+    mask[40:60, 30:70] = True  # 20 high, 40 wide
+    assert glaucoma_crop_box(mask, framing="box+50") == (-20, -20, 120, 120)
+    assert glaucoma_crop_box(mask, framing="box+50", margin_px=10) == (20, 20, 80, 80)
+
+
+def test_empty_mask_gives_none_and_unknown_framing_is_refused():
+    empty = np.zeros((50, 50), bool)
+    assert glaucoma_crop_box(empty) is None
+    assert glaucoma_crop(np.zeros((50, 50, 3), np.uint8), empty) is None
+    with pytest.raises(ConfigError, match="box\\+50"):
+        glaucoma_crop_box(_disc(), framing="square")  # type: ignore[arg-type]
+
+
+def test_crop_is_centred_on_the_disc_and_zero_padded_at_the_border():
+    rgb = np.full((200, 300, 3), 50, np.uint8)
+    disc = _disc(cy=15, cx=120, r=20)  # near the top edge: the box extends past it
+    rgb[disc] = (250, 200, 100)
+    crop = glaucoma_crop(rgb, disc)
+    side = crop.shape[0]
+    assert crop.shape == (side, side, 3) and crop.dtype == np.uint8
+    assert tuple(crop[side // 2, side // 2]) == (250, 200, 100)
+    assert (crop[0] == 0).all()  # rows above the photo are zero padding
+    assert (crop[-1] == 50).all()  # the bottom rows are inside the photo
+
+
+def test_normalise_none_and_standardise():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 16, 16)).astype(np.float32)
+    x[1] *= 0.2
+    assert np.array_equal(normalise(x, "none"), x)
+    z = normalise(x, "standardise")
+    assert z.dtype == np.float32
+    assert np.allclose(z.mean(axis=(1, 2)), 0, atol=1e-5)
+    assert np.allclose(z.std(axis=(1, 2)), 1, atol=1e-3)
+    flat = normalise(np.full((1, 8, 8), 0.7, np.float32), "standardise")
+    assert np.all(np.isfinite(flat)) and np.allclose(flat, 0, atol=1e-3)  # no division by zero on a flat channel
+
+
+def test_local_contrast_removes_slow_shading_and_keeps_edges():
+    ramp = np.tile(np.linspace(0.2, 0.8, 60, dtype=np.float32), (60, 1))[None]  # slow illumination gradient
+    assert np.abs(normalise(ramp, "local-contrast")).max() < 0.05
+    const = np.full((3, 30, 30), 0.4, np.float32)
+    assert np.allclose(normalise(const, "local-contrast"), 0, atol=1e-6)
+    edge = np.zeros((1, 60, 60), np.float32)
+    edge[:, :, 30:] = 1.0
+    out = normalise(edge, "local-contrast")
+    sigma = 60 / 30
+    expected = 4.0 * (edge[0] - ndimage.gaussian_filter(edge[0], sigma, mode="reflect"))
+    assert np.allclose(out[0], expected, atol=1e-5)
+    assert out[0, 30, 30] > 1.0 and out[0, 30, 29] < -1.0
+
+
+def test_unknown_preprocessing_is_refused_with_the_choices():
+    with pytest.raises(ConfigError, match="standardise"):
+        normalise(np.zeros((1, 4, 4), np.float32), "clahe")
+
+
+def test_to_model_input_rgb_shapes_and_scale():
+    rgb = np.zeros((40, 50, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0, 51, 255
+    out = to_model_input(rgb, 24, "none")
+    assert out.shape == (3, 24, 24) and out.dtype == np.float32
+    assert np.allclose(out[:, 5, 5], [0.0, 0.2, 1.0], atol=1e-6)
+    z = to_model_input(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8), 32, "standardise")
+    assert np.allclose(z.mean(axis=(1, 2)), 0, atol=1e-5)
+    two = to_model_input(np.full((40, 50, 2), 255, np.uint8), 32, "none")  # grey + lesion map (breast-class)
+    assert two.shape == (2, 32, 32) and np.allclose(two, 1.0)
+
+
+@pytest.mark.parametrize("grey", [np.full((40, 50), 255, np.uint8), np.full((40, 50, 1), 255, np.uint8)])
+def test_to_model_input_grey(grey):
+    out = to_model_input(grey, 32, "none")
+    assert out.shape == (1, 32, 32) and out.dtype == np.float32
+    assert np.allclose(out, 1.0)
