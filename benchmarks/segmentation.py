@@ -18,39 +18,16 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _timing import in_process as _in_process
+from _timing import peak_mb as _peak_mb
+from _timing import time_calls as _time_calls
 
 TASKS = {"disc": 3, "lesion": 1}
-
-
-def _stats(times: list[float]) -> dict[str, float]:
-    ms = np.array(times) * 1000
-    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "n": len(times)}
-
-
-def _time_calls(fn, x1, x8, repeats: int) -> dict:
-    """Latency of ``fn(x1)`` (batch 1, after warm-up) and images/s of ``fn(x8)``."""
-    for _ in range(3):
-        fn(x1)
-    lat = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(x1)
-        lat.append(time.perf_counter() - t)
-    n8 = max(2, repeats // 8)
-    t = time.perf_counter()
-    for _ in range(n8):
-        fn(x8)
-    return {"batch1": _stats(lat), "batch8_images_per_s": 8 * n8 / (time.perf_counter() - t)}
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _bench_torch(task: str, size: int, norm: str, repeats: int, queue: mp.Queue) -> None:
@@ -95,16 +72,6 @@ def _bench_onnx(path: str, size: int, c: int, repeats: int, queue: mp.Queue) -> 
     x8 = np.random.rand(8, c, size, size).astype(np.float32)
     queue.put({**_time_calls(model, x1, x8, repeats), "peak_rss_mb": _peak_mb(),
                "model_sha256": model.sha256, "model_mb": os.path.getsize(path) / 1e6})
-
-
-def _in_process(target, *args) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
 
 
 def _bench_archs(size: int, repeats: int, queue: mp.Queue) -> None:

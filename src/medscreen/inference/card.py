@@ -17,12 +17,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+#: figures shown in a card's validation tables, when present (segmentation, then classification)
+_METRIC_ROWS = ("n", "dice", "iou", "pixel_dice", "pixel_iou", "hd95", "auc", "accuracy", "threshold",
+                "sensitivity", "specificity", "precision", "recall", "npv", "f1", "mcc", "ece")
+
+
 def render_card_markdown(card: dict[str, Any]) -> str:
     """A readable model card from the JSON card."""
-    lines = [f"# medscreen `{card['task']}` model", "", card.get("summary", ""), ""]
+    lines = [f"# medscreen `{card['task']}` model", "", card.get("summary", card.get("name", "")), ""]
     lines += ["## Inputs and outputs", ""]
+    preprocessing = card.get("preprocessing") or card.get("params", {}).get("preprocess", "")
     lines += [f"- Input: {card['in_channels']}×{card['input_size']}×{card['input_size']} float32 in [0, 1] "
-              f"({card.get('preprocessing', '')})",
+              f"({preprocessing})",
               f"- Output: {card.get('output', '')}", f"- Threshold: {card.get('threshold')}",
               f"- Architecture: `{card.get('arch')}` ({card.get('parameters', '?')} parameters)",
               f"- ONNX SHA-256: `{card.get('sha256', '')}`", ""]
@@ -32,9 +38,23 @@ def render_card_markdown(card: dict[str, Any]) -> str:
     lines += ["## How it was made", "", "```", *card.get("commands", []), "```", ""]
     for name, metrics in card.get("metrics", {}).items():
         lines += [f"## Validation: {name}", "", "| metric | value | 95 % CI |", "|---|---|---|"]
-        for key in ("n", "dice", "iou", "pixel_dice", "pixel_iou", "precision", "recall", "hd95"):
+        for key in _METRIC_ROWS:
             if key in metrics:
                 lines.append(f"| {key} | {_fmt(metrics[key])} | {_fmt(metrics.get(key + '_ci95', ''))} |")
+        if "confusion_matrix" in metrics:
+            lines.append(f"| confusion matrix (rows = truth: {', '.join(map(str, metrics.get('labels', [])))}) "
+                         f"| {metrics['confusion_matrix']} | — |")
+        for label, m in metrics.get("per_class", {}).items():
+            lines.append(f"| class `{label}` (n={m['n']}) | sensitivity {_fmt(m['sensitivity'])}, "
+                         f"precision {_fmt(m['precision'])}, AUC {_fmt(m['auc'])} | — |")
+        for source, m in metrics.get("by_source", {}).items():
+            keys = [k for k in ("auc", "accuracy", "sensitivity", "specificity") if m.get(k) is not None]
+            lines.append(f"| `{source}` (n={m['n']}) | " + ", ".join(f"{k} {_fmt(m[k])}" for k in keys)
+                         + f" | AUC {_fmt(m.get('auc_ci95'))} |")
+        for name_, m in metrics.items():  # nested results such as the transfer benchmark's
+            if isinstance(m, dict) and "share_flagged" in m:
+                lines.append(f"| `{name_}` (n={m['n']}): share flagged | {_fmt(m['share_flagged'])} "
+                             f"| {_fmt(m.get('share_flagged_ci95', ''))} |")
         empty = metrics.get("empty_truth", {})
         if empty.get("n"):
             lines.append(f"| images with empty truth | {empty['n']} | — |")
