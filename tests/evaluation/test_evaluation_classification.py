@@ -156,6 +156,24 @@ def test_multiclass_summary():
     json.dumps(r, allow_nan=False)
 
 
+def test_multiclass_one_vs_rest_metrics_match_a_hand_confusion_matrix():
+    # truth rows, predicted columns: normal, benign, malignant
+    y = np.array([0] * 4 + [1] * 5 + [2] * 3)
+    pred = np.array([0, 0, 0, 1, 1, 1, 1, 2, 0, 2, 2, 1])
+    p = np.full((12, 3), 0.1)
+    p[np.arange(12), pred] = 0.8
+    r = summarise_classification(y, p, labels=[0, 1, 2], n_boot=10)
+    assert r["confusion_matrix"] == [[3, 1, 0], [1, 3, 1], [0, 1, 2]]
+    # malignant vs rest: TP 2, FN 1, FP 1, TN 8
+    m = r["per_class"]["2"]
+    assert m["sensitivity"] == pytest.approx(2 / 3) and m["specificity"] == pytest.approx(8 / 9)
+    assert m["precision"] == pytest.approx(2 / 3) and m["npv"] == pytest.approx(8 / 9)
+    assert m["fpr"] == pytest.approx(1 / 9) and m["fnr"] == pytest.approx(1 / 3) and m["f1"] == pytest.approx(2 / 3)
+    assert m["mcc"] == pytest.approx((2 * 8 - 1 * 1) / np.sqrt(3 * 3 * 9 * 9))
+    sens = [3 / 4, 3 / 5, 2 / 3]
+    assert r["sensitivity"] == pytest.approx(np.mean(sens))
+
+
 def test_multiclass_summary_with_a_missing_class():
     y, p = _multiclass(n=30)
     keep = y != 2

@@ -276,6 +276,12 @@ def _summarise_multiclass(idx: np.ndarray, p: np.ndarray, names: list, n_boot: i
         aucs = np.array(_per_class_auc(idx[i], p[i]))
         return float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")
 
+    one_vs_rest = []  # each class against the rest, at the argmax decision
+    for c in range(k):
+        tp, fn, fp = int(cm[c, c]), int(cm[c].sum() - cm[c, c]), int(cm[:, c].sum() - cm[c, c])
+        one_vs_rest.append(compute_binary_metrics(tp, fp, n - tp - fn - fp, fn))
+    macro = {key: float(np.nanmean([m[key] for m in one_vs_rest])) if any(np.isfinite(m[key]) for m in one_vs_rest)
+             else float("nan") for key in one_vs_rest[0] if key != "accuracy"}
     return {
         "task": "multiclass",
         "n": n,
@@ -285,13 +291,10 @@ def _summarise_multiclass(idx: np.ndarray, p: np.ndarray, names: list, n_boot: i
         "auc_ci95": bootstrap_ci(n, macro_auc, n_boot=n_boot, seed=seed),
         "accuracy": _ratio(np.trace(cm), n),
         "accuracy_ci95": bootstrap_ci(n, lambda i: float((pred[i] == idx[i]).mean()), n_boot=n_boot, seed=seed),
+        **macro,
+        "averaging": "macro mean of one-vs-rest metrics at the argmax decision",
         "per_class": {
-            str(name): {
-                "n": int(cm[c].sum()),
-                "auc": per_auc[c],
-                "sensitivity": _ratio(cm[c, c], cm[c].sum()),
-                "precision": _ratio(cm[c, c], cm[:, c].sum()),
-            }
+            str(name): {"n": int(cm[c].sum()), "auc": per_auc[c], **{key: one_vs_rest[c][key] for key in macro}}
             for c, name in enumerate(names)
         },
         "confusion_matrix": cm.tolist(),
@@ -318,8 +321,9 @@ def summarise_classification(
     ``[[tn, fp], [fn, tp]]`` (rows = truth) and ``ece``.
 
     ``K`` classes (``N×K``): ``labels``, ``class_counts``, macro one-vs-rest
-    ``auc`` with ``auc_ci95``, ``accuracy`` with ``accuracy_ci95``,
-    ``per_class`` ``{label: {n, auc, sensitivity, precision}}``, the ``K×K``
+    ``auc`` with ``auc_ci95``, ``accuracy`` with ``accuracy_ci95``, the macro
+    mean of each one-vs-rest binary metric at the argmax decision,
+    ``per_class`` ``{label: {n, auc, sensitivity, specificity, …}}``, the ``K×K``
     argmax ``confusion_matrix`` (rows = truth) and ``ece``.
 
     Raises:
