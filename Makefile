@@ -26,6 +26,7 @@ test: install
 benchmark: install
 	$(BIN)/python benchmarks/segmentation.py --out benchmarks/results/segmentation.json
 	$(BIN)/python benchmarks/input_check.py --out benchmarks/results/input_check.json
+	$(BIN)/python benchmarks/screening.py --out benchmarks/results/screening.json
 	$(BIN)/python benchmarks/classification.py --out benchmarks/results/classification.json
 	$(BIN)/python benchmarks/glaucoma_transfer.py --out benchmarks/results/glaucoma_transfer.json
 

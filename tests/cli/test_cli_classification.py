@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from pathlib import Path
 
 import lightning  # noqa: F401  imported here so its log handler binds to the real stderr, not a CliRunner's
 import pytest
-from typer.testing import CliRunner
 
-from medscreen.cli.main import app
-from tests_support import make_class_records
-
-runner = CliRunner()
+from tests_support import invoke_cli, make_class_records
 
 
-def _invoke(args: list[str]):
-    """Run the app; drop any log handler its callback binds to this invocation's (then closed) stderr,
-    which would otherwise print 'Logging error' tracebacks into later invocations' output."""
-    root = logging.getLogger()
-    saved = root.handlers[:]
-    try:
-        return runner.invoke(app, args)
-    finally:
-        root.handlers = saved
+
+_invoke = invoke_cli
 
 
 def _manifest(root: Path, labels=("normal", "glaucoma")) -> Path:

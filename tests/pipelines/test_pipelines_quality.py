@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image, ImageFilter
-from scipy import ndimage
 
 from medscreen.errors import ConfigError, ImageReadError
 from medscreen.pipelines import (
@@ -22,45 +21,8 @@ from medscreen.pipelines import (
     judge,
     measure_image,
 )
-
-
-def _fundus_like(h: int = 480, w: int = 640) -> np.ndarray:
-    """A round red-orange field in a black surround, vignetted, with a bright disc and dark vessels."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    cy, cx, r = h / 2, w / 2, 0.46 * h
-    d2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / r**2
-    shade = 1.0 - 0.35 * d2
-    disc = np.exp(-((yy - cy) ** 2 + (xx - cx - 0.45 * r) ** 2) / (2 * (0.07 * h) ** 2))
-    vessels = np.zeros((h, w), bool)
-    t = np.linspace(0, r, 400)
-    for k in range(6):
-        a = k * np.pi / 3 + 0.3
-        ys = (cy + t * np.sin(a) + 15 * np.sin(t / 40)).astype(int)
-        xs = (cx + 0.45 * r + t * np.cos(a)).astype(int)
-        ok = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
-        vessels[ys[ok], xs[ok]] = True
-    vessels = ndimage.gaussian_filter(ndimage.binary_dilation(vessels, iterations=2).astype(np.float32), 1.0)
-    rgb = np.stack([170 * shade + 80 * disc, 75 * shade + 150 * disc, 25 * shade + 90 * disc], axis=-1)
-    rgb = rgb * (1 - 0.45 * vessels)[..., None] + rng.normal(0, 2, rgb.shape)
-    rgb[d2 >= 1] = 0
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-def _ultrasound_like(h: int = 400, w: int = 500) -> np.ndarray:
-    """Log-compressed speckle elongated sideways, sideways tissue layers, a dark lesion, black margins."""
-    rng = np.random.default_rng(0)
-    z = ndimage.gaussian_filter(rng.normal(size=(h, w)), (1.5, 5)) + 1j * ndimage.gaussian_filter(
-        rng.normal(size=(h, w)), (1.5, 5)
-    )
-    envelope = np.abs(z)
-    yy, xx = np.mgrid[:h, :w]
-    tissue = 0.6 + 0.4 * np.sin(yy / 18.0 + 0.3 * np.sin(xx / 60.0))
-    tissue[((yy - 0.55 * h) / (0.12 * h)) ** 2 + ((xx - 0.5 * w) / (0.2 * w)) ** 2 < 1] = 0.12
-    grey = 255 * np.log1p(8 * envelope * tissue / envelope.mean()) / np.log1p(24)
-    grey[:, : w // 12] = 0
-    grey[:, -w // 12 :] = 0
-    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+from tests_support import fundus_like as _fundus_like
+from tests_support import ultrasound_like as _ultrasound_like
 
 
 @contextmanager

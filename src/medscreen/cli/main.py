@@ -9,7 +9,9 @@ from medscreen.cli._common import setup_logging
 from medscreen.cli.data import data_app
 from medscreen.cli.evaluate import evaluate_app
 from medscreen.cli.export import export_app
+from medscreen.cli.screen import screen_command
 from medscreen.cli.train import train_app
+from medscreen.cli.weights import export_torch_weights
 
 __all__ = ["app"]
 
@@ -24,6 +26,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(export_app, name="export")
+app.command("screen")(screen_command)
+export_app.command("torch-weights")(export_torch_weights)  # kept beside screen's torch backend, not in export.py
 
 
 def _version(value: bool) -> None:

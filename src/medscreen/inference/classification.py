@@ -75,13 +75,19 @@ def fundus_crop(rgb: np.ndarray, *, is_crop: bool, framing: str = "diameter", k:
     return glaucoma_crop(rgb, disc(rgb), framing, k)  # type: ignore[arg-type]
 
 
-def breast_input(grey: np.ndarray, *, use_mask: bool, lesion: OnnxModel | None = None) -> np.ndarray:
-    """``H×W×1`` grey ultrasound, or ``H×W×2`` with the lesion model's probability (×255) as channel 2."""
+def breast_input(grey: np.ndarray, *, use_mask: bool, lesion: OnnxModel | None = None,
+                 probability: np.ndarray | None = None) -> np.ndarray:
+    """``H×W×1`` grey ultrasound, or ``H×W×2`` with the lesion model's probability (×255) as channel 2.
+
+    ``probability``: the lesion probability map already computed for ``grey`` (the screening
+    pipeline has it); otherwise ``lesion`` (default: the bundled lesion model) computes it.
+    """
     if not use_mask:
         return grey[..., None]
-    model = lesion or load_onnx_model(str(bundled_model_path("lesion")))
-    prob = segment_lesion(grey, model, model.spec).probability
-    return np.stack([grey, np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8)], axis=-1)
+    if probability is None:
+        model = lesion or load_onnx_model(str(bundled_model_path("lesion")))
+        probability = segment_lesion(grey, model, model.spec).probability
+    return np.stack([grey, np.clip(probability * 255.0 + 0.5, 0, 255).astype(np.uint8)], axis=-1)
 
 
 def task_image(record: Record, task: str, *, is_crop: bool, use_mask: bool = False, framing: str = "diameter",

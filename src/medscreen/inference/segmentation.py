@@ -30,11 +30,23 @@ __all__ = ["SegmentationOutput", "predict_in_box", "segment_disc", "segment_lesi
 
 @dataclass
 class SegmentationOutput:
-    """A mask at the input image's resolution, the probability map and the boxes looked at."""
+    """A mask at the input image's resolution, the probability map and the boxes looked at.
+
+    ``window``: the part of the image outside which mask and probability are zero
+    (None: the whole image); :meth:`geometry` measures only inside it.
+    """
 
     mask: np.ndarray
     probability: np.ndarray
     boxes: list[Box]
+    window: Box | None = None
+
+    def geometry(self) -> dict[str, float] | None:
+        """:func:`~medscreen.transforms.geometry.mask_geometry` of the mask (None when empty), in image pixels."""
+        if self.window is None:
+            return mask_geometry(self.mask)
+        y0, x0, y1, x1 = self.window
+        return _shifted(mask_geometry(self.mask[y0:y1, x0:x1]), y0, x0)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -46,29 +58,45 @@ def _to_batch(images: list[np.ndarray]) -> np.ndarray:
     return arr.transpose(0, 3, 1, 2)
 
 
-def predict_in_box(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec) -> np.ndarray:
-    """Probability map of ``box`` of ``image`` (zero-padded), pasted back at image resolution."""
+def _predict_window(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec) -> tuple[np.ndarray, Box]:
+    """Probability map of ``box`` of ``image`` (zero-padded), cut to the part inside the image, and that part."""
     s = spec.input_size
     crop = resize(crop_box(image, box), (s, s))
     prob = _sigmoid(runner(_to_batch([crop]))[0, 0]).astype(np.float32)
     prob = resize(prob, (box[2] - box[0], box[3] - box[1]))
-    return paste_box(prob, box, image.shape[:2])
+    h, w = image.shape[:2]
+    window = (max(box[0], 0), max(box[1], 0), min(box[2], h), min(box[3], w))
+    return crop_box(prob, (window[0] - box[0], window[1] - box[1], window[2] - box[0], window[3] - box[1])), window
 
 
-def _locate(prob: np.ndarray, threshold: float) -> np.ndarray | None:
+def predict_in_box(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec) -> np.ndarray:
+    """Probability map of ``box`` of ``image`` (zero-padded), pasted back at image resolution."""
+    prob, window = _predict_window(image, box, runner, spec)
+    return paste_box(prob, window, image.shape[:2])
+
+
+def _locate(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, int, int] | None:
     """The most probable disc region: the component of ``prob > t`` holding the most probability mass.
 
     ``t`` is the model threshold, lowered towards the map's peak when nothing
     passes it (a faint disc on an unfamiliar camera is still the likeliest place).
+
+    Returns:
+        The region within the rows and columns of ``prob`` that hold candidates,
+        and that part's top-left corner ``(y, x)`` in ``prob``; None when nothing is found.
     """
     peak = float(prob.max())
     if peak < 0.05:
         return None
-    labels, n = ndimage.label(prob > min(threshold, 0.5 * peak))
-    if n == 0:
+    above = prob > min(threshold, 0.5 * peak)
+    rows, cols = np.flatnonzero(above.any(axis=1)), np.flatnonzero(above.any(axis=0))
+    if rows.size == 0:
         return None
-    mass = ndimage.sum(prob, labels, index=np.arange(1, n + 1))
-    return labels == (int(np.argmax(mass)) + 1)
+    # label and weigh only the part holding candidates (a small part of a full photo)
+    part = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    labels, _ = ndimage.label(above[part])
+    mass = np.bincount(labels.ravel(), weights=prob[part].ravel())[1:]  # = ndimage.sum per label
+    return labels == (int(np.argmax(mass)) + 1), int(rows[0]), int(cols[0])
 
 
 def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:
@@ -81,23 +109,36 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec) -> Segmentati
     and the final mask is the pass-2 component with the most probability mass.
     """
     threshold = spec.threshold
+    shape = rgb.shape[:2]
     box1 = square_box(fov_box(rgb))
-    prob = predict_in_box(rgb, box1, runner, spec)
+    # Work inside each pass's window (its box within the image): the map is zero outside it,
+    # so components, masses and the mask are those of the full-size map, at a fraction of the cost.
+    prob, window = _predict_window(rgb, box1, runner, spec)
     boxes = [box1]
-    region = _locate(prob, threshold)
-    geo = mask_geometry(region) if region is not None else None
+    found = _locate(prob, threshold)
+    geo = _shifted(mask_geometry(found[0]), window[0] + found[1], window[1] + found[2]) if found else None
+    final = None
     if geo is not None:
         fov_side = box1[2] - box1[0]
         k, floor = float(spec.params.get("refine_k", 3.0)), float(spec.params.get("min_refine", 0.35))
         side = max(int(k * geo["diameter"]), int(floor * fov_side), 32)
         box2 = centred_box(geo["cy"], geo["cx"], side)
-        prob2 = predict_in_box(rgb, box2, runner, spec)
-        inside = paste_box(np.ones((side, side), bool), box2, rgb.shape[:2])
-        prob = np.where(inside, prob2, 0.0).astype(np.float32)
+        prob, window = _predict_window(rgb, box2, runner, spec)
         boxes.append(box2)
-    final = _locate(prob, threshold) if geo is not None else None
-    mask = (final & (prob > threshold)) if final is not None else np.zeros(rgb.shape[:2], bool)
-    return SegmentationOutput(largest_component(mask), prob, boxes)
+        if (found := _locate(prob, threshold)) is not None:
+            region, y, x = found
+            final = paste_box(region, (y, x, y + region.shape[0], x + region.shape[1]), prob.shape)
+    mask = (final & (prob > threshold)) if final is not None else np.zeros(prob.shape, bool)
+    return SegmentationOutput(paste_box(largest_component(mask), window, shape), paste_box(prob, window, shape),
+                              boxes, window)
+
+
+def _shifted(geo: dict[str, float] | None, dy: float, dx: float) -> dict[str, float] | None:
+    """Geometry measured in a part of an image whose top-left corner is ``(dy, dx)``, in image coordinates."""
+    if geo is None:
+        return None
+    return {**geo, "cx": geo["cx"] + dx, "cy": geo["cy"] + dy, "x0": geo["x0"] + dx, "x1": geo["x1"] + dx,
+            "y0": geo["y0"] + dy, "y1": geo["y1"] + dy}
 
 
 def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:

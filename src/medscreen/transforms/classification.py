@@ -39,16 +39,18 @@ Framing = Literal["diameter", "box+50"]
 PREPROCESSING = ("none", "standardise", "local-contrast")
 
 
-def glaucoma_crop_box(disc_mask: np.ndarray, framing: Framing = "diameter", k: float = GLAUCOMA_CROP_K,
-                      margin_px: int = 50) -> Box | None:
+def glaucoma_crop_box(disc_mask: np.ndarray | None, framing: Framing = "diameter", k: float = GLAUCOMA_CROP_K,
+                      margin_px: int = 50, *, geometry: dict[str, float] | None = None) -> Box | None:
     """The square crop box around a predicted disc, or None when the mask is empty.
 
     ``diameter``: side ``k ×`` the disc's equivalent diameter, centred on its
     centroid. ``box+50``: the disc's bounding box grown by ``margin_px`` on
     each side, squared on its centre (GlaucoScreen's crop; its framing depends
-    on the photo's resolution).
+    on the photo's resolution). ``geometry``: the mask's
+    :func:`~medscreen.transforms.geometry.mask_geometry` when already measured
+    (``disc_mask`` is then not looked at).
     """
-    geo = mask_geometry(disc_mask)
+    geo = geometry if geometry is not None else mask_geometry(disc_mask)
     if geo is None:
         return None
     if framing == "diameter":

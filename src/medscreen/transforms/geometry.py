@@ -41,10 +41,10 @@ def fov_box(rgb: np.ndarray, *, threshold: int = 20) -> Box:
     Returns:
         The box ``(y0, x0, y1, x1)``; the whole image when nothing is found.
     """
-    grey = rgb if rgb.ndim == 2 else rgb[..., :2].max(axis=-1)
-    h, w = grey.shape
+    h, w = rgb.shape[:2]
     step = max(1, min(h, w) // 256)  # the box needs no full resolution
-    small = grey[::step, ::step] > threshold
+    sub = rgb[::step, ::step]
+    small = (sub if sub.ndim == 2 else sub[..., :2].max(axis=-1)) > threshold
     if not small.any():
         return (0, 0, h, w)
     region = largest_component(small)

@@ -1,0 +1,225 @@
+"""The PyTorch backend: the bundled networks rebuilt from their cards, with weights from ``<task>.pt``.
+
+The shipped models are ONNX files; research and the backend comparison of
+``benchmarks/screening.py`` also need them in PyTorch. An ONNX file cannot be
+turned back into a module, so beside ``<task>.onnx`` lies ``<task>.pt``: the
+network's ``state_dict`` in float16 (half the size; cast back to float32 on
+load, which moves probabilities by ~1e-3) and the task it belongs to. The
+network itself is rebuilt from the card's ``training_config``
+(:func:`medscreen.models.registry.create_model` for segmentation,
+:class:`medscreen.models.classification.ScreeningClassifier` for classifiers),
+so the ``.pt`` holds no code and is loaded with ``weights_only=True``.
+
+Imports torch: only the research backend and the export command use this
+module, never the ONNX Runtime path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from medscreen.errors import ModelError
+from medscreen.inference.runtime import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "WEIGHTS_FORMAT",
+    "TorchModel",
+    "build_network",
+    "compare_with_onnx",
+    "load_torch_model",
+    "save_torch_weights",
+    "torch_weights_from_checkpoint",
+    "torch_weights_path",
+]
+
+#: tag stored in every ``.pt`` written by :func:`save_torch_weights`
+WEIGHTS_FORMAT = "medscreen-torch-weights/1"
+_SEGMENTATION_TASKS = ("disc", "lesion")
+
+
+def torch_weights_path(onnx_path: Path) -> Path:
+    """Where the PyTorch weights of an ONNX model live: ``<stem>.pt`` beside it."""
+    return Path(onnx_path).with_suffix(".pt")
+
+
+def _how_to_make(pt: Path, task: str) -> str:
+    return (f"make it with `medscreen export torch-weights runs/<run>/checkpoints/<ckpt> --out {pt}` from the "
+            f"training checkpoint that made {pt.with_suffix('.onnx').name} (its card's `commands`), "
+            f"or use --backend onnxruntime")
+
+
+def save_torch_weights(net: torch.nn.Module, path: Path, *, task: str, source: str = "") -> Path:
+    """Write ``net``'s ``state_dict`` in float16 (integer buffers kept) with its task, for :func:`load_torch_model`.
+
+    Args:
+        net: the network alone (``module.net`` of a training module), not a LightningModule.
+        path: the ``.pt`` file to write; normally beside the model's ``.onnx`` (:func:`torch_weights_path`).
+        task: the model's task (``disc``, ``lesion``, ``glaucoma``, ``progression``, ``breast-class``).
+        source: where the weights came from (the checkpoint), recorded in the file.
+
+    Returns:
+        ``path``.
+    """
+    import torch
+
+    state = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).cpu().contiguous()
+             for k, v in net.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": WEIGHTS_FORMAT, "task": task, "source": source, "state_dict": state}, path)
+    return path
+
+
+def torch_weights_from_checkpoint(checkpoint: Path, out: Path) -> Path:
+    """Write the ``.pt`` of a segmentation or classification training checkpoint (see :func:`save_torch_weights`).
+
+    Raises:
+        ModelError: the checkpoint is missing or not a medscreen training checkpoint.
+    """
+    import torch
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ModelError(f"checkpoint {checkpoint} not found; give a run's checkpoints/best.ckpt (or final.ckpt)")
+    try:
+        hparams = torch.load(checkpoint, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+    except Exception as exc:  # torch raises many untyped errors on foreign or corrupt files
+        raise ModelError(f"{checkpoint.name}: not a readable checkpoint ({type(exc).__name__}); "
+                         "give a .ckpt written by `medscreen train`") from None
+    task = str(hparams.get("config", {}).get("task", ""))
+    if task in _SEGMENTATION_TASKS:
+        from medscreen.training.segmentation import load_module
+
+        module: Any = load_module(checkpoint)
+    else:
+        from medscreen.training.classification import load_classifier_module
+
+        module = load_classifier_module(checkpoint)
+    return save_torch_weights(module.net, out, task=module.config.task, source=str(checkpoint))
+
+
+def build_network(card: dict[str, Any], source: str) -> torch.nn.Module:
+    """An untrained network of the architecture the card's ``training_config`` describes.
+
+    Raises:
+        ModelError: the card has no ``training_config`` (or an unusable one).
+    """
+    config = card.get("training_config")
+    if not isinstance(config, dict) or "arch" not in config:
+        raise ModelError(f"{source}: card has no training_config to rebuild the network from; "
+                         "re-export the model with `medscreen export`")
+    task = str(card["task"])
+    if task in _SEGMENTATION_TASKS:
+        from medscreen.models.registry import create_model
+
+        return create_model(task, str(config["arch"]), str(config.get("norm", "batch")))
+    from medscreen.datasets.clinical import CLINICAL_FEATURES
+    from medscreen.models.classification import ScreeningClassifier
+
+    params = card.get("params", {})
+    labels = list(params.get("labels", []))
+    inputs = str(params.get("inputs", config.get("inputs", "image")))
+    clinical = [0.0] * len(CLINICAL_FEATURES) if inputs in ("clinical", "fused") else None  # buffers: from the .pt
+    return ScreeningClassifier(str(config["arch"]) if inputs != "clinical" else None, int(card["in_channels"]),
+                               1 if len(labels) == 2 else len(labels), int(card["input_size"]), clinical, clinical)
+
+
+class TorchModel:
+    """A bundled (or user) model run by PyTorch: card, spec, network and the ``.pt``'s hash.
+
+    Callable like :class:`~medscreen.inference.runtime.OnnxModel` on an
+    ``N×C×H×W`` float32 batch; :meth:`run` takes named classifier inputs.
+    """
+
+    def __init__(self, onnx_path: Path):
+        import torch
+
+        from medscreen.io.images import file_sha256
+
+        onnx_path = Path(onnx_path)
+        card_path, self.path = onnx_path.with_suffix(".json"), torch_weights_path(onnx_path)
+        if not card_path.is_file():
+            raise ModelError(f"{onnx_path.name}: card {card_path.name} missing beside it; export writes both")
+        self.card: dict[str, Any] = json.loads(card_path.read_text())
+        self.spec = ModelSpec.from_card(self.card, card_path.name)
+        if not self.path.is_file():
+            raise ModelError(f"PyTorch weights {self.path} not found; {_how_to_make(self.path, self.spec.task)}")
+        try:
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # untyped errors on corrupt files
+            raise ModelError(f"{self.path}: not readable PyTorch weights ({type(exc).__name__}); "
+                             f"{_how_to_make(self.path, self.spec.task)}") from None
+        if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT:
+            raise ModelError(f"{self.path}: not a medscreen weights file ({WEIGHTS_FORMAT}); "
+                             f"{_how_to_make(self.path, self.spec.task)}")
+        if saved.get("task") != self.spec.task:
+            raise ModelError(f"{self.path} holds {saved.get('task')!r} weights but {card_path.name} is a "
+                             f"{self.spec.task!r} model; {_how_to_make(self.path, self.spec.task)}")
+        self.net = build_network(self.card, card_path.name)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in saved["state_dict"].items()}
+        try:
+            self.net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelError(f"{self.path}: weights do not fit the network of {card_path.name} "
+                             f"({str(exc).splitlines()[0]}); {_how_to_make(self.path, self.spec.task)}") from None
+        self.net.eval()
+        self.sha256 = file_sha256(self.path)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Classifier logits from named inputs ``image`` (``N×C×S×S``) and/or ``clinical`` (``N×F``)."""
+        import torch
+
+        with torch.inference_mode():
+            tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in feeds.items()}
+            return self.net(tensors.get("image"), tensors.get("clinical")).numpy()
+
+
+def load_torch_model(onnx_path: Path) -> TorchModel:
+    """The PyTorch twin of the ONNX model at ``onnx_path`` (its card + ``<stem>.pt``).
+
+    Raises:
+        ModelError: the card or the ``.pt`` is missing, unreadable, or for another task or network.
+    """
+    return TorchModel(Path(onnx_path))
+
+
+def compare_with_onnx(onnx_path: Path, *, atol: float = 0.25, seed: int = 0) -> float:
+    """Largest logit difference between the ``.pt`` beside ``onnx_path`` and the ONNX model, on random inputs.
+
+    Raises:
+        ModelError: the difference exceeds ``atol`` (weights of another run or task), or a file is unusable.
+    """
+    from medscreen.datasets.clinical import CLINICAL_FEATURES
+    from medscreen.inference.runtime import OnnxModel
+
+    onnx, twin = OnnxModel(Path(onnx_path)), load_torch_model(Path(onnx_path))
+    rng = np.random.default_rng(seed)
+    s, c = onnx.spec.input_size, onnx.spec.in_channels
+    names = {i.name for i in onnx.session.get_inputs()}
+    if onnx.spec.task in _SEGMENTATION_TASKS:
+        batch = rng.random((2, c, s, s), dtype=np.float32)
+        diff = float(np.abs(onnx(batch) - twin(batch)).max())
+    else:
+        feeds = {}
+        if "image" in names:
+            feeds["image"] = rng.standard_normal((2, c, s, s), dtype=np.float32)
+        if "clinical" in names:
+            feeds["clinical"] = rng.standard_normal((2, len(CLINICAL_FEATURES))).astype(np.float32)
+        diff = float(np.abs(onnx.session.run(None, feeds)[0] - twin.run(feeds)).max())
+    if not diff <= atol:
+        raise ModelError(f"{twin.path}: PyTorch logits differ from {Path(onnx_path).name} by {diff:.3g} (> {atol}); "
+                         f"these are not the weights of that model: {_how_to_make(twin.path, twin.spec.task)}")
+    return diff

@@ -1,0 +1,143 @@
+"""The screening result: one versioned schema for the Python API, the command line and the web API.
+
+``ScreeningResult.model_dump_json()`` is what ``medscreen screen --json``
+prints and what the server returns; ``ScreeningResult.model_json_schema()``
+documents it. Bump :data:`SCHEMA_VERSION` on any change a reader could notice
+(minor: a field added; major: a field renamed, removed or re-typed).
+
+Boxes are ``[x0, y0, x1, y1]`` in pixels of the input image, end-exclusive
+(the crop box may extend past the image: the crop is zero-padded there).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from medscreen import __version__
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DISCLAIMER",
+    "Advice",
+    "Backend",
+    "BreastClassFinding",
+    "DiscFinding",
+    "GlaucomaFinding",
+    "LesionFinding",
+    "ModelVersion",
+    "ProgressionFinding",
+    "ScreeningResult",
+]
+
+SCHEMA_VERSION = "1.0"
+
+#: shown with every result, in the report and on screen
+DISCLAIMER = (
+    "This is a screening aid, not a diagnosis: a qualified clinician must confirm any finding "
+    "and decide on care."
+)
+
+Advice = Literal["refer", "rescreen", "routine"]
+Backend = Literal["onnxruntime", "torch"]
+ScreenedModality = Literal["fundus", "ultrasound", "unknown"]
+_Box = list[int]
+
+
+class _Finding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DiscFinding(_Finding):
+    """The optic disc outlined by the ``disc`` model; measurements are None when none was found."""
+
+    found: bool
+    centre_x: float | None = None
+    centre_y: float | None = None
+    diameter_px: float | None = Field(None, description="Diameter of the circle of the disc's area.")
+    area_px: float | None = None
+    bbox: _Box | None = Field(None, description="[x0, y0, x1, y1] of the disc outline.")
+    crop_box: _Box | None = Field(None, description="[x0, y0, x1, y1] of the square the glaucoma model saw.")
+
+
+class GlaucomaFinding(_Finding):
+    """Glaucoma probability of the disc crop and the decision at the model's stored threshold."""
+
+    probability: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=0, le=1)
+    positive: bool
+
+
+class ProgressionFinding(_Finding):
+    """Probability that a glaucomatous eye is progressing (run only when glaucoma is positive)."""
+
+    probability: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=0, le=1)
+    progressing: bool
+
+
+class LesionFinding(_Finding):
+    """The breast lesion outlined by the ``lesion`` model; area and box are zero/None when none was found."""
+
+    found: bool
+    area_px: float = Field(ge=0)
+    area_fraction: float = Field(ge=0, le=1, description="Lesion area as a share of the image.")
+    bbox: _Box | None = None
+
+
+class BreastClassFinding(_Finding):
+    """Class probabilities of the breast classifier (normal/benign/malignant) and the most probable class."""
+
+    probabilities: dict[str, float]
+    label: str
+
+
+class ModelVersion(_Finding):
+    """The file that ran (``.onnx``, or ``.pt`` for the torch backend) and its SHA-256."""
+
+    file: str
+    sha256: str
+
+
+class ScreeningResult(BaseModel):
+    """The answer for one image: input check, findings per model, advice with reasons, provenance.
+
+    When the image is not gradable (``gradable`` False: not the expected kind
+    of image, or too poor to grade) ``advice`` is ``rescreen`` and no model
+    finding is given: ``disc``, ``glaucoma``, ``progression``, ``lesion`` and
+    ``breast_class`` are all null.
+    """
+
+    schema_version: str = SCHEMA_VERSION
+    medscreen_version: str = __version__
+    source: str | None = Field(None, description="File name of the image, when it came from a file.")
+    modality: ScreenedModality = Field(description="The pipeline run: as given, or as detected.")
+    detected_modality: ScreenedModality = Field(description="What the input check says the image looks like.")
+    modality_confidence: float = Field(ge=0, le=1, description="How clearly it looks like detected_modality.")
+    gradable: bool
+    quality_reasons: list[str] = Field(default_factory=list, description="Why the image cannot be graded.")
+    advice: Advice
+    reasons: list[str] = Field(description="Why this advice, in plain words.")
+    disclaimer: str = DISCLAIMER
+    disc: DiscFinding | None = None
+    glaucoma: GlaucomaFinding | None = None
+    progression: ProgressionFinding | None = None
+    lesion: LesionFinding | None = None
+    breast_class: BreastClassFinding | None = None
+    models: dict[str, ModelVersion] = Field(default_factory=dict, description="Per task, the model file that ran.")
+    backend: Backend = "onnxruntime"
+    timings_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Milliseconds per stage (decode, quality, disc, crop, glaucoma, progression / lesion, "
+        "breast_class) and 'total'; 'load_models' (not in the total) when this image loaded the models.",
+    )
+
+    @model_validator(mode="after")
+    def _rejected_images_have_no_findings(self) -> ScreeningResult:
+        if not self.gradable:
+            given = [k for k in ("disc", "glaucoma", "progression", "lesion", "breast_class") if getattr(self, k)]
+            if given or self.advice != "rescreen":
+                raise ValueError(f"an ungradable image must be advised 'rescreen' with no findings, got "
+                                 f"advice {self.advice!r} and findings {given}")
+        return self

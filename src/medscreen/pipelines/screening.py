@@ -1,0 +1,407 @@
+"""End-to-end screening of one image: input check → models → findings → advice.
+
+Fundus (GlaucoScreen): the input check (:func:`~medscreen.pipelines.quality.assess_image`);
+the ``disc`` model outlines the optic disc (centre, diameter, area); the disc
+crop (a square of ``crop_k`` disc diameters, or the squared image when it is
+already a disc-centred crop with no camera surround) goes to the ``glaucoma``
+model; for glaucoma-positive eyes the same crop goes to the ``progression`` model.
+Breast ultrasound: the input check; the ``lesion`` model's mask (area,
+bounding box); the ``breast-class`` model's normal/benign/malignant
+probabilities (fed the lesion probability as a second channel when its card
+says ``use_mask``).
+
+Advice rules:
+
+* Fundus. Not a fundus photo, or not gradable → ``rescreen`` with the input
+  check's reasons. No optic disc found → ``rescreen`` ("optic disc not found;
+  retake centred on the disc"). Glaucoma probability ≥ the model's stored
+  threshold → ``refer`` (the reason gives probability and threshold; when the
+  progression probability is ≥ its threshold, "signs of progression: earlier
+  review" is added). Otherwise ``routine``.
+* Ultrasound. Not an ultrasound image, or not gradable → ``rescreen``. Most
+  probable class malignant → ``refer``, urgently; benign → ``refer`` for a
+  non-urgent specialist review of the lesion; normal → ``routine``, unless the
+  lesion model outlined a lesion: then the models disagree and the image is
+  referred for review.
+* An image nobody can place (neither modality) → ``rescreen``.
+
+A rejected image never gets a model finding: ``disc``, ``glaucoma``,
+``progression``, ``lesion`` and ``breast_class`` stay null (the schema refuses
+anything else). Every result names the model files that made it and their
+SHA-256, the backend, and the time each stage took.
+
+Backends: ``onnxruntime`` (default; no torch imported) runs the bundled
+``.onnx`` files; ``torch`` rebuilds the same networks and loads ``<task>.pt``
+beside them (:mod:`medscreen.inference.torch_backend`). Both share every line
+of pre- and post-processing, so they differ only by the networks' arithmetic.
+A :class:`Screener` loads each modality's models once, on first use, and may be
+shared between threads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from medscreen.config import Settings
+from medscreen.errors import ConfigError, ModelError
+from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
+from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
+from medscreen.inference.segmentation import segment_disc, segment_lesion
+from medscreen.pipelines._quality_features import has_surround
+from medscreen.pipelines.inputs import ImageInput, ScreeningInput, read_input, read_inputs
+from medscreen.pipelines.quality import QualityReport, assess_image
+from medscreen.pipelines.schema import (
+    BreastClassFinding,
+    DiscFinding,
+    GlaucomaFinding,
+    LesionFinding,
+    ModelVersion,
+    ProgressionFinding,
+    ScreeningResult,
+)
+from medscreen.transforms.classification import glaucoma_crop_box
+from medscreen.transforms.geometry import Box, crop_box, square_box
+
+__all__ = [
+    "BACKENDS",
+    "TASKS",
+    "ImageInput",
+    "ScreeningInput",
+    "ScreeningOutput",
+    "Screener",
+    "get_screener",
+    "read_input",
+    "read_inputs",
+    "screen",
+]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("onnxruntime", "torch")
+#: the models each pipeline runs, in order
+TASKS: dict[str, tuple[str, ...]] = {"fundus": ("disc", "glaucoma", "progression"),
+                                     "ultrasound": ("lesion", "breast-class")}
+_SEGMENTATION = ("disc", "lesion")
+NO_DISC = "optic disc not found; retake centred on the disc"
+
+
+def _choose(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value in choices:
+        return value
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}.{hint}")
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma exactly as ``read_image(mode="gray")`` (a grey image's channel when they are equal)."""
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return np.ascontiguousarray(rgb[..., 0])
+    return np.asarray(Image.fromarray(rgb).convert("L"))
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class _Model:
+    """One loaded model: what feeds it, how to run it, which file it is."""
+
+    spec: ModelSpec
+    version: ModelVersion
+    runner: Runner | None = None  # segmentation
+    classifier: Classifier | None = None  # classification
+
+
+def _load_model(task: str, path: Path, backend: str, threads: int | None) -> _Model:
+    if backend == "torch":
+        from medscreen.inference.torch_backend import load_torch_model
+
+        tm = load_torch_model(path)
+        spec, file, sha = tm.spec, tm.path, tm.sha256
+        runner: Runner | None = tm if task in _SEGMENTATION else None
+        classifier = None if task in _SEGMENTATION else Classifier(spec, tm.run, f"{file} (PyTorch)")
+    else:
+        om = OnnxModel(path, threads=threads, spinning=False)
+        spec, file, sha = om.spec, om.path, om.sha256
+        runner = om if task in _SEGMENTATION else None
+        classifier = None if task in _SEGMENTATION else onnx_classifier(om)
+    if spec.task != task:
+        raise ModelError(f"{path} is a {spec.task!r} model, not {task!r}; give the {task} model for {task}")
+    if classifier is not None and classifier.inputs == "clinical":
+        raise ModelError(f"{path}: a clinical-only {task} model cannot screen an image; give an image model")
+    return _Model(spec, ModelVersion(file=Path(file).name, sha256=sha), runner, classifier)
+
+
+@dataclass
+class ScreeningOutput:
+    """A result plus what the report needs beside it: the RGB image and the disc or lesion mask."""
+
+    result: ScreeningResult
+    image: np.ndarray
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class _Run:
+    """Bookkeeping while one image goes through a pipeline."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    models: dict[str, ModelVersion] = field(default_factory=dict)
+
+    def timed(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        t = time.perf_counter()
+        out = fn(*args)
+        self.timings[stage] = self.timings.get(stage, 0.0) + (time.perf_counter() - t) * 1000
+        return out
+
+
+def _box_xyxy(box: Box) -> list[int]:
+    y0, x0, y1, x1 = box
+    return [int(x0), int(y0), int(x1), int(y1)]
+
+
+class Screener:
+    """Runs the screening pipelines; loads each modality's models once, on first use; thread-safe.
+
+    Args:
+        backend: ``onnxruntime`` (default) or ``torch`` (needs ``<task>.pt`` beside each model).
+        models: per task (``disc``, ``glaucoma``, ``progression``, ``lesion``, ``breast-class``)
+            an ``.onnx`` file with its ``.json`` card, instead of the bundled one.
+        threads: ONNX Runtime intra-op threads per model (None: one per physical core).
+        settings: image size limits (default :func:`~medscreen.config.get_settings`).
+
+    Raises:
+        ConfigError: unknown backend or task name.
+    """
+
+    def __init__(self, backend: str = "onnxruntime", *, models: Mapping[str, str | Path] | None = None,
+                 threads: int | None = None, settings: Settings | None = None):
+        self.backend = _choose(backend, BACKENDS, "backend")
+        all_tasks = tuple(t for tasks in TASKS.values() for t in tasks)
+        self.paths = {_choose(task, all_tasks, "model task"): Path(p) for task, p in (models or {}).items()}
+        self.threads = threads
+        self.settings = settings
+        self._models: dict[str, _Model] = {}
+        self._lock = threading.Lock()
+
+    def model_path(self, task: str) -> Path:
+        """The ``.onnx`` used for ``task``: the one given, else the bundled one.
+
+        Raises:
+            ModelError: no model given and none bundled for ``task``.
+        """
+        return self.paths.get(task) or bundled_model_path(task)
+
+    def load(self, modality: str) -> None:
+        """Load the models of ``modality`` (``fundus`` or ``ultrasound``) now rather than on first use.
+
+        Raises:
+            ModelError: a model file or its card (or, for torch, its ``.pt``) is missing or unusable.
+        """
+        tasks = TASKS[_choose(modality, tuple(TASKS), "modality")]
+        with self._lock:
+            for task in tasks:
+                if task not in self._models:
+                    self._models[task] = _load_model(task, self.model_path(task), self.backend, self.threads)
+                    logger.info("loaded %s model %s (%s)", task, self._models[task].version.file, self.backend)
+
+    def _model(self, task: str, run: _Run) -> _Model:
+        model = self._models[task]
+        run.models[task] = model.version
+        return model
+
+    # ------------------------------------------------------------------ public
+
+    def analyse(self, image: ImageInput | ScreeningInput, modality: str | None = None, *,
+                source: str | None = None) -> ScreeningOutput:
+        """Screen one image and keep the image and mask for overlays and reports.
+
+        Args:
+            image: a path, file bytes, a uint8 ``H×W[×3]`` array, or a :class:`ScreeningInput`.
+            modality: ``fundus`` or ``ultrasound``; None detects it.
+            source: the name recorded in the result (default: the file name).
+
+        Raises:
+            ImageReadError: the image cannot be decoded.
+            ConfigError: unknown ``modality``.
+            ModelError: a model needed is missing or unusable.
+        """
+        if modality is not None:
+            _choose(modality, tuple(TASKS), "modality")
+        data = read_input(image, source=source, settings=self.settings)
+        start = time.perf_counter()
+        run = _Run({"decode": data.decode_ms})
+        quality: QualityReport = run.timed("quality", assess_image, data.image, modality)
+        target = modality or quality.modality
+        common = {"source": source or data.source, "modality": target, "detected_modality": quality.modality,
+                  "modality_confidence": quality.modality_confidence, "quality_reasons": quality.reasons,
+                  "backend": self.backend}
+        mask = None
+        if target == "unknown" or not quality.gradable:
+            fields: dict[str, Any] = {"gradable": False, "advice": "rescreen", "reasons": list(quality.reasons)}
+        else:
+            if not all(task in self._models for task in TASKS[target]):
+                run.timed("load_models", self.load, target)  # once per process; not counted in the total
+            pipeline = self._fundus if target == "fundus" else self._ultrasound
+            fields, mask = pipeline(data.image, quality, run)
+            fields["gradable"] = True
+        load_ms = run.timings.get("load_models", 0.0)
+        run.timings["total"] = data.decode_ms + (time.perf_counter() - start) * 1000 - load_ms
+        result = ScreeningResult(**common, **fields, models=run.models,
+                                 timings_ms={k: round(v, 3) for k, v in run.timings.items()})
+        return ScreeningOutput(result, data.image, mask)
+
+    def screen(self, image: ImageInput | ScreeningInput, modality: str | None = None, *,
+               source: str | None = None) -> ScreeningResult:
+        """Screen one image: see :meth:`analyse` (this returns only the result)."""
+        return self.analyse(image, modality, source=source).result
+
+    # ------------------------------------------------------------------ fundus
+
+    def _fundus(self, rgb: np.ndarray, quality: QualityReport, run: _Run) -> tuple[dict[str, Any], np.ndarray]:
+        disc = self._model("disc", run)
+        seg = run.timed("disc", segment_disc, rgb, disc.runner, disc.spec)
+        geo = seg.geometry()
+        if geo is None:
+            return {"advice": "rescreen", "reasons": [NO_DISC], "disc": DiscFinding(found=False)}, seg.mask
+        glaucoma = self._model("glaucoma", run)
+        clf = glaucoma.classifier
+        assert clf is not None
+        is_crop = not has_surround(quality.measures)  # a disc-centred crop is only squared, as in training
+        crops: dict[tuple[str, float], tuple[Box, np.ndarray]] = {}
+
+        def crop_for(params: Mapping[str, Any]) -> tuple[Box, np.ndarray]:
+            key = (str(params.get("framing", "diameter")), float(params.get("crop_k", 2.2)))
+            if key not in crops:
+                h, w = rgb.shape[:2]
+                box = square_box((0, 0, h, w)) if is_crop else glaucoma_crop_box(
+                    None, key[0], key[1], geometry=geo)  # type: ignore[arg-type]
+                crops[key] = (box, crop_box(rgb, box))  # type: ignore[arg-type]
+            return crops[key]
+
+        box, crop = run.timed("crop", crop_for, clf.spec.params)
+        p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
+        finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold)
+        out: dict[str, Any] = {
+            "disc": DiscFinding(found=True, centre_x=geo["cx"], centre_y=geo["cy"], diameter_px=geo["diameter"],
+                                area_px=geo["area"], bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]),
+                                                           int(geo["y1"])], crop_box=_box_xyxy(box)),
+            "glaucoma": finding,
+        }
+        reasons = []
+        if finding.positive:
+            reasons.append(f"glaucoma probability {p:.2f} is at or above the referral threshold "
+                           f"{finding.threshold:.2f}: refer to an eye specialist for a glaucoma assessment")
+            prog = self._model("progression", run).classifier
+            assert prog is not None
+            _, prog_crop = run.timed("crop", crop_for, prog.spec.params)
+            q = float(run.timed("progression", self._predict, prog, prog_crop)[0])
+            out["progression"] = ProgressionFinding(probability=q, threshold=prog.spec.threshold,
+                                                    progressing=q >= prog.spec.threshold)
+            if q >= prog.spec.threshold:
+                reasons.append(f"signs of progression (probability {q:.2f} ≥ {prog.spec.threshold:.2f}): "
+                               "earlier review")
+        else:
+            reasons.append(f"glaucoma probability {p:.2f} is below the referral threshold "
+                           f"{finding.threshold:.2f}: routine screening interval")
+        out.update(advice="refer" if finding.positive else "routine", reasons=reasons)
+        return out, seg.mask
+
+    @staticmethod
+    def _predict(classifier: Classifier, image: np.ndarray) -> np.ndarray:
+        """Probabilities for one image; a fused model gets no clinical data (NaN = the training mean)."""
+        clinical = None
+        if classifier.inputs == "fused":
+            from medscreen.datasets.clinical import CLINICAL_FEATURES
+
+            clinical = np.full((1, len(CLINICAL_FEATURES)), np.nan, np.float32)
+        return classifier.predict([image], clinical)
+
+    # ------------------------------------------------------------------ ultrasound
+
+    def _ultrasound(self, rgb: np.ndarray, quality: QualityReport, run: _Run) -> tuple[dict[str, Any], np.ndarray]:
+        grey = _grey(rgb)
+        lesion = self._model("lesion", run)
+        seg = run.timed("lesion", segment_lesion, grey, lesion.runner, lesion.spec)
+        geo = seg.geometry()
+        h, w = grey.shape
+        found = LesionFinding(
+            found=geo is not None, area_px=geo["area"] if geo else 0.0,
+            area_fraction=geo["area"] / (h * w) if geo else 0.0,
+            bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]), int(geo["y1"])] if geo else None,
+        )
+        clf = self._model("breast-class", run).classifier
+        assert clf is not None
+        x = breast_input(grey, use_mask=bool(clf.spec.params.get("use_mask", False)), probability=seg.probability)
+        probs = np.atleast_1d(run.timed("breast_class", self._predict, clf, x)[0])
+        labels = clf.labels
+        if probs.size == 1:  # a binary model: the positive (last) class's probability
+            probs = np.array([1.0 - probs[0], probs[0]])
+        finding = BreastClassFinding(probabilities={c: float(v) for c, v in zip(labels, probs, strict=True)},
+                                     label=labels[int(np.argmax(probs))])
+        advice, reasons = _breast_advice(finding, found)
+        return {"lesion": found, "breast_class": finding, "advice": advice, "reasons": reasons}, seg.mask
+
+
+def _breast_advice(finding: BreastClassFinding, lesion: LesionFinding) -> tuple[str, list[str]]:
+    p = finding.probabilities[finding.label]
+    if finding.label == "malignant":
+        return "refer", [f"the image looks malignant (probability {p:.2f}): refer urgently to a breast "
+                         "specialist for assessment and biopsy"]
+    if finding.label == "normal":
+        if lesion.found:
+            return "refer", [f"the classifier says normal (probability {p:.2f}) but the lesion model outlines "
+                             f"a lesion ({100 * lesion.area_fraction:.1f} % of the image): the models disagree; "
+                             "refer for specialist review"]
+        return "routine", [f"no lesion found and the image looks normal (probability {p:.2f}): routine follow-up"]
+    return "refer", [f"the image shows a lesion that looks {finding.label} (probability {p:.2f}): refer for a "
+                     "non-urgent specialist review of the lesion"]
+
+
+# --------------------------------------------------------------------------- process-wide API
+
+
+@lru_cache(maxsize=len(BACKENDS))
+def _shared_screener(backend: str) -> Screener:
+    return Screener(backend)
+
+
+def get_screener(backend: str = "onnxruntime") -> Screener:
+    """The process-wide :class:`Screener` of ``backend`` with the bundled models (loaded on first use).
+
+    Raises:
+        ConfigError: unknown backend.
+    """
+    return _shared_screener(_choose(backend, BACKENDS, "backend"))
+
+
+def screen(image: ImageInput, modality: str | None = None, *, backend: str = "onnxruntime") -> ScreeningResult:
+    """Screen one fundus photo or breast ultrasound image with the bundled models.
+
+    Args:
+        image: an image file path, its bytes, or a uint8 ``H×W`` / ``H×W×3`` (RGB) array.
+        modality: ``fundus`` or ``ultrasound``; None detects it from the image.
+        backend: ``onnxruntime`` (default) or ``torch`` (research; needs the ``.pt`` weights).
+
+    Returns:
+        The :class:`~medscreen.pipelines.schema.ScreeningResult`; its JSON is
+        ``result.model_dump_json()``.
+
+    Raises:
+        ImageReadError: the image cannot be decoded.
+        ConfigError: unknown ``modality`` or ``backend``.
+        ModelError: a bundled model (or its ``.pt`` for torch) is missing or unusable.
+    """
+    return get_screener(backend).screen(image, modality)

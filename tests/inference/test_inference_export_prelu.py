@@ -1,0 +1,49 @@
+"""PRelu → LeakyRelu rewrite of exported models: same outputs, per-channel slopes left alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from medscreen.inference.export import prelu_to_leaky_relu  # noqa: E402
+
+
+def _model(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([0.25], np.float32), "one_slope"),
+             numpy_helper.from_array(rng.random((4, 1, 1)).astype(np.float32), "per_channel")]
+    nodes = [helper.make_node("Conv", ["image", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("PRelu", ["c", "one_slope"], ["a"]),
+             helper.make_node("Neg", ["a"], ["n"]),
+             helper.make_node("PRelu", ["n", "per_channel"], ["logits"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4, 8, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _run(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+
+
+def test_single_slope_prelu_becomes_leaky_relu_with_the_same_output(tmp_path):
+    path = _model(tmp_path / "m.onnx")
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    before = _run(path, x)
+    assert prelu_to_leaky_relu(path) == 1
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops == ["Conv", "LeakyRelu", "Neg", "PRelu"]
+    assert {i.name for i in onnx.load(str(path)).graph.initializer} == {"w", "per_channel"}
+    np.testing.assert_allclose(_run(path, x), before, rtol=0, atol=1e-6)
+    assert prelu_to_leaky_relu(path) == 0  # idempotent

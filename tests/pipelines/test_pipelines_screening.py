@@ -1,0 +1,268 @@
+"""End-to-end screening: generated images through tiny hand-made models, and the bundled models on real samples."""
+
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from medscreen.errors import ConfigError, ImageReadError, ModelError
+from medscreen.inference.runtime import OnnxModel
+from medscreen.inference.segmentation import segment_disc
+from medscreen.io.images import file_sha256
+from medscreen.pipelines.schema import ScreeningResult
+from medscreen.pipelines.screening import NO_DISC, Screener, _breast_advice, get_screener, read_inputs, screen
+from medscreen.transforms.geometry import mask_geometry
+from tests_support import fundus_like, make_screening_models, ultrasound_like
+
+WEIGHTS = Path(str(resources.files("medscreen") / "weights"))
+TASKS = ("disc", "glaucoma", "progression", "lesion", "breast-class")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    return make_screening_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def screener(models) -> Screener:
+    return Screener(models=models)
+
+
+@pytest.fixture(scope="module")
+def fundus() -> np.ndarray:
+    return fundus_like()
+
+
+@pytest.fixture(scope="module")
+def ultrasound() -> np.ndarray:
+    return ultrasound_like()
+
+
+def _bundled_or_skip(suffix: str = ".onnx") -> None:
+    missing = [f"{t}{suffix}" for t in TASKS if not (WEIGHTS / f"{t}{suffix}").is_file()]
+    if missing:
+        pytest.skip(f"bundled model files absent from {WEIGHTS}: {', '.join(missing)}")
+
+
+# --------------------------------------------------------------------------- generated images, tiny models
+
+
+def test_fundus_photo_goes_through_every_stage(screener, models, fundus):
+    out = screener.analyse(fundus, source="eye.png")
+    r = out.result
+    assert (r.modality, r.detected_modality, r.gradable, r.advice) == ("fundus", "fundus", True, "refer")
+    assert r.source == "eye.png" and r.quality_reasons == [] and r.lesion is None and r.breast_class is None
+    h, w = fundus.shape[:2]
+    disc_x, disc_y = w / 2 + 0.45 * 0.46 * h, h / 2  # where fundus_like draws the disc
+    assert r.disc.found and abs(r.disc.centre_x - disc_x) < 5 and abs(r.disc.centre_y - disc_y) < 5
+    assert 40 < r.disc.diameter_px < 120 and r.disc.area_px == out.mask.sum()
+    x0, y0, x1, y1 = r.disc.crop_box
+    assert x1 - x0 == y1 - y0 == int(2.2 * r.disc.diameter_px) and x0 < disc_x < x1
+    assert r.glaucoma.probability == pytest.approx(0.5) and r.glaucoma.threshold == 0.4 and r.glaucoma.positive
+    assert r.progression.probability == pytest.approx(0.5) and r.progression.progressing
+    assert any("referral threshold 0.40" in s for s in r.reasons) and any("earlier review" in s for s in r.reasons)
+    assert set(r.models) == {"disc", "glaucoma", "progression"}
+    assert all(r.models[t].sha256 == file_sha256(models[t]) and r.models[t].file == f"{t}.onnx" for t in r.models)
+    assert {"decode", "quality", "disc", "crop", "glaucoma", "progression", "total"} <= set(r.timings_ms)
+    assert r.backend == "onnxruntime" and "not a diagnosis" in r.disclaimer
+
+
+def test_below_threshold_is_routine_and_progression_is_not_run(tmp_path, fundus):
+    r = Screener(models=make_screening_models(tmp_path, glaucoma_threshold=0.6)).screen(fundus)
+    assert r.advice == "routine" and not r.glaucoma.positive and r.progression is None
+    assert "progression" not in r.models and "routine" in r.reasons[0]
+
+
+def test_no_disc_found_is_rescreen_without_a_probability(tmp_path, fundus):
+    r = Screener(models=make_screening_models(tmp_path, disc_bias=-1000.0)).screen(fundus)
+    assert r.gradable and r.advice == "rescreen" and r.reasons == [NO_DISC]
+    assert r.disc is not None and not r.disc.found and r.disc.diameter_px is None and r.glaucoma is None
+
+
+def test_ultrasound_image_goes_through_every_stage(screener, ultrasound):
+    out = screener.analyse(ultrasound)
+    r = out.result
+    assert (r.modality, r.gradable, r.advice) == ("ultrasound", True, "refer")
+    assert r.disc is None and r.glaucoma is None
+    h, w = ultrasound.shape[:2]
+    x0, y0, x1, y1 = r.lesion.bbox
+    assert r.lesion.found and x0 < w / 2 < x1 and y0 < 0.55 * h < y1
+    assert out.mask[int(0.55 * h), w // 2]  # the lesion's centre is in the mask
+    assert r.lesion.area_fraction == pytest.approx(r.lesion.area_px / (h * w))
+    assert r.breast_class.label == "malignant" and sum(r.breast_class.probabilities.values()) == pytest.approx(1)
+    assert "urgently" in r.reasons[0]
+    assert set(r.models) == {"lesion", "breast-class"} and {"lesion", "breast_class"} <= set(r.timings_ms)
+
+
+def test_classifier_saying_normal_while_a_lesion_is_outlined_is_referred(tmp_path, ultrasound):
+    r = Screener(models=make_screening_models(tmp_path, breast_logits=(3.0, 0.0, 0.0))).screen(ultrasound)
+    assert r.breast_class.label == "normal" and r.lesion.found
+    assert r.advice == "refer" and "disagree" in r.reasons[0]
+
+
+def test_breast_advice_rules():
+    from medscreen.pipelines.schema import BreastClassFinding, LesionFinding
+
+    none, some = (LesionFinding(found=False, area_px=0, area_fraction=0),
+                  LesionFinding(found=True, area_px=10, area_fraction=0.01, bbox=[0, 0, 5, 5]))
+    probs = {"normal": 0.8, "benign": 0.15, "malignant": 0.05}
+    normal = BreastClassFinding(probabilities=probs, label="normal")
+    benign = BreastClassFinding(probabilities=probs, label="benign")
+    assert _breast_advice(normal, none)[0] == "routine"
+    assert _breast_advice(normal, some)[0] == "refer"
+    advice, reasons = _breast_advice(benign, some)
+    assert advice == "refer" and "non-urgent" in reasons[0]
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea"])
+@pytest.mark.parametrize("modality", [None, "fundus"])
+def test_photos_of_other_things_are_rescreened_without_any_finding(screener, name, modality):
+    r = screener.screen(getattr(skimage.data, name)(), modality)
+    assert not r.gradable and r.advice == "rescreen" and r.detected_modality == "unknown"
+    assert r.modality == (modality or "unknown")
+    assert r.glaucoma is r.progression is r.disc is r.lesion is r.breast_class is None
+    assert r.models == {} and any("does not look like a retinal fundus photo" in s for s in r.reasons)
+    assert r.reasons == r.quality_reasons
+
+
+def test_fundus_photo_sent_as_ultrasound_is_refused_with_the_reason(screener, fundus):
+    r = screener.screen(fundus, "ultrasound")
+    assert not r.gradable and r.advice == "rescreen" and r.lesion is None and r.breast_class is None
+    assert any("breast ultrasound" in s for s in r.reasons) and any("fundus screening" in s for s in r.reasons)
+
+
+def test_path_bytes_and_array_inputs_agree(screener, fundus, tmp_path):
+    path = tmp_path / "eye.png"
+    Image.fromarray(fundus).save(path)
+    from_path = screener.screen(path)
+    from_bytes = screener.screen(path.read_bytes(), source="upload.png")
+    from_array = screener.screen(fundus)
+    assert from_path.source == "eye.png" and from_bytes.source == "upload.png" and from_array.source is None
+    for r in (from_bytes, from_array):
+        assert r.glaucoma == from_path.glaucoma and r.disc == from_path.disc and r.advice == from_path.advice
+    grey = ultrasound_like()[..., 0]
+    assert screener.screen(grey).lesion == screener.screen(np.repeat(grey[..., None], 3, -1)).lesion
+
+
+def test_bad_inputs_and_options_are_clear_errors(screener, models, tmp_path):
+    with pytest.raises(ImageReadError, match="uint8"):
+        screener.screen(np.zeros((64, 64), np.float32))
+    with pytest.raises(ImageReadError, match="shape"):
+        screener.screen(np.zeros((64, 64, 4), np.uint8))
+    with pytest.raises(ImageReadError, match="upload.jpg"):
+        screener.screen(b"\xff\xd8\xff\xe0 not really a jpeg", source="upload.jpg")
+    with pytest.raises(ConfigError, match="Did you mean 'fundus'"):
+        screener.screen(fundus_like(), "fundas")
+    with pytest.raises(ConfigError, match="backend"):
+        Screener("tensorflow")
+    with pytest.raises(ConfigError, match="model task"):
+        Screener(models={"glaucomaa": models["glaucoma"]})
+    with pytest.raises(ModelError, match="not 'disc'"):
+        Screener(models={**models, "disc": models["glaucoma"]}).screen(fundus_like())
+    with pytest.raises(ModelError, match="nope.onnx"):
+        Screener(models={**models, "glaucoma": tmp_path / "nope.onnx"}).screen(fundus_like())
+
+
+def test_torch_backend_without_weights_names_the_file_and_the_fix(models, fundus):
+    pytest.importorskip("torch")
+    with pytest.raises(ModelError, match=r"disc\.pt not found.*medscreen export torch-weights"):
+        Screener("torch", models=models).screen(fundus)
+
+
+def test_one_screener_serves_threads_with_identical_results(screener, fundus, ultrasound):
+    images = [fundus, ultrasound] * 4
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(screener.screen, images))
+    for r in results:
+        ref = results[0] if r.modality == "fundus" else results[1]
+        assert r.model_dump(exclude={"timings_ms"}) == ref.model_dump(exclude={"timings_ms"})
+
+
+def test_read_inputs_keeps_order_and_reports_each_bad_file(tmp_path, fundus):
+    good = tmp_path / "a.png"
+    Image.fromarray(fundus).save(good)
+    bad = tmp_path / "b.png"
+    bad.write_bytes(good.read_bytes()[:300])
+    items = [(str(p), str(p)) for p in (good, bad, tmp_path / "missing.png", good)]
+    got = []
+    for name, future in read_inputs(items, workers=2):
+        try:
+            got.append((Path(name).name, future.result().image.shape))
+        except ImageReadError as exc:
+            got.append((Path(name).name, str(exc).split(":")[0]))
+    assert got == [("a.png", fundus.shape), ("b.png", "b.png"), ("missing.png", str(tmp_path / "missing.png")),
+                   ("a.png", fundus.shape)]
+
+
+def test_disc_geometry_inside_the_window_equals_the_full_mask_geometry(models, fundus):
+    model = OnnxModel(models["disc"])
+    seg = segment_disc(fundus, model, model.spec)
+    assert seg.window is not None and seg.geometry() == mask_geometry(seg.mask)
+
+
+def test_result_json_round_trips(screener, fundus):
+    r = screener.screen(fundus)
+    assert ScreeningResult.model_validate_json(r.model_dump_json()) == r
+    assert json.loads(r.model_dump_json())["glaucoma"]["probability"] == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------- bundled models
+
+
+def test_scikit_image_retina_with_the_bundled_models():
+    _bundled_or_skip()
+    image = skimage.data.retina()
+    r = screen(image)
+    assert get_screener() is get_screener("onnxruntime")  # one Screener (and one set of sessions) per process
+    assert r.modality == "fundus" and r.gradable and r.disc.found
+    h, w = image.shape[:2]
+    assert 0.08 * w < r.disc.centre_x < 0.25 * w and 0.35 * h < r.disc.centre_y < 0.6 * h
+    assert 0.0 <= r.glaucoma.probability <= 1.0 and r.advice in ("refer", "routine")
+    assert (r.progression is not None) == r.glaucoma.positive
+    for task, version in r.models.items():
+        card = json.loads((WEIGHTS / f"{task}.json").read_text())
+        assert version.sha256 == card["sha256"] == file_sha256(WEIGHTS / version.file)
+
+
+def test_bundled_models_reject_a_photo_that_is_not_a_retina():
+    _bundled_or_skip()
+    r = screen(skimage.data.astronaut(), "fundus")
+    assert r.advice == "rescreen" and r.glaucoma is None and r.disc is None
+
+
+def _ultrasound_sample() -> np.ndarray:
+    from medscreen.config import default_data_dir
+
+    busi = sorted((default_data_dir() / "busi").glob("*/malignant/malignant (1*).png"))
+    return np.asarray(Image.open(busi[0]).convert("L")) if busi else ultrasound_like()
+
+
+def test_torch_and_onnxruntime_backends_agree():
+    _bundled_or_skip()
+    _bundled_or_skip(".pt")
+    pytest.importorskip("torch")
+    ort, pt = Screener("onnxruntime"), Screener("torch")
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.retina()).resize((706, 706)).save(buf, format="JPEG", quality=95)
+    for image in (buf.getvalue(), _ultrasound_sample()):
+        a, b = ort.screen(image), pt.screen(image)
+        assert (a.modality, a.gradable, a.advice) == (b.modality, b.gradable, b.advice) and a.gradable
+        assert b.backend == "torch" and all(v.file.endswith(".pt") for v in b.models.values())
+        if a.modality == "fundus":
+            assert abs(a.glaucoma.probability - b.glaucoma.probability) < 0.02
+            assert abs(a.disc.diameter_px - b.disc.diameter_px) < 0.02 * a.disc.diameter_px
+            if a.progression and b.progression:
+                assert abs(a.progression.probability - b.progression.probability) < 0.02
+        else:
+            assert a.breast_class.label == b.breast_class.label
+            for k, p in a.breast_class.probabilities.items():
+                assert abs(p - b.breast_class.probabilities[k]) < 0.02
+            assert abs(a.lesion.area_px - b.lesion.area_px) <= 0.02 * max(a.lesion.area_px, 1.0)
