@@ -1,0 +1,93 @@
+"""The audit trail: one row per access to patient data, with ids only.
+
+Rows name the user, an action (``patient.read``, ``capture.create``...), the
+record's type and id, the time and the client's IP address. Names, birth
+years, comments, file names and any other patient data never go in: the
+action, type and id are checked against narrow patterns so that free text
+cannot slip in by mistake.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from medscreen.store.errors import StoreError
+from medscreen.store.models import AuditEvent, User
+from medscreen.store.users import require
+
+__all__ = ["audit", "authorize"]
+
+logger = logging.getLogger(__name__)
+
+_ACTION = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)*")
+_OBJECT_TYPE = re.compile(r"[a-z][a-z_]*")
+_OBJECT_ID = re.compile(r"\d{1,20}(-\d{1,20})*|[0-9a-f]{64}")
+
+
+def audit(
+    session: Session,
+    user: User | None,
+    action: str,
+    obj_type: str,
+    obj_id: int | str | None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Add an audit row to the session (it is written with the caller's transaction).
+
+    Args:
+        session: the session doing the access.
+        user: who acted; ``None`` for an anonymous attempt (a failed login).
+        action: dotted lower-case verb, e.g. ``patient.read``, ``capture.create``, ``login.failed``.
+        obj_type: the record's table-like name, e.g. ``patient``, ``screening``.
+        obj_id: the record's id: an integer, ``"<int>-<int>"``, or a SHA-256 (an image); ``None`` for lists.
+        ip: the client's IP address.
+
+    Raises:
+        StoreError: an argument is not in its narrow form (which keeps patient data out).
+    """
+    if len(action) > 64 or not _ACTION.fullmatch(action):
+        raise StoreError(f"audit action {action!r} must be a dotted lower-case verb such as 'patient.read'")
+    if len(obj_type) > 32 or not _OBJECT_TYPE.fullmatch(obj_type):
+        raise StoreError(f"audit object type {obj_type!r} must be a lower-case name such as 'patient'")
+    object_id = None if obj_id is None else str(obj_id)
+    if isinstance(obj_id, bool) or (object_id is not None and not _OBJECT_ID.fullmatch(object_id)):
+        raise StoreError(
+            f"audit object id for {obj_type} must be a record id (integer, '<int>-<int>' or SHA-256), "
+            "never a name or other patient data"
+        )
+    address = None
+    if ip is not None:
+        try:
+            address = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            raise StoreError(f"audit ip {ip!r} is not an IP address; pass the client's address or None") from None
+    if user is not None and user.id is None:
+        session.flush()  # a user created in this transaction gets its id
+    event = AuditEvent(
+        user_id=None if user is None else user.id, action=action, object_type=obj_type, object_id=object_id, ip=address
+    )
+    session.add(event)
+    logger.debug("audit: user %s %s %s %s", event.user_id, action, obj_type, object_id)
+    return event
+
+
+def authorize(session: Session, user: User | None, action: str, obj: Any = None, *, ip: str | None = None) -> None:
+    """Check that ``user`` may do ``action`` to ``obj`` and audit the access: the one call per request.
+
+    The audit row names ``obj``'s type and id (or, without ``obj``, the
+    action's record type and no id). A refusal is logged (ids only), not audited:
+    the caller's transaction usually rolls back on the error.
+
+    Raises:
+        PermissionDeniedError: the role or clinic does not allow it (see :func:`medscreen.store.users.can`).
+    """
+    require(user, action, obj)
+    if obj is None:
+        audit(session, user, action, action.partition(".")[0], None, ip)
+    else:
+        audit(session, user, action, type(obj).__name__.lower(), obj.id, ip)

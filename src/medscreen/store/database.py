@@ -1,0 +1,223 @@
+"""Engines, sessions and migrations of the clinic database.
+
+SQLite (in WAL mode, with foreign keys enforced) in the data folder by
+default; PostgreSQL or any other SQLAlchemy URL through
+``MEDSCREEN_DATABASE_URL``. The schema is made and upgraded only by the Alembic
+migrations shipped in ``medscreen/store/migrations``; :func:`upgrade` runs them
+from code, so no ``alembic.ini`` is needed.
+
+Nothing is created at import: callers build an engine with :func:`make_engine`
+and a session factory with :func:`session_factory` and pass them down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from medscreen.store.errors import StoreError
+
+__all__ = [
+    "HOME_ENV",
+    "DATABASE_URL_ENV",
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "current_revision",
+    "database_url",
+    "default_data_home",
+    "head_revision",
+    "make_engine",
+    "require_current",
+    "session_factory",
+    "upgrade",
+]
+
+logger = logging.getLogger(__name__)
+
+HOME_ENV = "MEDSCREEN_HOME"
+DATABASE_URL_ENV = "MEDSCREEN_DATABASE_URL"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DATABASE_FILE = "medscreen.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+EngineOrUrl = Engine | URL | str
+
+
+def default_data_home() -> Path:
+    """The data folder (database and images): ``MEDSCREEN_HOME``, else ``./medscreen-data``, made absolute.
+
+    Reads the environment because :class:`~medscreen.config.Settings` has no
+    field for it yet; the server and CLI call it once and pass the path down.
+    """
+    return Path(os.environ.get(HOME_ENV) or "medscreen-data").expanduser().resolve()
+
+
+def database_url(data_home: str | Path | None = None) -> str:
+    """``MEDSCREEN_DATABASE_URL`` when set, else ``sqlite:///<data_home>/medscreen.db``.
+
+    Args:
+        data_home: the data folder; default :func:`default_data_home`.
+    """
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if url:
+        return url
+    home = Path(data_home).expanduser().resolve() if data_home is not None else default_data_home()
+    return f"sqlite:///{(home / DATABASE_FILE).as_posix()}"
+
+
+def _parse_url(url: URL | str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        shown = url if isinstance(url, URL) else str(url).split("@")[-1]  # no password in messages
+        raise StoreError(
+            f"database URL {shown!r} is not a SQLAlchemy URL; give e.g. sqlite:///path/medscreen.db or "
+            f"postgresql+psycopg://user:password@host/db (set {DATABASE_URL_ENV})"
+        ) from None
+
+
+def make_engine(url: URL | str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; for SQLite: WAL journal, foreign keys on, usable from any thread.
+
+    The folder of a SQLite file is created. An in-memory SQLite database
+    (``sqlite://``) is shared by all sessions of the engine (tests).
+
+    Args:
+        url: a SQLAlchemy database URL.
+        kwargs: passed to :func:`sqlalchemy.create_engine` (``echo``, pool sizes...).
+
+    Raises:
+        StoreError: the URL cannot be parsed, or its driver is not installed.
+    """
+    parsed = _parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return _create(parsed, kwargs)
+    database = parsed.database or ""
+    memory = database in ("", ":memory:")
+    if not memory:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
+    if memory:
+        kwargs.setdefault("poolclass", StaticPool)
+    engine = _create(parsed, {"connect_args": connect_args, **kwargs})
+    event.listen(engine, "connect", _sqlite_pragmas(wal=not memory))
+    return engine
+
+
+def _create(url: URL, kwargs: dict[str, Any]) -> Engine:
+    try:
+        return create_engine(url, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"the database driver for {url.drivername!r} is not installed ({exc.name}); "
+            "install it (e.g. pip install 'psycopg[binary]') or use a sqlite:/// URL"
+        ) from None
+
+
+def _sqlite_pragmas(*, wal: bool) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode up to the last checkpointed commit
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit (``expire_on_commit=False``)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def alembic_config(url: EngineOrUrl | None = None) -> Config:
+    """An Alembic config for the shipped migrations, built in code (no ``alembic.ini``).
+
+    With an engine, migrations run on one of its connections (so its SQLite
+    settings and an in-memory database are kept). New migrations are made with
+    ``alembic.command.revision(alembic_config(url), message=..., autogenerate=True)``.
+    """
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if isinstance(url, Engine):
+        cfg.attributes["engine"] = url
+    elif url is not None:
+        cfg.attributes["url"] = _parse_url(url)
+    return cfg
+
+
+def _engine_for(url: EngineOrUrl) -> tuple[Engine, bool]:
+    """The engine to use and whether this call owns it (and must dispose of it)."""
+    if isinstance(url, Engine):
+        return url, False
+    return make_engine(url), True
+
+
+def upgrade(url: EngineOrUrl, revision: str = "head") -> str | None:
+    """Migrate the database to ``revision`` (the newest by default); an empty database gets the whole schema.
+
+    Returns:
+        The revision the database is at afterwards.
+
+    Raises:
+        StoreError: bad URL or missing driver.
+    """
+    engine, owned = _engine_for(url)
+    try:
+        cfg = alembic_config(engine)
+        command.upgrade(cfg, revision)
+        now = current_revision(engine)
+        logger.info("database %s is at revision %s", engine.url.render_as_string(hide_password=True), now)
+        return now
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def current_revision(url: EngineOrUrl) -> str | None:
+    """The migration revision the database is at; ``None`` for an empty (never migrated) database."""
+    engine, owned = _engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision of the shipped migrations."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package ships migrations
+        raise StoreError(f"no migrations found in {MIGRATIONS_DIR}; reinstall medscreen")
+    return head
+
+
+def require_current(url: EngineOrUrl) -> None:
+    """Refuse a database that is not at the newest migration (call before serving).
+
+    Raises:
+        StoreError: the database is empty or at an older (or unknown) revision.
+    """
+    now, head = current_revision(url), head_revision()
+    if now != head:
+        raise StoreError(
+            f"the database is at migration {now or 'none (empty)'}, this medscreen needs {head}; "
+            "run `medscreen db upgrade` (medscreen.store.database.upgrade) after a backup"
+        )

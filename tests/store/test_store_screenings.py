@@ -1,0 +1,110 @@
+"""Pipeline results on screenings, the review queue, and reviews."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+from store_support import World, breast_result, fundus_result, png_bytes
+
+from medscreen.store.blobs import BlobStore
+from medscreen.store.errors import PermissionDeniedError, StoreError
+from medscreen.store.models import Advice, Decision, Modality, Patient, Screening, ScreeningStatus
+from medscreen.store.screenings import add_review, model_label, record_failure, record_result, review_queue
+from medscreen.store.uploads import record_capture
+
+
+def _screening(
+    session: Session,
+    blobs: BlobStore,
+    world: World,
+    *,
+    patient: Patient | None = None,
+    modality: Modality = Modality.FUNDUS,
+    colour: tuple[int, int, int] = (9, 9, 9),
+) -> Screening:
+    visit = world.visit(session, patient, modality=modality)
+    eye = "OD" if modality is Modality.FUNDUS else None
+    capture = record_capture(
+        session,
+        blobs,
+        visit=visit,
+        eye=eye,
+        data=png_bytes(colour=colour),
+        filename="x.png",
+        user=world.worker if (patient or world.patient) is world.patient else world.worker_b,
+    )
+    return capture.screenings[0]
+
+
+def test_record_result_copies_the_queried_values(session: Session, blobs: BlobStore, world: World) -> None:
+    screening = _screening(session, blobs, world)
+    record_result(session, screening, fundus_result(0.81, progression=0.7, diameter=142.5))
+    session.commit()
+    session.expire_all()
+    assert screening.status is ScreeningStatus.DONE and screening.advice is Advice.REFER
+    assert (screening.glaucoma_probability, screening.progression_probability, screening.disc_diameter_px) == (
+        0.81,
+        0.7,
+        142.5,
+    )
+    assert screening.model_hashes == {"glaucoma": "ab" * 32}
+    assert screening.result_json["glaucoma"]["threshold"] == 0.5 and screening.finished_at.tzinfo is not None
+    assert (model_label(screening, "glaucoma"), model_label(screening, "progression")) == ("glaucoma", "progressing")
+
+
+def test_record_failure(session: Session, blobs: BlobStore, world: World) -> None:
+    screening = _screening(session, blobs, world)
+    record_failure(session, screening, "model file missing: " + "x" * 5000)
+    assert screening.status is ScreeningStatus.FAILED and len(screening.error) == 2000
+
+
+def test_review_queue_is_per_clinic_and_excludes_reviewed_and_routine(
+    session: Session, blobs: BlobStore, world: World
+) -> None:
+    referred = _screening(session, blobs, world, colour=(1, 1, 1))
+    routine = _screening(session, blobs, world, colour=(2, 2, 2))
+    other_clinic = _screening(session, blobs, world, patient=world.patient_b, colour=(3, 3, 3))
+    pending = _screening(session, blobs, world, colour=(4, 4, 4))
+    record_result(session, referred, fundus_result(0.9))
+    record_result(session, routine, fundus_result(0.1))
+    record_result(session, other_clinic, fundus_result(0.9))
+    session.commit()
+    assert pending.status is ScreeningStatus.PENDING
+    assert review_queue(session, world.reviewer) == [referred]
+    assert review_queue(session, world.reviewer_b) == [other_clinic]
+    assert review_queue(session, world.admin) == [referred, other_clinic]
+    with pytest.raises(PermissionDeniedError):
+        review_queue(session, world.worker)
+    add_review(session, referred, world.reviewer, task="glaucoma", decision="confirm")
+    assert review_queue(session, world.reviewer) == []
+
+
+def test_add_review_validates(session: Session, blobs: BlobStore, world: World) -> None:
+    fundus = _screening(session, blobs, world, colour=(1, 1, 1))
+    with pytest.raises(StoreError, match="pending; review it once it is done"):
+        add_review(session, fundus, world.reviewer, task="glaucoma", decision="confirm")
+    record_result(session, fundus, fundus_result(0.9, progression=None))
+    with pytest.raises(PermissionDeniedError):
+        add_review(session, fundus, world.reviewer_b, task="glaucoma", decision="confirm")
+    with pytest.raises(StoreError, match="did you mean 'normal'"):
+        add_review(session, fundus, world.reviewer, task="glaucoma", decision="correct", label="norml")
+    with pytest.raises(StoreError, match="must be glaucoma, progression"):
+        add_review(session, fundus, world.reviewer, task="breast-class", decision="correct", label="benign")
+    with pytest.raises(StoreError, match="no progression finding to confirm"):
+        add_review(session, fundus, world.reviewer, task="progression", decision="confirm")
+    with pytest.raises(StoreError, match="use decision 'correct'"):
+        add_review(session, fundus, world.reviewer, task="glaucoma", decision="confirm", label="normal")
+    review = add_review(
+        session, fundus, world.reviewer, task="progression", decision="correct", label="stable", comment="old photo"
+    )
+    assert (review.decision, review.label) == (Decision.CORRECT, "stable")
+    confirmed = add_review(session, fundus, world.reviewer, task="glaucoma", decision="confirm")
+    assert confirmed.label == "glaucoma"
+
+
+def test_breast_review(session: Session, blobs: BlobStore, world: World) -> None:
+    study = _screening(session, blobs, world, modality=Modality.ULTRASOUND)
+    record_result(session, study, breast_result("malignant"))
+    assert study.breast_label == "malignant" and model_label(study, "breast-class") == "malignant"
+    review = add_review(session, study, world.reviewer, task="breast-class", decision="correct", label="benign")
+    assert review.label == "benign"
