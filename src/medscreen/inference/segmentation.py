@@ -113,12 +113,17 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec) -> Segmentati
     box1 = square_box(fov_box(rgb))
     # Work inside each pass's window (its box within the image): the map is zero outside it,
     # so components, masses and the mask are those of the full-size map, at a fraction of the cost.
-    prob, window = _predict_window(rgb, box1, runner, spec)
+    # Pass 1 only places pass 2: locate the disc on the model-resolution map and scale its
+    # geometry up, rather than upsampling the whole field's map (a third of the stage's time).
+    s = spec.input_size
+    small = _sigmoid(runner(_to_batch([resize(crop_box(rgb, box1), (s, s))]))[0, 0]).astype(np.float32)
     boxes = [box1]
-    found = _locate(prob, threshold)
-    geo = _shifted(mask_geometry(found[0]), window[0] + found[1], window[1] + found[2]) if found else None
+    found = _locate(small, threshold)
+    geo = _scaled(mask_geometry(found[0]), found[1], found[2], box1, s) if found else None
     final = None
-    if geo is not None:
+    if geo is None:
+        prob, window = _predict_window(rgb, box1, runner, spec)
+    else:
         fov_side = box1[2] - box1[0]
         k, floor = float(spec.params.get("refine_k", 3.0)), float(spec.params.get("min_refine", 0.35))
         side = max(int(k * geo["diameter"]), int(floor * fov_side), 32)
@@ -131,6 +136,18 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec) -> Segmentati
     mask = (final & (prob > threshold)) if final is not None else np.zeros(prob.shape, bool)
     return SegmentationOutput(paste_box(largest_component(mask), window, shape), paste_box(prob, window, shape),
                               boxes, window)
+
+
+def _scaled(geo: dict[str, float] | None, dy: int, dx: int, box: Box, size: int) -> dict[str, float] | None:
+    """Geometry measured on the ``size``-pixel model view of ``box`` (part offset ``dy, dx``), in image pixels."""
+    if geo is None:
+        return None
+    f = (box[2] - box[0]) / size
+    out = {"diameter": geo["diameter"] * f, "area": geo["area"] * f * f}
+    for key, offset, origin in (("cy", dy, box[0]), ("cx", dx, box[1]), ("y0", dy, box[0]), ("y1", dy, box[0]),
+                                ("x0", dx, box[1]), ("x1", dx, box[1])):
+        out[key] = origin + (geo[key] + offset) * f
+    return out
 
 
 def _shifted(geo: dict[str, float] | None, dy: float, dx: float) -> dict[str, float] | None:
