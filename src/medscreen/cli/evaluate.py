@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from medscreen.cli._common import console, handle_errors
+from medscreen.cli._common import console, err_console, handle_errors
 from medscreen.cli.train import gather_records
 from medscreen.errors import ConfigError
 
@@ -131,6 +131,9 @@ def _classification(task: str):
         if task == "progression" and criterion != "any":
             records = relabel_grape(records, criterion)
         records = task_records(records, task)
+        if not crops and task != "breast-class" and any(r.dataset == "acrima" for r in records):
+            err_console.print("[yellow]warning:[/] ACRIMA's images are disc crops already; pass --crops to "
+                              "classify them as they are (now the disc model re-crops them)")
         if cv is not None:
             report = _cross_validate(records, task, cv, out or json_out.with_suffix(""), crops=crops, inputs=inputs,
                                      arch=arch, epochs=epochs, input_size=input_size, preprocess=preprocess,
