@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA_DIR ?= $(or $(MEDSCREEN_DATA_DIR),../shared/data)
 
-.PHONY: install run test benchmark clean
+MEDSCREEN_HOME ?= medscreen-data
+PORT ?= 8000
+
+.PHONY: install chromium run test benchmark clean
 
 # Re-installs only when pyproject.toml changed (the package itself is editable).
 $(STAMP): pyproject.toml
@@ -17,10 +20,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The clinic app on an embedded default: SQLite and images in $(MEDSCREEN_HOME), bundled models.
 run: install
-	$(BIN)/medscreen data check "$(DATA_DIR)"
+	$(BIN)/medscreen serve --host 127.0.0.1 --port $(PORT) --data-dir "$(MEDSCREEN_HOME)" --workers 2
 
-test: install
+# Debian's chromium for the browser tests, where it is missing and can be installed (never a browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else exit 0; fi; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; }; } || \
+	  echo "note: Debian's chromium could not be installed; browser tests skip (and fail under CI=true)"
+
+test: install chromium
 	$(BIN)/python -m pytest -n 2 -q
 
 benchmark: install

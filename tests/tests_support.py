@@ -180,7 +180,7 @@ def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc
     return paths
 
 
-def invoke_cli(args: list[str]):
+def invoke_cli(args: list[str], input: str | None = None):
     """Run the medscreen CLI in-process (Typer's CliRunner), keeping the root logger's handlers.
 
     The app's callback binds a log handler to each invocation's stderr, which
@@ -196,6 +196,6 @@ def invoke_cli(args: list[str]):
     root = logging.getLogger()
     saved = root.handlers[:]
     try:
-        return CliRunner().invoke(app, args)
+        return CliRunner().invoke(app, args, input=input)
     finally:
         root.handlers = saved

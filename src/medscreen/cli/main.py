@@ -10,6 +10,7 @@ from medscreen.cli.data import data_app
 from medscreen.cli.evaluate import evaluate_app
 from medscreen.cli.export import export_app
 from medscreen.cli.screen import screen_command
+from medscreen.cli.server import export_labels_command, serve_command, users_app
 from medscreen.cli.train import train_app
 from medscreen.cli.weights import export_torch_weights
 
@@ -27,6 +28,9 @@ app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(export_app, name="export")
 app.command("screen")(screen_command)
+app.command("serve")(serve_command)
+app.add_typer(users_app, name="users")
+app.command("export-labels")(export_labels_command)
 export_app.command("torch-weights")(export_torch_weights)  # kept beside screen's torch backend, not in export.py
 
 

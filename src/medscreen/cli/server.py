@@ -1,0 +1,158 @@
+"""``medscreen serve``, ``medscreen users create`` and ``medscreen export-labels``: the clinic server's commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from medscreen.cli._common import console, err_console, handle_errors
+from medscreen.errors import ConfigError
+
+__all__ = ["export_labels_command", "serve_command", "users_app"]
+
+users_app = typer.Typer(help="Manage the clinic server's accounts.", no_args_is_help=True)
+
+_DATA_DIR = typer.Option(None, "--data-dir", help="Data folder (database, images); default MEDSCREEN_HOME or "
+                                                   "./medscreen-data.")
+
+
+def _home(data_dir: Path | None) -> Path:
+    from medscreen.store.database import default_data_home
+
+    return data_dir.expanduser().resolve() if data_dir is not None else default_data_home()
+
+
+def _sessions(home: Path):
+    from medscreen.store.database import database_url, make_engine, session_factory, upgrade
+
+    engine = make_engine(database_url(home))
+    upgrade(engine)
+    return engine, session_factory(engine)
+
+
+@handle_errors
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every network)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    data_dir: Path | None = _DATA_DIR,
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Screening threads."),
+) -> None:
+    """Run the clinic web app (pages and the JSON API) with uvicorn."""
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from medscreen.server import create_app
+    from medscreen.store.models import User
+
+    home = _home(data_dir)
+    engine, sessions = _sessions(home)
+    with sessions() as s:
+        users = s.scalar(select(func.count()).select_from(User))
+    engine.dispose()
+    app = create_app(home, workers=workers)
+    console.print(f"medscreen serving {home} at http://{host}:{port}/ (API docs: /api/docs); Ctrl+C stops it",
+                  highlight=False, soft_wrap=True)
+    if not users:
+        console.print(f"No user yet. Create the first admin with:\n  medscreen users create admin --admin "
+                      f"--data-dir {home}", highlight=False, soft_wrap=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ConfigError("--password-stdin: no password on standard input; pipe it in, e.g. "
+                              "'printf %s \"$PW\" | medscreen users create ... --password-stdin'")
+        return line
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("create")
+@handle_errors
+def create_user_command(
+    username: str = typer.Argument(..., help="3-64 characters a-z, 0-9, '.', '_', '-'."),
+    admin: bool = typer.Option(False, "--admin", help="Make an admin (all clinics)."),
+    role: str | None = typer.Option(None, "--role", help="reviewer or health_worker (or admin)."),
+    clinic: str | None = typer.Option(None, "--clinic", help="Clinic name; made when new. Required unless admin."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+    data_dir: Path | None = _DATA_DIR,
+) -> None:
+    """Create an account; the password is prompted twice (hidden) unless --password-stdin."""
+    from sqlalchemy import select
+
+    from medscreen.store.models import Clinic
+    from medscreen.store.users import create_user, parse_role
+
+    if admin and role not in (None, "admin"):
+        raise ConfigError(f"--admin and --role {role} disagree; give one of them")
+    if not admin and role is None:
+        raise ConfigError("give --admin or --role reviewer|health_worker")
+    chosen = parse_role("admin" if admin else role)
+    if chosen.value != "admin" and not clinic:
+        raise ConfigError(f"a {chosen.value} belongs to a clinic; add --clinic NAME")
+    password = _read_password(password_stdin)
+    home = _home(data_dir)
+    engine, sessions = _sessions(home)
+    try:
+        with sessions() as s:
+            place = None
+            if clinic:
+                place = s.scalar(select(Clinic).where(Clinic.name == clinic.strip()))
+                if place is None:
+                    place = Clinic(name=clinic.strip())
+                    s.add(place)
+            user = create_user(s, username, password, chosen, place)
+            s.commit()
+            where = f" of clinic {place.name!r}" if place else ""
+            console.print(f"created {chosen.value} {user.username!r}{where} in {home}", highlight=False)
+    finally:
+        engine.dispose()
+
+
+@users_app.command("token")
+@handle_errors
+def create_token_command(
+    username: str = typer.Argument(..., help="The account the token acts as."),
+    name: str = typer.Option(..., "--name", help="What the token is for, e.g. 'nightly export'."),
+    data_dir: Path | None = _DATA_DIR,
+) -> None:
+    """Make an API token for scripts (Authorization: Bearer …); it is printed once and only its hash is kept."""
+    from sqlalchemy import select
+
+    from medscreen.store.models import User
+    from medscreen.store.users import create_api_token
+
+    home = _home(data_dir)
+    engine, sessions = _sessions(home)
+    try:
+        with sessions() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise ConfigError(f"no account {username!r} in {home}; create it with `medscreen users create`")
+            token = create_api_token(s, user, name)
+            s.commit()
+        console.print(f"API token for {username!r} ({name}); it is shown only now:", highlight=False)
+        console.print(token, highlight=False, soft_wrap=True)
+    finally:
+        engine.dispose()
+
+@handle_errors
+def export_labels_command(
+    out: Path = typer.Option(..., "--out", help="CSV manifest to write."),
+    data_dir: Path | None = _DATA_DIR,
+    task: str | None = typer.Option(None, "--task", help="glaucoma, progression or breast-class (default all)."),
+) -> None:
+    """Write reviewers' verdicts as a training manifest (CSV)."""
+    from medscreen.store.labels import export_labels
+
+    home = _home(data_dir)
+    engine, sessions = _sessions(home)
+    try:
+        with sessions() as s:
+            n = export_labels(s, out, home, task=task)
+    finally:
+        engine.dispose()
+    err_console.print(f"wrote {n} labels to {out}", highlight=False)

@@ -1,0 +1,210 @@
+"""The JSON API under ``/api/v1`` (OpenAPI at ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from medscreen.pipelines.schema import ScreeningResult
+from medscreen.server.deps import ApiUser, Auth, CsrfChecked, DbSession
+from medscreen.server.reports import visit_report_pdf
+from medscreen.server.schemas import (
+    PatientCreate,
+    PatientDetail,
+    PatientPublic,
+    QueueItem,
+    ReviewCreate,
+    ReviewPublic,
+    ScreeningPublic,
+    UploadAccepted,
+    VisitCreate,
+    VisitPublic,
+)
+from medscreen.server.services import (
+    NotFoundError,
+    create_patient,
+    create_visit,
+    get_patient,
+    get_screening,
+    get_visit,
+    latest_screenings,
+    read_overlay,
+    search_patients,
+    upload_capture,
+)
+from medscreen.server.worker import overlay_path
+from medscreen.store.audit import authorize
+from medscreen.store.models import Capture, Modality, ScreeningStatus, User
+from medscreen.store.screenings import add_review, review_queue
+from medscreen.store.timeline import eye_timeline
+
+__all__ = ["router", "review_default_task", "visit_report"]
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+class TimelinePointPublic(BaseModel):
+    visit_id: int
+    taken_at: datetime
+    capture_id: int
+    screening_id: int
+    status: str
+    advice: str | None
+    glaucoma_probability: float | None
+    progression_probability: float | None
+    disc_diameter_px: float | None
+
+
+@router.get("/patients", response_model=list[PatientPublic])
+def list_patients(db: DbSession, auth: ApiUser, q: str | None = Query(None, max_length=200)) -> list[PatientPublic]:
+    """Patients of your clinic; ``q`` matches part of the name or the start of the clinic id."""
+    patients = search_patients(db, auth.user, q, auth.ip)
+    db.commit()
+    return [PatientPublic.of(p) for p in patients]
+
+
+@router.post("/patients", response_model=PatientPublic, status_code=201)
+def post_patient(body: PatientCreate, db: DbSession, auth: CsrfChecked) -> PatientPublic:
+    """Register a patient (health worker or admin)."""
+    patient = create_patient(db, auth.user, ip=auth.ip, **body.model_dump())
+    db.commit()
+    return PatientPublic.of(patient)
+
+
+@router.get("/patients/{patient_id}", response_model=PatientDetail)
+def get_patient_detail(patient_id: int, db: DbSession, auth: ApiUser) -> PatientDetail:
+    """A patient with their visits and the captures of each."""
+    patient = get_patient(db, auth.user, patient_id, auth.ip)
+    db.commit()
+    return PatientDetail(**PatientPublic.of(patient).model_dump(), visits=[VisitPublic.of(v) for v in patient.visits])
+
+
+@router.get("/patients/{patient_id}/timeline", response_model=list[TimelinePointPublic])
+def get_timeline(patient_id: int, db: DbSession, auth: ApiUser,
+                 eye: str = Query(..., pattern="^(OD|OS|od|os)$")) -> list[TimelinePointPublic]:
+    """One eye's fundus screenings over time, oldest first."""
+    patient = get_patient(db, auth.user, patient_id, auth.ip)
+    points = eye_timeline(db, patient, eye)
+    db.commit()
+    return [TimelinePointPublic(**{k: v for k, v in p.items() if k != "image_sha256"}) for p in points]
+
+
+@router.post("/visits", response_model=VisitPublic, status_code=201)
+def post_visit(body: VisitCreate, db: DbSession, auth: CsrfChecked) -> VisitPublic:
+    """Start a fundus visit or an ultrasound study."""
+    visit = create_visit(db, auth.user, body.patient_id, body.modality, body.notes, auth.ip)
+    db.commit()
+    return VisitPublic.of(visit, captures=False)
+
+
+@router.get("/visits/{visit_id}", response_model=VisitPublic)
+def get_visit_detail(visit_id: int, db: DbSession, auth: ApiUser) -> VisitPublic:
+    """A visit with its captures and their screenings' status."""
+    visit = get_visit(db, auth.user, visit_id, auth.ip)
+    db.commit()
+    return VisitPublic.of(visit)
+
+
+@router.post("/visits/{visit_id}/captures", response_model=UploadAccepted, status_code=202)
+def post_capture(visit_id: int, request: Request, db: DbSession, auth: CsrfChecked,
+                 file: UploadFile = File(..., description="The image (PNG, JPEG, TIFF, BMP, WebP, DICOM)."),
+                 eye: str | None = Form(None, description="OD (right) or OS (left) for a fundus visit; omit for ultrasound.")
+                 ) -> UploadAccepted:
+    """Upload an image; it is screened in the background: poll the returned ``url``."""
+    capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye)
+    screening = capture.screenings[0]
+    return UploadAccepted(screening_id=screening.id, capture_id=capture.id, status=screening.status.value,
+                          url=f"/api/v1/screenings/{screening.id}")
+
+
+def accept_upload(request: Request, db: Session, user: User, ip: str | None, visit_id: int, file: UploadFile,
+                  eye: str | None) -> Capture:
+    """Read the upload within the byte limit, record it and queue its screening (shared with the pages)."""
+    state = request.app.state
+    name = (file.filename or "upload").rsplit("/", 1)[-1][:200]
+    data = file.file.read(state.blobs.max_bytes + 1)
+    capture = upload_capture(db, state.blobs, user, visit_id, eye=eye, data=data, filename=name, ip=ip)
+    state.worker.submit(capture.screenings[0].id)
+    return capture
+
+
+@router.get("/screenings/{screening_id}", response_model=ScreeningPublic)
+def get_screening_status(screening_id: int, db: DbSession, auth: ApiUser) -> ScreeningPublic:
+    """A screening's status; ``result`` holds the ScreeningResult once done."""
+    screening = get_screening(db, auth.user, screening_id, auth.ip)
+    db.commit()
+    return ScreeningPublic.of(screening)
+
+
+@router.get("/screenings/{screening_id}/overlay.png", response_class=FileResponse)
+def get_overlay(screening_id: int, request: Request, db: DbSession, auth: ApiUser) -> FileResponse:
+    """The image with the disc (or lesion) outlined, once the screening is done."""
+    get_screening(db, auth.user, screening_id, auth.ip)
+    db.commit()
+    path = overlay_path(request.app.state.data_home, screening_id)
+    if not path.is_file():
+        raise NotFoundError(f"screening {screening_id} has no overlay yet; wait until its status is done")
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+def review_default_task(modality: Modality) -> str:
+    """The finding a review is about when none is named."""
+    return "glaucoma" if modality is Modality.FUNDUS else "breast-class"
+
+
+@router.post("/screenings/{screening_id}/reviews", response_model=ReviewPublic, status_code=201)
+def post_review(screening_id: int, body: ReviewCreate, db: DbSession, auth: CsrfChecked) -> ReviewPublic:
+    """Confirm or correct a finding (reviewers and admins)."""
+    screening = get_screening(db, auth.user, screening_id, auth.ip)
+    authorize(db, auth.user, "review.create", screening, ip=auth.ip)
+    task = body.task or review_default_task(screening.capture.visit.modality)
+    review = add_review(db, screening, auth.user, task=task, decision=body.decision, label=body.label,
+                        comment=body.comment)
+    db.commit()
+    return ReviewPublic(id=review.id, screening_id=screening.id, reviewer_id=auth.user.id, task=review.task.value,
+                        decision=review.decision.value, label=review.label, created_at=review.created_at)
+
+
+@router.get("/reviews/queue", response_model=list[QueueItem])
+def get_review_queue(db: DbSession, auth: ApiUser) -> list[QueueItem]:
+    """Finished, unreviewed screenings advised refer or rescreen, oldest first (reviewers and admins)."""
+    authorize(db, auth.user, "review.read", ip=auth.ip)
+    items = review_queue(db, auth.user)
+    db.commit()
+    return [QueueItem(screening_id=s.id, patient_id=s.capture.visit.patient_id, visit_id=s.capture.visit_id,
+                      modality=s.capture.visit.modality.value, eye=None if s.capture.eye is None else s.capture.eye.value,
+                      advice=None if s.advice is None else s.advice.value, finished_at=s.finished_at)
+            for s in items]
+
+
+def visit_report(request: Request, db: Session, auth: Auth, visit_id: int) -> Response:
+    """The visit's one-page PDF (shared with the pages)."""
+    visit = get_visit(db, auth.user, visit_id, auth.ip)
+    db.commit()
+    items = []
+    for n, (capture, screening) in enumerate(latest_screenings(visit), start=1):
+        if screening.status is not ScreeningStatus.DONE or screening.result_json is None:
+            continue
+        image = read_overlay(overlay_path(request.app.state.data_home, screening.id))
+        if image is None:
+            continue
+        label = f"eye {capture.eye.value}" if capture.eye is not None else f"image {n}"
+        items.append((label, ScreeningResult.model_validate(screening.result_json), image))
+    if not items:
+        raise NotFoundError(f"visit {visit_id} has no finished screening yet; upload an image and wait for its result")
+    title = f"Visit {visit.id} · {visit.modality.value} · {visit.taken_at:%Y-%m-%d}"
+    pdf = visit_report_pdf(title, items)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="visit-{visit.id}.pdf"',
+                             "Cache-Control": "private, no-store"})
+
+
+@router.get("/visits/{visit_id}/report.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+def get_visit_report(visit_id: int, request: Request, db: DbSession, auth: ApiUser) -> Response:
+    """A printable one-page PDF of the visit's finished screenings."""
+    return visit_report(request, db, auth, visit_id)

@@ -1,0 +1,162 @@
+"""The FastAPI application: :func:`create_app` wires the store, the worker pool, auth, pages and the API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from medscreen import __version__
+from medscreen.config import Settings, get_settings
+from medscreen.errors import MedscreenError
+from medscreen.server import api, pages
+from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated
+from medscreen.server.security import load_secret_key
+from medscreen.server.services import NotFoundError, UploadError
+from medscreen.server.templating import render, templates
+from medscreen.server.worker import ScreeningWorker
+from medscreen.store.blobs import BlobStore
+from medscreen.store.database import database_url as default_database_url
+from medscreen.store.database import make_engine, session_factory, upgrade
+from medscreen.store.errors import PermissionDeniedError
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(data_home: Path, database_url: str | None = None, *, workers: int = 1, screener: Any = None,
+               settings: Settings | None = None) -> FastAPI:
+    """Build the clinic web app.
+
+    On startup the database is migrated (:func:`~medscreen.store.database.upgrade`),
+    the worker pool starts and re-queues screenings a crash left unfinished.
+
+    Args:
+        data_home: the data folder (database by default, images, overlays, the session key).
+        database_url: a SQLAlchemy URL; default SQLite in ``data_home`` (or ``MEDSCREEN_DATABASE_URL``).
+        workers: screening threads.
+        screener: the screener to share (default: a :class:`~medscreen.pipelines.screening.Screener`
+            with the bundled models, loaded on first use); anything with its ``analyse`` method.
+        settings: image size limits (default :func:`~medscreen.config.get_settings`).
+
+    Raises:
+        StoreError: the session key cannot be made or read, or the database URL is unusable.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}; use --workers 1 or more")
+    home = Path(data_home).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = settings or get_settings()
+    url = database_url or default_database_url(home)
+    secret = load_secret_key(home)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(url)
+        upgrade(engine)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.blobs = BlobStore(home, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+        if screener is None:
+            from medscreen.pipelines.screening import Screener
+
+            shared = Screener(settings=settings)
+        else:
+            shared = screener
+        app.state.worker = ScreeningWorker(app.state.sessions, app.state.blobs, shared, home, workers)
+        app.state.worker.start()
+        try:
+            yield
+        finally:
+            app.state.worker.stop()
+            engine.dispose()
+
+    app = FastAPI(title="medscreen", version=__version__, lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                  description="Glaucoma (fundus) and breast ultrasound screening for clinics. A screening aid, "
+                              "not a diagnosis.")
+    app.state.data_home = home
+    app.state.settings = settings
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="medscreen_session",
+                       max_age=12 * 3600, same_site="lax", https_only=False)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        for key, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    _add_error_handlers(app)
+    return app
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotAuthenticated)
+    async def _unauthenticated(request: Request, exc: NotAuthenticated) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(PermissionDeniedError)
+    async def _denied(request: Request, exc: PermissionDeniedError) -> Response:
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
+        return _error(request, 404, str(exc))
+
+    @app.exception_handler(UploadError)
+    async def _upload(request: Request, exc: UploadError) -> Response:
+        return _error(request, exc.status, exc.message)
+
+    @app.exception_handler(MedscreenError)
+    async def _bad_request(request: Request, exc: MedscreenError) -> Response:
+        return _error(request, 422, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        return _error(request, 422, problems or "the request is not valid")
+
+    _ = templates  # templates are loaded at import, so a broken template fails app creation

@@ -1,0 +1,116 @@
+"""Request dependencies: the database session, the signed-in user, CSRF checks.
+
+A request is authenticated either by the session cookie (pages, and the
+pages' own JavaScript) or by ``Authorization: Bearer msk_...`` (scripts).
+Cookie-authenticated API POSTs must send the session's CSRF token in
+``X-CSRF-Token``; bearer requests need none (a browser never adds the header
+by itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from medscreen.server.security import CSRF_HEADER, check_csrf, client_ip
+from medscreen.store.models import User
+from medscreen.store.users import user_for_token
+
+__all__ = [
+    "ApiUser",
+    "Auth",
+    "CsrfChecked",
+    "DbSession",
+    "LoginRequired",
+    "NotAuthenticated",
+    "PageUser",
+    "CsrfFailed",
+    "get_db",
+    "session_user",
+]
+
+
+class NotAuthenticated(Exception):
+    """No valid session or token on an API request (answered 401 JSON)."""
+
+
+class LoginRequired(Exception):
+    """No signed-in user on a page request (answered with a redirect to the login page)."""
+
+
+class CsrfFailed(Exception):
+    """The CSRF token is missing or wrong (answered 403)."""
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One database session per request, closed (and rolled back if uncommitted) afterwards."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+def session_user(request: Request, db: Session) -> User | None:
+    """The active user of the session cookie, or None."""
+    user_id = request.session.get("uid")
+    if not isinstance(user_id, int):
+        return None
+    user = db.get(User, user_id)
+    if user is None or not user.active:
+        request.session.clear()
+        return None
+    return user
+
+
+@dataclass
+class Auth:
+    """The signed-in user, how they signed in, and the client's address (for audit rows)."""
+
+    user: User
+    bearer: bool
+    ip: str | None
+
+
+def _api_auth(request: Request, db: DbSession) -> Auth:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer":
+        user = user_for_token(db, token.strip())
+        if user is None:
+            raise NotAuthenticated("the API token is unknown, revoked or its user is inactive; "
+                                   "make a new token with an admin")
+        db.commit()  # keeps last_used_at
+        return Auth(user, True, client_ip(request))
+    user = session_user(request, db)
+    if user is None:
+        raise NotAuthenticated("sign in at /login, or send 'Authorization: Bearer msk_...' with an API token")
+    return Auth(user, False, client_ip(request))
+
+
+ApiUser = Annotated[Auth, Depends(_api_auth)]
+
+
+def _api_csrf(request: Request, auth: ApiUser) -> Auth:
+    if not auth.bearer and not check_csrf(request, request.headers.get(CSRF_HEADER)):
+        raise CsrfFailed(f"missing or wrong {CSRF_HEADER} header; send the token shown in the page's "
+                         "csrf-token meta tag, or use an API token")
+    return auth
+
+
+#: an API user whose POST passed the CSRF check (bearer tokens pass)
+CsrfChecked = Annotated[Auth, Depends(_api_csrf)]
+
+
+def _page_auth(request: Request, db: DbSession) -> Auth:
+    user = session_user(request, db)
+    if user is None:
+        raise LoginRequired()
+    return Auth(user, False, client_ip(request))
+
+
+PageUser = Annotated[Auth, Depends(_page_auth)]

@@ -1,0 +1,256 @@
+"""The HTML pages: login, patients, patient, visit (upload and results), review queue and case.
+
+Every form POST carries the session's CSRF token in a hidden ``csrf_token``
+field; forms work without JavaScript (only the result polling needs it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from medscreen.pipelines.report import describe_findings
+from medscreen.pipelines.schema import ScreeningResult
+from medscreen.server.api import accept_upload, review_default_task, visit_report
+from medscreen.server.charts import timeline_svg
+from medscreen.server.deps import CsrfFailed, DbSession, PageUser, session_user
+from medscreen.server.security import CSRF_FIELD, check_csrf, client_ip
+from medscreen.server.services import (
+    NotFoundError,
+    UploadError,
+    create_patient,
+    create_visit,
+    get_patient,
+    get_screening,
+    get_visit,
+    latest_screenings,
+    search_patients,
+)
+from medscreen.server.templating import render
+from medscreen.store.audit import audit, authorize
+from medscreen.store.errors import PermissionDeniedError, StoreError
+from medscreen.store.models import Role, Screening
+from medscreen.store.screenings import MODALITY_TASKS, add_review, review_queue
+from medscreen.store.timeline import eye_timeline
+from medscreen.store.users import authenticate
+from medscreen.training.config import CLASS_NAMES
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _require_csrf(request: Request, token: str | None) -> None:
+    if not check_csrf(request, token):
+        raise CsrfFailed("this form has expired or did not come from medscreen; reload the page and try again")
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# ---------------------------------------------------------------------------- sign in and out
+
+
+@router.get("/login")
+def login_page(request: Request, db: DbSession, next: str | None = None) -> Response:
+    if session_user(request, db) is not None:
+        return _see(_safe_next(next))
+    return render(request, "login.html", {"next": _safe_next(next), "username": ""})
+
+
+@router.post("/login")
+def login(request: Request, db: DbSession, username: str = Form(""), password: str = Form(""),
+          csrf_token: str = Form("", alias=CSRF_FIELD), next: str = Form("/")) -> Response:
+    _require_csrf(request, csrf_token)
+    user = authenticate(db, username, password)
+    if user is None:
+        audit(db, None, "login.failed", "user", None, client_ip(request))
+        db.commit()
+        return render(request, "login.html", {"next": _safe_next(next), "username": username,
+                                              "message": "Wrong username or password; try again."}, status_code=401)
+    audit(db, user, "login.success", "user", user.id, client_ip(request))
+    db.commit()
+    request.session.clear()  # a fresh session (and CSRF token) on every sign-in
+    request.session["uid"] = user.id
+    target = _safe_next(next)
+    if target == "/" and user.role is Role.REVIEWER:
+        target = "/reviews"
+    return _see(target)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
+    _require_csrf(request, csrf_token)
+    request.session.clear()
+    return _see("/login")
+
+
+@router.get("/")
+def home(auth: PageUser) -> Response:
+    return _see("/reviews" if auth.user.role is Role.REVIEWER else "/patients")
+
+
+# ---------------------------------------------------------------------------- patients
+
+
+@router.get("/patients")
+def patients_page(request: Request, db: DbSession, auth: PageUser, q: str | None = None) -> Response:
+    patients = search_patients(db, auth.user, q, auth.ip)
+    db.commit()
+    return render(request, "patients.html", {"patients": patients, "q": q or "", "form": {}}, user=auth.user)
+
+
+@router.post("/patients")
+def register_patient(request: Request, db: DbSession, auth: PageUser, csrf_token: str = Form("", alias=CSRF_FIELD),
+                     name: str = Form(""), clinic_ref: str = Form(""), birth_year: str = Form(""),
+                     sex: str = Form("")) -> Response:
+    _require_csrf(request, csrf_token)
+    form = {"name": name, "clinic_ref": clinic_ref, "birth_year": birth_year, "sex": sex}
+    try:
+        year = int(birth_year) if birth_year.strip() else None
+    except ValueError:
+        year = -1
+    try:
+        if year == -1:
+            raise StoreError(f"birth year {birth_year!r} is not a number; give a four-digit year such as 1961")
+        patient = create_patient(db, auth.user, name=name, clinic_ref=clinic_ref, birth_year=year, sex=sex or None,
+                                 clinic_id=None, ip=auth.ip)
+        db.commit()
+    except StoreError as exc:
+        if isinstance(exc, PermissionDeniedError):
+            raise
+        db.rollback()
+        patients = search_patients(db, auth.user, None, auth.ip)
+        db.commit()
+        return render(request, "patients.html", {"patients": patients, "q": "", "form": form, "message": str(exc)},
+                      status_code=422, user=auth.user)
+    return _see(f"/patients/{patient.id}")
+
+
+@router.get("/patients/{patient_id}")
+def patient_page(patient_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+    patient = get_patient(db, auth.user, patient_id, auth.ip)
+    charts = {eye: timeline_svg(eye_timeline(db, patient, eye), eye) for eye in ("OD", "OS")}
+    db.commit()
+    return render(request, "patient.html", {"patient": patient, "charts": charts}, user=auth.user)
+
+
+@router.post("/patients/{patient_id}/visits")
+def start_visit(patient_id: int, request: Request, db: DbSession, auth: PageUser,
+                csrf_token: str = Form("", alias=CSRF_FIELD), modality: str = Form("fundus")) -> Response:
+    _require_csrf(request, csrf_token)
+    visit = create_visit(db, auth.user, patient_id, modality, None, auth.ip)
+    db.commit()
+    return _see(f"/visits/{visit.id}")
+
+
+# ---------------------------------------------------------------------------- visits
+
+
+def _panels(visit: Any) -> list[dict[str, Any]]:
+    panels = []
+    for capture, screening in latest_screenings(visit):
+        result = ScreeningResult.model_validate(screening.result_json) if screening.result_json else None
+        panels.append({"capture": capture, "screening": screening, "result": result,
+                       "findings": describe_findings(result) if result else []})
+    return panels
+
+
+def _visit_page(request: Request, db: DbSession, auth: Any, visit_id: int, *, message: str | None = None,
+                status_code: int = 200) -> Response:
+    visit = get_visit(db, auth.user, visit_id, auth.ip)
+    db.commit()
+    slots = ["OD", "OS"] if visit.modality.value == "fundus" else [None]
+    return render(request, "visit.html", {"visit": visit, "slots": slots, "panels": _panels(visit),
+                                          "message": message}, status_code=status_code, user=auth.user)
+
+
+@router.get("/visits/{visit_id}")
+def visit_page(visit_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+    return _visit_page(request, db, auth, visit_id)
+
+
+@router.post("/visits/{visit_id}/captures")
+def upload_page(visit_id: int, request: Request, db: DbSession, auth: PageUser,
+                csrf_token: str = Form("", alias=CSRF_FIELD), eye: str | None = Form(None),
+                file: UploadFile = File(...)) -> Response:
+    _require_csrf(request, csrf_token)
+    try:
+        capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye)
+    except UploadError as exc:
+        return _visit_page(request, db, auth, visit_id, message=exc.message, status_code=exc.status)
+    except StoreError as exc:
+        if isinstance(exc, PermissionDeniedError | NotFoundError):
+            raise
+        return _visit_page(request, db, auth, visit_id, message=str(exc), status_code=422)
+    return _see(f"/visits/{visit_id}#screening-{capture.screenings[0].id}")
+
+
+@router.get("/visits/{visit_id}/report.pdf")
+def report_page(visit_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+    return visit_report(request, db, auth, visit_id)
+
+
+# ---------------------------------------------------------------------------- reviews
+
+
+@router.get("/reviews")
+def queue_page(request: Request, db: DbSession, auth: PageUser) -> Response:
+    authorize(db, auth.user, "review.read", ip=auth.ip)
+    items = review_queue(db, auth.user)
+    db.commit()
+    return render(request, "reviews.html", {"items": items}, user=auth.user)
+
+
+def _case(request: Request, db: DbSession, auth: Any, screening: Screening, *, message: str | None = None,
+          status_code: int = 200) -> Response:
+    modality = screening.capture.visit.modality
+    tasks = [t.value for t in MODALITY_TASKS[modality]]
+    result = ScreeningResult.model_validate(screening.result_json) if screening.result_json else None
+    return render(request, "review_case.html", {
+        "screening": screening, "result": result, "findings": describe_findings(result) if result else [],
+        "tasks": tasks, "default_task": review_default_task(modality),
+        "labels": {t: CLASS_NAMES[t] for t in tasks}, "message": message,
+    }, status_code=status_code, user=auth.user)
+
+
+@router.get("/reviews/{screening_id}")
+def case_page(screening_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+    authorize(db, auth.user, "review.read", ip=auth.ip)
+    screening = get_screening(db, auth.user, screening_id, auth.ip)
+    db.commit()
+    return _case(request, db, auth, screening)
+
+
+@router.post("/reviews/{screening_id}")
+def review_form(screening_id: int, request: Request, db: DbSession, auth: PageUser,
+                csrf_token: str = Form("", alias=CSRF_FIELD), decision: str = Form(...), task: str = Form(""),
+                label: str = Form(""), comment: str = Form("")) -> Response:
+    _require_csrf(request, csrf_token)
+    screening = get_screening(db, auth.user, screening_id, auth.ip)
+    authorize(db, auth.user, "review.create", screening, ip=auth.ip)
+    try:
+        add_review(db, screening, auth.user, task=task or review_default_task(screening.capture.visit.modality),
+                   decision=decision, label=(label or None) if decision == "correct" else None,
+                   comment=comment.strip() or None)
+        db.commit()
+    except StoreError as exc:
+        if isinstance(exc, PermissionDeniedError):
+            raise
+        db.rollback()
+        screening = db.get(Screening, screening_id)
+        return _case(request, db, auth, screening, message=str(exc), status_code=422)
+    return _see("/reviews")

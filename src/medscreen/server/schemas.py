@@ -1,0 +1,155 @@
+"""JSON bodies of the API, one family per resource (Create / Public)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from medscreen.store.models import Capture, Patient, Screening, Visit
+
+__all__ = [
+    "CapturePublic",
+    "PatientCreate",
+    "PatientDetail",
+    "PatientPublic",
+    "QueueItem",
+    "ReviewCreate",
+    "ReviewPublic",
+    "ScreeningPublic",
+    "UploadAccepted",
+    "VisitCreate",
+    "VisitPublic",
+]
+
+
+class PatientCreate(BaseModel):
+    """A new patient: a name or the clinic's id for them (or both)."""
+
+    name: str | None = Field(None, max_length=200)
+    clinic_ref: str | None = Field(None, max_length=64, description="The clinic's own id for the patient.")
+    birth_year: int | None = Field(None, ge=1900, le=2100)
+    sex: Literal["female", "male", "other"] | None = None
+    clinic_id: int | None = Field(None, description="Admins only: the clinic; others register in their own.")
+
+
+class PatientPublic(BaseModel):
+    id: int
+    clinic_id: int
+    clinic_ref: str | None
+    name: str
+    birth_year: int | None
+    sex: str | None
+
+    @classmethod
+    def of(cls, p: Patient) -> PatientPublic:
+        return cls(id=p.id, clinic_id=p.clinic_id, clinic_ref=p.clinic_ref, name=p.name, birth_year=p.birth_year,
+                   sex=None if p.sex is None else p.sex.value)
+
+
+class VisitCreate(BaseModel):
+    patient_id: int
+    modality: Literal["fundus", "ultrasound"]
+    notes: str | None = Field(None, max_length=2000)
+
+
+class CapturePublic(BaseModel):
+    id: int
+    eye: str | None
+    uploaded_at: datetime
+    screening_id: int | None
+    status: str | None
+    advice: str | None
+
+    @classmethod
+    def of(cls, c: Capture) -> CapturePublic:
+        s = c.screenings[-1] if c.screenings else None
+        return cls(id=c.id, eye=None if c.eye is None else c.eye.value, uploaded_at=c.uploaded_at,
+                   screening_id=None if s is None else s.id, status=None if s is None else s.status.value,
+                   advice=None if s is None or s.advice is None else s.advice.value)
+
+
+class VisitPublic(BaseModel):
+    id: int
+    patient_id: int
+    modality: str
+    taken_at: datetime
+    captures: list[CapturePublic] = []
+
+    @classmethod
+    def of(cls, v: Visit, *, captures: bool = True) -> VisitPublic:
+        return cls(id=v.id, patient_id=v.patient_id, modality=v.modality.value, taken_at=v.taken_at,
+                   captures=[CapturePublic.of(c) for c in v.captures] if captures else [])
+
+
+class PatientDetail(PatientPublic):
+    visits: list[VisitPublic]
+
+
+class UploadAccepted(BaseModel):
+    """An upload stored; its screening runs in the background: poll ``url`` until ``status`` is done or failed."""
+
+    screening_id: int
+    capture_id: int
+    status: str
+    url: str
+
+
+class ReviewCreate(BaseModel):
+    """A reviewer's verdict: ``confirm`` the model's finding or ``correct`` it with ``label``."""
+
+    decision: Literal["confirm", "correct"]
+    task: Literal["glaucoma", "progression", "breast-class"] | None = Field(
+        None, description="Default: glaucoma for fundus photos, breast-class for ultrasound.")
+    label: str | None = Field(None, max_length=32)
+    comment: str | None = Field(None, max_length=4000)
+
+
+class ReviewPublic(BaseModel):
+    id: int
+    screening_id: int
+    reviewer_id: int
+    task: str
+    decision: str
+    label: str | None
+    created_at: datetime
+
+
+class ScreeningPublic(BaseModel):
+    """A screening's state; ``result`` is the pipeline's ``ScreeningResult`` once ``status`` is ``done``."""
+
+    id: int
+    capture_id: int
+    visit_id: int
+    patient_id: int
+    modality: str
+    eye: str | None
+    status: Literal["pending", "running", "done", "failed"]
+    error: str | None
+    result: dict[str, Any] | None
+    overlay_url: str | None
+    reviews: list[ReviewPublic]
+
+    @classmethod
+    def of(cls, s: Screening) -> ScreeningPublic:
+        c = s.capture
+        return cls(
+            id=s.id, capture_id=c.id, visit_id=c.visit_id, patient_id=c.visit.patient_id,
+            modality=c.visit.modality.value, eye=None if c.eye is None else c.eye.value, status=s.status.value,
+            error=s.error, result=s.result_json,
+            overlay_url=f"/api/v1/screenings/{s.id}/overlay.png" if s.status.value == "done" else None,
+            reviews=[ReviewPublic(id=r.id, screening_id=s.id, reviewer_id=r.reviewer_id, task=r.task.value,
+                                  decision=r.decision.value, label=r.label, created_at=r.created_at)
+                     for r in s.reviews],
+        )
+
+
+class QueueItem(BaseModel):
+    screening_id: int
+    patient_id: int
+    visit_id: int
+    modality: str
+    eye: str | None
+    advice: str | None
+    finished_at: datetime | None

@@ -1,0 +1,196 @@
+"""What the pages and the JSON API share: each request's work on the store, with its access check.
+
+Every function that reaches patient data calls
+:func:`~medscreen.store.audit.authorize` (role + clinic check + audit row)
+first. Functions add and flush; the route commits.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from medscreen.errors import ImageReadError
+from medscreen.store.audit import authorize
+from medscreen.store.blobs import BlobStore
+from medscreen.store.errors import StoreError
+from medscreen.store.models import Capture, Clinic, Modality, Patient, Role, Screening, Sex, User, Visit
+from medscreen.store.uploads import record_capture
+
+__all__ = [
+    "NotFoundError",
+    "UploadError",
+    "create_patient",
+    "create_visit",
+    "get_patient",
+    "get_screening",
+    "get_visit",
+    "latest_screenings",
+    "search_patients",
+    "upload_capture",
+]
+
+
+class NotFoundError(StoreError):
+    """The record does not exist (the server answers 404)."""
+
+
+@dataclass
+class UploadError(Exception):
+    """An upload refused before anything was stored; ``status`` is 413, 415 or 422."""
+
+    status: int
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _get(session: Session, cls: type, record_id: int) -> Any:
+    obj = session.get(cls, record_id)
+    if obj is None:
+        raise NotFoundError(f"{cls.__name__.lower()} {record_id} does not exist; check the id")
+    return obj
+
+
+def get_patient(session: Session, user: User, patient_id: int, ip: str | None) -> Patient:
+    """The patient, after ``patient.read`` is authorized and audited."""
+    patient = _get(session, Patient, patient_id)
+    authorize(session, user, "patient.read", patient, ip=ip)
+    return patient
+
+
+def get_visit(session: Session, user: User, visit_id: int, ip: str | None) -> Visit:
+    """The visit, after ``visit.read`` is authorized and audited."""
+    visit = _get(session, Visit, visit_id)
+    authorize(session, user, "visit.read", visit, ip=ip)
+    return visit
+
+
+def get_screening(session: Session, user: User, screening_id: int, ip: str | None) -> Screening:
+    """The screening, after ``screening.read`` is authorized and audited."""
+    screening = _get(session, Screening, screening_id)
+    authorize(session, user, "screening.read", screening, ip=ip)
+    return screening
+
+
+def search_patients(session: Session, user: User, query: str | None, ip: str | None, limit: int = 50) -> list[Patient]:
+    """Patients of the user's clinic (admin: all) whose name contains ``query`` or whose clinic id starts with it."""
+    authorize(session, user, "patient.read", ip=ip)
+    stmt = select(Patient).order_by(Patient.name, Patient.id).limit(limit)
+    if user.role is not Role.ADMIN:
+        stmt = stmt.where(Patient.clinic_id == user.clinic_id)
+    text = (query or "").strip()
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(or_(Patient.name.ilike(f"%{escaped}%", escape="\\"),
+                              Patient.clinic_ref.ilike(f"{escaped}%", escape="\\")))
+    return list(session.scalars(stmt))
+
+
+def create_patient(session: Session, user: User, *, name: str | None, clinic_ref: str | None,
+                   birth_year: int | None, sex: str | None, clinic_id: int | None, ip: str | None) -> Patient:
+    """Register a patient in the user's clinic (an admin names the clinic).
+
+    Raises:
+        StoreError: neither name nor clinic id, a bad birth year or sex, no clinic, or a clinic id already used.
+        PermissionDeniedError: the user may not register patients there.
+    """
+    name, clinic_ref = (name or "").strip(), (clinic_ref or "").strip() or None
+    if not name and not clinic_ref:
+        raise StoreError("give the patient's name or the clinic's id for them (or both)")
+    if len(name) > 200 or (clinic_ref and len(clinic_ref) > 64):
+        raise StoreError("name must be at most 200 characters and clinic id at most 64")
+    if birth_year is not None and not 1900 <= birth_year <= 2100:
+        raise StoreError(f"birth year {birth_year} is not plausible; give a four-digit year such as 1961")
+    sex_value = None
+    if sex:
+        try:
+            sex_value = Sex(sex.strip().lower())
+        except ValueError:
+            raise StoreError(f"sex {sex!r} must be one of {', '.join(s.value for s in Sex)}, or left empty") from None
+    target = clinic_id if clinic_id is not None else user.clinic_id
+    if target is None:
+        raise StoreError("an admin has no clinic: choose the clinic the patient belongs to (clinic_id)")
+    clinic = _get(session, Clinic, target)
+    authorize(session, user, "patient.create", clinic, ip=ip)
+    patient = Patient(clinic=clinic, clinic_ref=clinic_ref, name=name, birth_year=birth_year, sex=sex_value)
+    session.add(patient)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise StoreError(f"clinic id {clinic_ref!r} is already used by another patient of this clinic; "
+                         "search for that patient instead") from None
+    return patient
+
+
+def create_visit(session: Session, user: User, patient_id: int, modality: str, notes: str | None,
+                 ip: str | None) -> Visit:
+    """Start a fundus visit or an ultrasound study for a patient.
+
+    Raises:
+        StoreError: unknown modality.
+        PermissionDeniedError: the user may not add visits for this patient.
+    """
+    try:
+        kind = Modality(str(modality).strip().lower())
+    except ValueError:
+        raise StoreError(f"modality {modality!r} must be 'fundus' or 'ultrasound'") from None
+    patient = _get(session, Patient, patient_id)
+    authorize(session, user, "visit.create", patient, ip=ip)
+    visit = Visit(patient=patient, modality=kind, created_by=user, notes=(notes or "").strip() or None)
+    session.add(visit)
+    session.flush()
+    return visit
+
+
+def classify_image_error(exc: ImageReadError) -> int:
+    """413 for files or images over the limits, 415 for content that is no supported image, else 422."""
+    text = str(exc)
+    if "over the limit" in text or "exceeds the limit" in text:
+        return 413
+    if "not an image" in text:
+        return 415
+    return 422
+
+
+def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int, *, eye: str | None,
+                   data: bytes, filename: str, ip: str | None) -> Capture:
+    """Validate and store an uploaded image on a visit with a pending screening (committed).
+
+    Raises:
+        UploadError: too large (413), not an image (415), corrupt (422); nothing is stored.
+        StoreError: bad eye for the visit's modality; PermissionDeniedError: not allowed.
+    """
+    visit = _get(session, Visit, visit_id)
+    if visit.modality is Modality.ULTRASOUND and not eye:
+        eye = None
+    if len(data) > blobs.max_bytes:
+        raise UploadError(413, f"{filename}: file is {len(data):,} bytes, over the limit of {blobs.max_bytes:,}; "
+                               "compress or downscale the image")
+    try:
+        return record_capture(session, blobs, visit=visit, eye=eye, data=data, filename=filename, user=user, ip=ip)
+    except ImageReadError as exc:
+        raise UploadError(classify_image_error(exc), str(exc)) from None
+
+
+def latest_screenings(visit: Visit) -> list[tuple[Capture, Screening]]:
+    """Each capture of the visit with its newest screening, in upload order."""
+    return [(c, c.screenings[-1]) for c in visit.captures if c.screenings]
+
+
+def read_overlay(path: Path) -> np.ndarray | None:
+    """An overlay PNG as an RGB array, or None when it is missing."""
+    if not path.is_file():
+        return None
+    with PILImage.open(io.BytesIO(path.read_bytes())) as im:
+        return np.asarray(im.convert("RGB"))

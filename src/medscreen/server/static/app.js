@@ -1,0 +1,65 @@
+// medscreen: upload progress and result polling. Everything else works without JavaScript.
+"use strict";
+(function () {
+  var token = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function poll(id, done) {
+    var timer = setInterval(function () {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", "/api/v1/screenings/" + encodeURIComponent(id));
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.onload = function () {
+        if (xhr.status !== 200) { return; }
+        var status = JSON.parse(xhr.responseText).status;
+        if (status === "done" || status === "failed") { clearInterval(timer); done(); }
+      };
+      xhr.send();
+    }, 1000);
+  }
+
+  function reloadAt(id) {
+    window.location.hash = "screening-" + id;
+    window.location.reload();
+  }
+
+  document.querySelectorAll("[data-poll-screening]").forEach(function (el) {
+    var id = el.getAttribute("data-poll-screening");
+    poll(id, function () { reloadAt(id); });
+  });
+
+  document.querySelectorAll("form.upload[data-api]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var bar = form.querySelector("progress");
+      var message = form.querySelector(".upload-message");
+      var button = form.querySelector("button");
+      var data = new FormData(form);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.getAttribute("data-api"));
+      xhr.setRequestHeader("X-CSRF-Token", token);
+      xhr.setRequestHeader("Accept", "application/json");
+      bar.hidden = false; bar.value = 0; button.disabled = true; message.textContent = "Uploading…";
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) { bar.value = Math.round(100 * e.loaded / e.total); }
+      };
+      xhr.onload = function () {
+        var body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
+        if (xhr.status === 202) {
+          bar.value = 100; message.textContent = "Uploaded. Screening…";
+          poll(body.screening_id, function () { reloadAt(body.screening_id); });
+        } else if (xhr.status === 401) {
+          window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname);
+        } else {
+          button.disabled = false; bar.hidden = true;
+          message.textContent = body.detail || ("Upload failed (HTTP " + xhr.status + "); try again.");
+        }
+      };
+      xhr.onerror = function () {
+        button.disabled = false; bar.hidden = true;
+        message.textContent = "The connection failed; check the network and try again.";
+      };
+      xhr.send(data);
+    });
+  });
+})();

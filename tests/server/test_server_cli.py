@@ -1,0 +1,49 @@
+"""The server's commands: users create, export-labels (serve itself is exercised by the benchmark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from medscreen.cli.main import app
+
+
+def test_users_create_and_export_labels(tmp_path: Path) -> None:
+    runner = CliRunner()
+    home = str(tmp_path / "home")
+    r = runner.invoke(app, ["users", "create", "nurse1", "--role", "health_worker", "--clinic", "Kisumu",
+                            "--password-stdin", "--data-dir", home], input="correct horse battery\n")
+    assert r.exit_code == 0, r.output
+    assert "created health_worker 'nurse1'" in r.output
+    r = runner.invoke(app, ["users", "create", "nurse2", "--role", "reviewer", "--data-dir", home])
+    assert r.exit_code == 2 and "--clinic" in r.output
+    r = runner.invoke(app, ["users", "create", "nurse1", "--admin", "--password-stdin", "--data-dir", home],
+                      input="another long password\n")
+    assert r.exit_code == 2 and "taken" in r.output
+    r = runner.invoke(app, ["export-labels", "--data-dir", home, "--out", str(tmp_path / "l.csv")])
+    assert r.exit_code == 2 and "review cases first" in r.output
+
+
+def test_users_token_prints_a_working_token_once(tmp_path: Path) -> None:
+    from medscreen.store.database import database_url, make_engine, session_factory
+    from medscreen.store.users import user_for_token
+
+    runner = CliRunner()
+    home = tmp_path / "home"
+    r = runner.invoke(app, ["users", "create", "script", "--role", "health_worker", "--clinic", "Kisumu",
+                            "--password-stdin", "--data-dir", str(home)], input="correct horse battery\n")
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["users", "token", "script", "--name", "nightly export", "--data-dir", str(home)])
+    assert r.exit_code == 0, r.output
+    token = r.output.strip().splitlines()[-1]
+    assert token.startswith("msk_")
+    engine = make_engine(database_url(home))
+    try:
+        with session_factory(engine)() as s:
+            user = user_for_token(s, token)
+            assert user is not None and user.username == "script"
+    finally:
+        engine.dispose()
+    r = runner.invoke(app, ["users", "token", "nobody", "--name", "x", "--data-dir", str(home)])
+    assert r.exit_code == 2 and "nobody" in r.output
