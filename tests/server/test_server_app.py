@@ -159,7 +159,7 @@ def test_upload_screen_review_report(world: World, browsers: dict[str, Browser])
     assert done["result"]["advice"] == "refer" and done["result"]["glaucoma"]["probability"] == 0.8
     assert done["eye"] == "OD"
     overlay = worker.client.get(done["overlay_url"])
-    assert overlay.status_code == 200 and overlay.content[:4] == b"\x89PNG"
+    assert overlay.status_code == 200 and overlay.content[:3] == b"\xff\xd8\xff"
     assert browsers["worker.b"].client.get(done["overlay_url"]).status_code == 403
     # the visit page shows the result panel; the patient page draws the timeline
     page = worker.client.get(f"/visits/{visit_id}")

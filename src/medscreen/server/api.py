@@ -140,7 +140,7 @@ def get_screening_status(screening_id: int, db: DbSession, auth: ApiUser) -> Scr
     return ScreeningPublic.of(screening)
 
 
-@router.get("/screenings/{screening_id}/overlay.png", response_class=FileResponse)
+@router.get("/screenings/{screening_id}/overlay.jpg", response_class=FileResponse)
 def get_overlay(screening_id: int, request: Request, db: DbSession, auth: ApiUser) -> FileResponse:
     """The image with the disc (or lesion) outlined, once the screening is done."""
     get_screening(db, auth.user, screening_id, auth.ip)
@@ -148,7 +148,7 @@ def get_overlay(screening_id: int, request: Request, db: DbSession, auth: ApiUse
     path = overlay_path(request.app.state.data_home, screening_id)
     if not path.is_file():
         raise NotFoundError(f"screening {screening_id} has no overlay yet; wait until its status is done")
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 def review_default_task(modality: Modality) -> str:

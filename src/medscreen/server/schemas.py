@@ -138,7 +138,7 @@ class ScreeningPublic(BaseModel):
             id=s.id, capture_id=c.id, visit_id=c.visit_id, patient_id=c.visit.patient_id,
             modality=c.visit.modality.value, eye=None if c.eye is None else c.eye.value, status=s.status.value,
             error=s.error, result=s.result_json,
-            overlay_url=f"/api/v1/screenings/{s.id}/overlay.png" if s.status.value == "done" else None,
+            overlay_url=f"/api/v1/screenings/{s.id}/overlay.jpg" if s.status.value == "done" else None,
             reviews=[ReviewPublic(id=r.id, screening_id=s.id, reviewer_id=r.reviewer_id, task=r.task.value,
                                   decision=r.decision.value, label=r.label, created_at=r.created_at)
                      for r in s.reviews],

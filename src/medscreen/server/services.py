@@ -189,7 +189,7 @@ def latest_screenings(visit: Visit) -> list[tuple[Capture, Screening]]:
 
 
 def read_overlay(path: Path) -> np.ndarray | None:
-    """An overlay PNG as an RGB array, or None when it is missing."""
+    """An overlay image as an RGB array, or None when it is missing."""
     if not path.is_file():
         return None
     with PILImage.open(io.BytesIO(path.read_bytes())) as im:

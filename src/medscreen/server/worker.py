@@ -1,4 +1,4 @@
-"""The screening worker pool: pending screenings in, results (or failures) and overlay PNGs out.
+"""The screening worker pool: pending screenings in, results (or failures) and overlay JPEGs out.
 
 Uploads only record a pending :class:`~medscreen.store.models.Screening` and
 hand its id to :meth:`ScreeningWorker.submit`; a thread of the pool claims it
@@ -40,8 +40,8 @@ class ScreenerLike(Protocol):
 
 
 def overlay_path(data_home: Path, screening_id: int) -> Path:
-    """Where the overlay PNG of a screening is kept."""
-    return Path(data_home) / OVERLAY_DIR / f"{screening_id}.png"
+    """Where the overlay of a screening is kept (JPEG: a 1024-px PNG took 450 ms to encode and weighed ~1 MB)."""
+    return Path(data_home) / OVERLAY_DIR / f"{screening_id}.jpg"
 
 
 class ScreeningWorker:
@@ -146,5 +146,5 @@ class ScreeningWorker:
         image = PILImage.fromarray(overlay_image(output))
         image.thumbnail((OVERLAY_MAX_SIDE, OVERLAY_MAX_SIDE))
         tmp = path.with_suffix(".tmp")
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="JPEG", quality=90)
         tmp.replace(path)
