@@ -4,7 +4,9 @@ For every ``--step``-th image of ACRIMA and GRAPE's ``ROI images``: segment
 the disc, and record crop side ÷ disc diameter and the disc centre's offset
 from the crop centre (÷ side). The glaucoma stage's crop from a full photo
 must match the training crops' framing, so this is the figure its crop is
-defined from.
+defined from. On IDRiD (which has disc masks) it also records predicted ÷
+true diameter on full photos and on disc-centred crops: the model's bias on
+crops is why ACRIMA's framing cannot be read off its predicted diameters.
 
     python benchmarks/disc_framing.py --out benchmarks/results/disc_framing.json
 """
@@ -48,13 +50,38 @@ def measure(name: str, model: OnnxModel, step: int) -> dict:
     }
 
 
+def diameter_bias(model: OnnxModel, ks: tuple[float, ...] = (2.5, 3.0)) -> dict:
+    """Predicted ÷ true disc diameter on IDRiD (it has disc masks): full photos and disc-centred crops.
+
+    Tells whether diameters measured on crops (ACRIMA's, GRAPE's) can be trusted
+    to define the glaucoma crop, or only those measured on full photos.
+    """
+    from medscreen.io.images import read_mask
+    from medscreen.transforms.geometry import centred_box, crop_box
+
+    ratios: dict[str, list[float]] = {"full": [], **{f"crop{k:g}": [] for k in ks}}
+    for record in read_dataset(get_settings().data_dir / "idrid").records:
+        image, truth = read_image(record.image), mask_geometry(read_mask(record.masks))
+        if truth is None:
+            continue
+        views = {"full": image, **{f"crop{k:g}": crop_box(image, centred_box(truth["cy"], truth["cx"],
+                                                                          k * truth["diameter"])) for k in ks}}
+        for name, view in views.items():
+            geo = mask_geometry(segment_disc(view, model, model.spec).mask)
+            if geo is not None:
+                ratios[name].append(geo["diameter"] / truth["diameter"])
+    return {name: {"n": len(r), **{f"p{q}": float(np.percentile(r, q)) for q in (25, 50, 75)}}
+            for name, r in ratios.items() if r}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/disc_framing.json"))
     parser.add_argument("--step", type=int, default=3, help="Measure every N-th image.")
     args = parser.parse_args()
     model = OnnxModel(bundled_model_path("disc"))
-    result = {"model_sha256": model.sha256, **{name: measure(name, model, args.step) for name in ("acrima", "grape")}}
+    result = {"model_sha256": model.sha256, **{name: measure(name, model, args.step) for name in ("acrima", "grape")},
+              "idrid_predicted_over_true_diameter": diameter_bias(model)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

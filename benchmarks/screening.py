@@ -133,6 +133,22 @@ def _profile(screener, path: str, n: int) -> list[dict]:
     return [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rows[:15]]
 
 
+def _outputs(result) -> dict[str, float]:
+    """The numbers a result carries, flat, to compare the backends."""
+    out: dict[str, float] = {}
+    if result.glaucoma:
+        out["glaucoma_probability"] = result.glaucoma.probability
+    if result.progression:
+        out["progression_probability"] = result.progression.probability
+    if result.disc and result.disc.found:
+        out["disc_diameter_px"] = result.disc.diameter_px
+    if result.lesion:
+        out["lesion_area_px"] = result.lesion.area_px
+    if result.breast_class:
+        out.update({f"p_{k}": v for k, v in result.breast_class.probabilities.items()})
+    return out
+
+
 def _bench(backend: str, modality: str, path: str, repeats: int, threads: int, batch: int, profile: bool,
            models: str | None, queue: mp.Queue) -> None:
     from medscreen.pipelines.screening import Screener, read_inputs
@@ -171,7 +187,7 @@ def _bench(backend: str, modality: str, path: str, repeats: int, threads: int, b
         "networks": _network_times(screener, backend, modality, threads, repeats),
         "load_models_ms": load_ms, "first_image_ms": first_ms,
         "result": {"advice": result.advice, "gradable": result.gradable,
-                   "models": {k: v.sha256[:12] for k, v in result.models.items()}},
+                   "models": {k: v.sha256[:12] for k, v in result.models.items()}, "outputs": _outputs(result)},
     }
     out["model_stages_p50_ms"] = sum(out["stages"][s]["p50_ms"] for s in MODEL_STAGES[modality]
                                      if s in out["stages"])
@@ -222,6 +238,12 @@ def main() -> None:
                                      for k, v in ort["networks"].items()},
                 },
                 "target_met": ort["end_to_end"]["p50_ms"] <= TARGET_P50_MS[modality],
+                # |ONNX Runtime − PyTorch| per output on the same image (fp32 ONNX vs fp16-stored .pt weights)
+                "backend_abs_difference": {
+                    k: abs(v - pt["result"]["outputs"][k])
+                    for k, v in ort["result"]["outputs"].items() if k in pt["result"]["outputs"]
+                },
+                "same_advice": ort["result"]["advice"] == pt["result"]["advice"],
             }
     result["machine"]["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -274,6 +274,9 @@ def test_requeue_after_crash(world: World, browsers: dict[str, Browser]) -> None
 
 def test_audit_rows_have_no_patient_data(world: World, browsers: dict[str, Browser]) -> None:
     browsers["worker"].client.get(f"/api/v1/patients/{world.patient_a}")
+    anonymous = Browser(world.app)  # this test's own failed login: tests run in any order, on any worker
+    anonymous.client.post("/login", data={"username": "worker", "password": "wrong password!",
+                                          "csrf_token": anonymous.csrf})
     with world.app.state.sessions() as s:
         rows = list(s.scalars(select(AuditEvent)))
     assert any(r.action == "patient.read" and r.object_id == str(world.patient_a) for r in rows)

@@ -256,3 +256,22 @@ def test_plot_curves_draws_the_metric_columns(tmp_path):
     empty.write_text("epoch,train_loss,val_loss,train_acc,val_auc,lr\n")
     plot_curves(empty, tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_cross_validation_decodes_each_image_once(tmp_path, monkeypatch):
+    import medscreen.inference.classification as inference
+
+    records = make_class_records(tmp_path, n_patients=6, per_patient=2, size=32)
+    calls: list[str] = []
+    real = inference.task_image
+
+    def counting(record, *args, **kwargs):
+        calls.append(str(record.image))
+        return real(record, *args, **kwargs)
+
+    monkeypatch.setattr(inference, "task_image", counting)
+    cfg = ClassificationConfig(task="glaucoma", input_size=32, epochs=1, batch_size=4, val_fraction=0.34,
+                               accelerator="cpu", select="last")
+    report = cross_validate(records, cfg, tmp_path / "cv", k=2)
+    assert report["n"] == len(records)
+    assert sorted(calls) == sorted(str(r.image) for r in records)  # 2 folds, yet every image read once

@@ -17,6 +17,15 @@ __all__ = ["train_app", "gather_records"]
 train_app = typer.Typer(help="Train a model (seeded, resumable; CPU or GPU unchanged).", no_args_is_help=True)
 
 
+# options every training command shares
+_DATA = typer.Option(None, "--data", "-d", help="Dataset folder(s).")
+_LR = typer.Option(1e-3, "--lr", help="Adam learning rate.")
+_VAL = typer.Option(0.2, "--val", help="Share of patients held out for validation.")
+_SEED = typer.Option(None, "--seed", help="Seed of the split and training (default MEDSCREEN_SEED).")
+_MAX_IMAGES = typer.Option(None, "--max-images", help="Use only N images (smoke test).")
+_RESUME = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoints/latest.ckpt.")
+
+
 def gather_records(data: list[Path] | None, manifest: Path | None) -> list[Record]:
     """Records of every ``--data`` folder (each a dataset or a folder of datasets) or of ``--manifest``."""
     if not data and manifest is None:
@@ -32,21 +41,21 @@ def _segmentation(task: str):
     @handle_errors
     def command(
         out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, split, metrics, checkpoints)."),
-        data: list[Path] | None = typer.Option(None, "--data", "-d", help="Dataset folder(s)."),
+        data: list[Path] | None = _DATA,
         manifest: Path | None = typer.Option(None, "--manifest", "-m", help="CSV manifest with image, mask[, patient_id, split]."),
         arch: str = typer.Option("compact", "--arch", help="compact | unet | effnet-b4"),
         norm: str = typer.Option("batch", "--norm", help="batch | instance (instance: mixed framings, small batches)"),
         loss: str = typer.Option("dice+bce", "--loss", help="dice | bce | dice+bce"),
         epochs: int = typer.Option(60, "--epochs"),
         batch_size: int = typer.Option(8, "--batch-size"),
-        lr: float = typer.Option(1e-3, "--lr"),
+        lr: float = _LR,
         input_size: int = typer.Option(256, "--input-size"),
         repeats: int = typer.Option(1, "--repeats", help="Visits of each training image per epoch."),
-        val_fraction: float = typer.Option(0.2, "--val", help="Share of patients held out for validation."),
-        seed: int | None = typer.Option(None, "--seed"),
-        max_images: int | None = typer.Option(None, "--max-images", help="Use only the first N images (smoke test)."),
+        val_fraction: float = _VAL,
+        seed: int | None = _SEED,
+        max_images: int | None = _MAX_IMAGES,
         early_stop: int = typer.Option(12, "--early-stop", help="Patience in epochs on validation IoU."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoints/latest.ckpt."),
+        resume: bool = _RESUME,
     ) -> None:
         from medscreen.training.config import SegmentationConfig
         from medscreen.training.segmentation import train_segmentation
@@ -72,7 +81,7 @@ def _classification(task: str):
     @handle_errors
     def command(
         out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, split, metrics, checkpoints, summary)."),
-        data: list[Path] | None = typer.Option(None, "--data", "-d", help="Dataset folder(s)."),
+        data: list[Path] | None = _DATA,
         manifest: Path | None = typer.Option(None, "--manifest", "-m", help="CSV manifest with image, label[, patient_id, split, clinical columns]."),
         arch: str = typer.Option("compact", "--arch", help="compact | glaucoscreen-cnn | inception-v3 | efficientnet-b0 | densenet121"),
         inputs: str = typer.Option("image", "--inputs", help="progression: image | clinical | fused"),
@@ -82,20 +91,20 @@ def _classification(task: str):
         balance: str = typer.Option("loss", "--balance", help="Class imbalance (training split only): loss | sampler | none"),
         epochs: int = typer.Option(40, "--epochs"),
         batch_size: int = typer.Option(32, "--batch-size"),
-        lr: float = typer.Option(1e-3, "--lr"),
+        lr: float = _LR,
         input_size: int = typer.Option(224, "--input-size"),
-        val_fraction: float = typer.Option(0.2, "--val", help="Share of patients held out for validation."),
+        val_fraction: float = _VAL,
         min_sensitivity: float = typer.Option(0.9, "--min-sensitivity", help="Binary: threshold's sensitivity target on validation."),
         criterion: str = typer.Option("any", "--criterion", help="progression on GRAPE: any | PLR2 | PLR3 | MD"),
         full_photos: bool = typer.Option(False, "--full-photos", help="glaucoma/progression: images are full photos; crop the disc."),
         framing: str = typer.Option("diameter", "--framing", help="Disc crop: diameter (k × disc diameter) | box+50"),
         crop_k: float = typer.Option(2.2, "--crop-k", help="Crop side in disc diameters."),
-        seed: int | None = typer.Option(None, "--seed"),
-        max_images: int | None = typer.Option(None, "--max-images", help="Use only N images (smoke test)."),
+        seed: int | None = _SEED,
+        max_images: int | None = _MAX_IMAGES,
         early_stop: int = typer.Option(10, "--early-stop", help="Patience in epochs on validation AUC."),
         select: str = typer.Option("auc", "--select", help="Checkpoint kept: auc | loss (validation) | last"),
         weight_decay: float = typer.Option(1e-4, "--weight-decay", help="Adam L2 penalty."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoints/latest.ckpt."),
+        resume: bool = _RESUME,
     ) -> None:
         from medscreen.datasets.grape import relabel_grape
         from medscreen.training.classification import train_classifier

@@ -102,13 +102,15 @@ def task_records(records: Sequence[Record], task: str) -> list[Record]:
     return out
 
 
-def load_items(records: Sequence[Record], config: ClassificationConfig) -> list[ClassItem]:
+def load_items(records: Sequence[Record], config: ClassificationConfig,
+               cache: dict[str, np.ndarray | None] | None = None) -> list[ClassItem]:
     """Decode each record once into a :class:`ClassItem` at the model's input size.
 
     Full fundus photos (``config.full_photos``, or any record not from a
     crop dataset when training glaucoma/progression) are cropped around the
     disc found by the bundled disc model; photos where no disc is found are
-    left out with a warning.
+    left out with a warning. ``cache`` (image path → input image) lets
+    cross-validation decode and crop each image once, not once per fold.
     """
     from medscreen.inference.classification import clinical_matrix, task_image
 
@@ -118,14 +120,20 @@ def load_items(records: Sequence[Record], config: ClassificationConfig) -> list[
     for i, r in enumerate(records):
         image = None
         if config.uses_image:
-            image = task_image(r, config.task, is_crop=not config.full_photos, use_mask=config.use_mask,
-                               framing=config.framing, k=config.crop_k)
+            key = str(r.image)
+            if cache is None or key not in cache:
+                image = task_image(r, config.task, is_crop=not config.full_photos, use_mask=config.use_mask,
+                                   framing=config.framing, k=config.crop_k)
+                if image is not None:
+                    image = resize(image, (config.input_size, config.input_size)).reshape(
+                        config.input_size, config.input_size, -1
+                    )
+                if cache is not None:
+                    cache[key] = image
+            image = cache[key] if cache is not None else image
             if image is None:
                 no_disc.append(r.image.name)
                 continue
-            image = resize(image, (config.input_size, config.input_size)).reshape(
-                config.input_size, config.input_size, -1
-            )
         items.append(ClassItem(r.key or r.image.stem, classes.index(r.label), r.dataset,
                                image, None if clinical is None else clinical[i]))
     if no_disc:
@@ -303,10 +311,12 @@ def _report(items: Sequence[ClassItem], prob: np.ndarray, cfg: ClassificationCon
 def train_classifier(
     records: Sequence[Record], config: ClassificationConfig, out_dir: Path, *, resume: bool = False,
     progress: bool = True, split: tuple[Sequence[Record], Sequence[Record]] | None = None,
+    cache: dict[str, np.ndarray | None] | None = None,
 ) -> Path:
     """Train ``config.task`` on ``records`` (split by patient, stratified by label) and return the run folder.
 
-    ``split`` gives the (train, validation) records directly (cross-validation).
+    ``split`` gives the (train, validation) records directly and ``cache`` holds
+    decoded inputs across runs (both for cross-validation).
 
     Raises:
         ConfigError: too few usable records, a one-class training split, or a non-empty run folder without ``resume``.
@@ -328,7 +338,7 @@ def train_classifier(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(config.model_dump_json(indent=2))
     write_manifest(train + val, out_dir / "split.csv", extra={"split": ["train"] * len(train) + ["val"] * len(val)})
-    train_items, val_items = load_items(train, config), load_items(val, config)
+    train_items, val_items = load_items(train, config, cache), load_items(val, config, cache)
     k = len(config.classes)
     counts = _class_counts(train_items, k)
     if (counts == 0).any():
@@ -426,14 +436,15 @@ def cross_validate(records: Sequence[Record], config: ClassificationConfig, out_
     folds = kfold_records(records, k=k, seed=config.seed)
     all_items: list[ClassItem] = []
     probs, thresholds, per_fold = [], [], []
+    cache: dict[str, np.ndarray | None] = {}  # each image decoded (and its disc cropped) once for all folds
     for i, (train_part, test_part) in enumerate(folds):
         inner = split_records(train_part, val_fraction=config.val_fraction, seed=config.seed + i)
         inner_train, inner_val = inner["train"], inner["val"]
         run = train_classifier(records, config, out_dir / f"fold{i + 1}", split=(inner_train, inner_val),
-                               progress=progress)
+                               progress=progress, cache=cache)
         summary = json.loads((run / "summary.json").read_text())
         module = load_classifier_module(run / "checkpoints" / "best.ckpt")
-        items = load_items(test_part, config)
+        items = load_items(test_part, config, cache)
         p = predict_items(module, items)
         all_items += items
         probs.append(p)

@@ -51,17 +51,18 @@ def _fundus() -> Compose:
     )
 
 
-def _ultrasound() -> Compose:
+def _ultrasound(keys: tuple[str, ...] = _KEYS) -> Compose:
+    """Breast ultrasound; ``keys`` is ``("image", "label")`` for segmentation, ``("image",)`` for classification."""
     return Compose(
         [
-            RandFlipd(keys=_KEYS, prob=0.5, spatial_axis=1),
+            RandFlipd(keys=keys, prob=0.5, spatial_axis=1),
             RandAffined(
-                keys=_KEYS,
+                keys=keys,
                 prob=0.7,
                 rotate_range=math.radians(12),
                 scale_range=0.15,
                 translate_range=(20, 20),
-                mode=("bilinear", "nearest"),
+                mode=("bilinear", "nearest")[: len(keys)],
                 padding_mode="zeros",
             ),
             RandScaleIntensityd(keys="image", factors=0.2, prob=0.5),
@@ -103,21 +104,7 @@ def _fundus_crop() -> Compose:
     )
 
 
-def _ultrasound_image() -> Compose:
-    return Compose(
-        [
-            RandFlipd(keys="image", prob=0.5, spatial_axis=1),
-            RandAffined(keys="image", prob=0.7, rotate_range=math.radians(12), scale_range=0.15,
-                        translate_range=(20, 20), padding_mode="zeros"),
-            RandScaleIntensityd(keys="image", factors=0.2, prob=0.5),
-            RandAdjustContrastd(keys="image", gamma=(0.7, 1.5), prob=0.5),
-            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0), prob=0.15),
-            RandGaussianNoised(keys="image", std=0.03, prob=0.25),
-        ]
-    )
-
-
-CLASSIFICATION_AUGMENT = {"glaucoma": _fundus_crop, "progression": _fundus_crop, "breast-class": _ultrasound_image}
+CLASSIFICATION_AUGMENT = {"glaucoma": _fundus_crop, "progression": _fundus_crop, "breast-class": lambda: _ultrasound(("image",))}
 
 
 def classification_augment(task: str, seed: int) -> Compose:
