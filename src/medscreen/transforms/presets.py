@@ -15,14 +15,17 @@ from monai.transforms import (
     Compose,
     RandAdjustContrastd,
     RandAffined,
+    RandBiasFieldd,
     RandFlipd,
     RandGaussianNoised,
     RandGaussianSmoothd,
+    RandHistogramShiftd,
     RandScaleIntensityd,
     RandShiftIntensityd,
 )
 
 from medscreen.models.registry import lookup
+from medscreen.transforms.appearance import RandRimFlared
 
 __all__ = ["CLASSIFICATION_AUGMENT", "SEGMENTATION_AUGMENT", "classification_augment", "segmentation_augment"]
 
@@ -42,11 +45,16 @@ def _fundus() -> Compose:
                 mode=("bilinear", "nearest"),
                 padding_mode="zeros",
             ),
-            RandScaleIntensityd(keys="image", factors=0.25, prob=0.6, channel_wise=True),
-            RandShiftIntensityd(keys="image", offsets=0.08, prob=0.5),
-            RandAdjustContrastd(keys="image", gamma=(0.6, 1.6), prob=0.5),
-            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 1.5), sigma_y=(0.3, 1.5), prob=0.2),
-            RandGaussianNoised(keys="image", std=0.02, prob=0.2),
+            # camera appearance: colour gain per channel, exposure, gamma, uneven illumination
+            # (bias field), non-linear contrast, edge-of-field flash, focus and sensor noise
+            RandScaleIntensityd(keys="image", factors=0.35, prob=0.7, channel_wise=True),
+            RandShiftIntensityd(keys="image", offsets=0.1, prob=0.5),
+            RandAdjustContrastd(keys="image", gamma=(0.5, 1.8), prob=0.6),
+            RandBiasFieldd(keys="image", coeff_range=(0.1, 0.5), prob=0.4),
+            RandHistogramShiftd(keys="image", num_control_points=(5, 10), prob=0.25),
+            RandRimFlared(keys="image", prob=0.3),
+            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 2.0), sigma_y=(0.3, 2.0), prob=0.3),
+            RandGaussianNoised(keys="image", std=0.03, prob=0.3),
         ]
     )
 
