@@ -41,7 +41,7 @@ def _acrima(root: Path) -> None:
 
 
 def test_readers_are_plain_data() -> None:
-    assert list(READERS) == ["busi", "bus-bra", "idrid", "acrima", "grape"]
+    assert list(READERS) == ["busi", "bus-bra", "idrid", "acrima", "grape", "hygd"]
     assert all(callable(r.detect) and callable(r.read) and r.description for r in READERS.values())
 
 
@@ -82,9 +82,9 @@ def test_nothing_recognised_lists_layouts_and_the_csv_option(tmp_path: Path) -> 
 @pytest.mark.data
 def test_real_data_folder(data_dir: Path) -> None:
     indexes = {i.name: i for i in find_datasets(data_dir)}
-    assert set(indexes) == {"busi", "bus-bra", "idrid", "acrima", "grape"}
+    assert set(indexes) == {"busi", "bus-bra", "idrid", "acrima", "grape", "hygd"}
     counts = {name: len(i.records) for name, i in indexes.items()}
-    assert counts == {"busi": 624, "bus-bra": 571, "idrid": 54, "acrima": 705, "grape": 631}
+    assert counts == {"busi": 624, "bus-bra": 571, "idrid": 54, "acrima": 705, "grape": 631, "hygd": 737}
     assert not any(i.errors for i in indexes.values())
     for folder, name in {"busi": "busi", "bus-bra": "bus-bra", "idrid": "idrid", "acrima": "acrima"}.items():
         assert detect_dataset(data_dir / folder) == name

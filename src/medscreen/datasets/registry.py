@@ -17,6 +17,7 @@ from medscreen.datasets.acrima import looks_like_acrima, read_acrima
 from medscreen.datasets.busbra import looks_like_busbra, read_busbra
 from medscreen.datasets.busi import looks_like_busi, read_busi
 from medscreen.datasets.grape import looks_like_grape, read_grape
+from medscreen.datasets.hygd import looks_like_hygd, read_hygd
 from medscreen.datasets.idrid import looks_like_idrid, read_idrid
 from medscreen.datasets.records import DatasetIndex
 from medscreen.errors import ConfigError, DatasetLayoutError
@@ -60,6 +61,11 @@ READERS: dict[str, DatasetReader] = {
         looks_like_grape,
         read_grape,
         "GRAPE: 'VF and clinical information.xlsx' beside 'ROI images/' and 'CFPs/'",
+    ),
+    "hygd": DatasetReader(
+        looks_like_hygd,
+        read_hygd,
+        "HYGD: 'Labels.csv' (Image Name, Patient, Label GON+/GON-) beside 'Images/<patient>_<n>.jpg'",
     ),
 }
 
