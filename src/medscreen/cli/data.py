@@ -124,3 +124,30 @@ def split(
         what = "train/val" + ("/test" if test else "")
     write_manifest(records, out, extra=extra)
     console.print(f"wrote {len(records)} images ({what}, seed {seed}) to {out}")
+
+
+@data_app.command("crops")
+@handle_errors
+def crops(
+    paths: list[Path] = typer.Argument(..., help="Fundus dataset folder(s): full photos and/or published disc crops."),
+    out: Path = typer.Option(..., "--out", "-o", help="New folder for the crops and their manifests."),
+    task: str = typer.Option("glaucoma", "--task", help="Label the records for this task (glaucoma | progression)."),
+    disc_model: Path | None = typer.Option(None, "--disc-model", help="ONNX disc model (default: the bundled one)."),
+    size: int = typer.Option(256, "--size", min=32, help="Side of the written crops in pixels."),
+    framing: str = typer.Option("diameter", "--framing", help="diameter | box+50 (as the classifier's card)."),
+    crop_k: float = typer.Option(2.2, "--crop-k", min=1.0, help="Crop side in disc diameters (framing diameter)."),
+) -> None:
+    """Find the disc once per photo and write the classifier's crops with a manifest (a training cache)."""
+    from medscreen.inference.crops import write_disc_crops
+    from medscreen.training.classification import task_records
+
+    if framing not in ("diameter", "box+50"):
+        raise ConfigError(f"--framing {framing!r}: choose diameter or box+50")
+    records = task_records([r for p in paths for index in load_indexes(p, None) for r in index.records], task)
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("cropping", total=len(records))
+        manifest = write_disc_crops(records, out, disc_model=disc_model, size=size, framing=framing, k=crop_k,
+                                    on_progress=lambda n: progress.update(bar, completed=n))
+    summary = json.loads((out / "crops.json").read_text())
+    console.print(f"wrote {summary['n']} crops ({summary['counts']}) and {manifest}; "
+                  f"no disc found in {summary['n_no_disc']} (listed in {out / 'no_disc.csv'})")

@@ -88,7 +88,7 @@ def _classification(task: str):
         use_mask: bool = typer.Option(False, "--use-mask", help="breast-class: add the lesion model's map as a channel."),
         preprocess: str = typer.Option("standardise", "--preprocess", help="none | standardise | local-contrast"),
         loss: str = typer.Option("auto", "--loss", help="auto | bce | focal | ce"),
-        balance: str = typer.Option("loss", "--balance", help="Class imbalance (training split only): loss | sampler | none"),
+        balance: str = typer.Option("loss", "--balance", help="Class imbalance (training split only): loss | sampler | source (per dataset × class) | none"),
         epochs: int = typer.Option(40, "--epochs"),
         batch_size: int = typer.Option(32, "--batch-size"),
         lr: float = _LR,

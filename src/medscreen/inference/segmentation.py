@@ -25,7 +25,7 @@ from medscreen.transforms.geometry import (
     square_box,
 )
 
-__all__ = ["SegmentationOutput", "predict_in_box", "segment_disc", "segment_lesion"]
+__all__ = ["DiscConfidence", "SegmentationOutput", "disc_confidence", "predict_in_box", "segment_disc", "segment_lesion"]
 
 
 @dataclass
@@ -156,6 +156,56 @@ def _shifted(geo: dict[str, float] | None, dy: float, dx: float) -> dict[str, fl
         return None
     return {**geo, "cx": geo["cx"] + dx, "cy": geo["cy"] + dy, "x0": geo["x0"] + dx, "x1": geo["x1"] + dx,
             "y0": geo["y0"] + dy, "y1": geo["y1"] + dy}
+
+
+#: disc diameter ÷ view side seen on good photos (set from data: ``benchmarks/disc_location.py``);
+#: a card's ``params`` may override them as ``size_range_full`` / ``size_range_crop``
+SIZE_RANGE_FULL = (0.06, 0.25)
+SIZE_RANGE_CROP = (0.15, 0.85)
+
+
+@dataclass(frozen=True)
+class DiscConfidence:
+    """How sure the disc stage is that it outlined the optic disc, and why.
+
+    ``certainty``: mean model probability inside the outline (0–1).
+    ``size_ratio``: disc diameter ÷ the view's side (the squared field of view
+    of a full photo, the side of a crop); ``size_ok`` when inside the range
+    good photos show. ``roundness``: outline area ÷ the ellipse filling its
+    bounding box (≈1 for a disc, low for streaks and rims). ``confidence``:
+    their product after mapping size and roundness to 0–1 (1 when plausible).
+    """
+
+    confidence: float
+    certainty: float
+    size_ratio: float
+    size_ok: bool
+    roundness: float
+
+
+def disc_confidence(out: SegmentationOutput, view_side: float, *, is_crop: bool,
+                    params: dict | None = None) -> DiscConfidence | None:
+    """Score a disc outline (None when there is none): model certainty × plausible size × disc-like shape.
+
+    Hand-written because no library scores "is this the optic disc"; each term
+    is a plain, inspectable number so a later rule can turn an implausible disc
+    into a retake with a reason a health worker understands.
+    """
+    geo = out.geometry()
+    if geo is None:
+        return None
+    params = params or {}
+    lo, hi = params.get("size_range_crop" if is_crop else "size_range_full",
+                        SIZE_RANGE_CROP if is_crop else SIZE_RANGE_FULL)
+    certainty = float(out.probability[out.mask].mean()) if out.mask.any() else 0.0
+    ratio = float(geo["diameter"] / max(view_side, 1.0))
+    size_ok = lo <= ratio <= hi
+    size_factor = 1.0 if size_ok else float(np.exp(-abs(np.log(ratio / (lo if ratio < lo else hi))) / 0.3))
+    box_area = max((geo["x1"] - geo["x0"]) * (geo["y1"] - geo["y0"]), 1.0)
+    roundness = float(min(1.0, geo["area"] / (np.pi / 4 * box_area)))
+    shape_factor = float(np.clip((roundness - 0.5) / 0.3, 0.0, 1.0))
+    return DiscConfidence(round(certainty * size_factor * shape_factor, 4), round(certainty, 4), round(ratio, 4),
+                          size_ok, round(roundness, 4))
 
 
 def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:

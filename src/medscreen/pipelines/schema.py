@@ -31,7 +31,7 @@ __all__ = [
     "ScreeningResult",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental
 
 #: shown with every result, in the report and on screen
 DISCLAIMER = (
@@ -59,6 +59,11 @@ class DiscFinding(_Finding):
     area_px: float | None = None
     bbox: _Box | None = Field(None, description="[x0, y0, x1, y1] of the disc outline.")
     crop_box: _Box | None = Field(None, description="[x0, y0, x1, y1] of the square the glaucoma model saw.")
+    confidence: float | None = Field(
+        None, ge=0, le=1, description="How sure the disc stage is that this is the optic disc: model certainty × "
+        "plausible size for the view × disc-like shape (see size_ratio).")
+    size_ratio: float | None = Field(
+        None, ge=0, description="Disc diameter ÷ the side of the squared field of view (or of the crop).")
 
 
 class GlaucomaFinding(_Finding):
@@ -75,6 +80,9 @@ class ProgressionFinding(_Finding):
     probability: float = Field(ge=0, le=1)
     threshold: float = Field(ge=0, le=1)
     progressing: bool
+    experimental: bool = Field(
+        False, description="The model's card marks it experimental (cross-validated AUC below 0.65): "
+        "not evidence on its own; shown to reviewers, never the basis of advice.")
 
 
 class LesionFinding(_Finding):

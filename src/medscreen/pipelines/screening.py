@@ -57,7 +57,7 @@ from medscreen.config import Settings
 from medscreen.errors import ConfigError, ModelError
 from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
 from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
-from medscreen.inference.segmentation import segment_disc, segment_lesion
+from medscreen.inference.segmentation import disc_confidence, segment_disc, segment_lesion
 from medscreen.pipelines._quality_features import has_surround
 from medscreen.pipelines.inputs import ImageInput, ScreeningInput, read_input, read_inputs
 from medscreen.pipelines.quality import QualityReport, assess_image
@@ -71,7 +71,7 @@ from medscreen.pipelines.schema import (
     ScreeningResult,
 )
 from medscreen.transforms.classification import glaucoma_crop_box
-from medscreen.transforms.geometry import Box, crop_box, square_box
+from medscreen.transforms.geometry import Box, crop_box, fov_box, square_box
 
 __all__ = [
     "BACKENDS",
@@ -165,6 +165,10 @@ class _Run:
         out = fn(*args)
         self.timings[stage] = self.timings.get(stage, 0.0) + (time.perf_counter() - t) * 1000
         return out
+
+
+def _side(box: Box) -> int:
+    return box[2] - box[0]
 
 
 def _box_xyxy(box: Box) -> list[int]:
@@ -294,10 +298,15 @@ class Screener:
         box, crop = run.timed("crop", crop_for, clf.spec.params)
         p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
         finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold)
+        h, w = rgb.shape[:2]
+        view = float(max(h, w)) if is_crop else float(_side(square_box(fov_box(rgb))))
+        conf = disc_confidence(seg, view, is_crop=is_crop, params=disc.spec.params)
         out: dict[str, Any] = {
             "disc": DiscFinding(found=True, centre_x=geo["cx"], centre_y=geo["cy"], diameter_px=geo["diameter"],
                                 area_px=geo["area"], bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]),
-                                                           int(geo["y1"])], crop_box=_box_xyxy(box)),
+                                                           int(geo["y1"])], crop_box=_box_xyxy(box),
+                                confidence=conf.confidence if conf else None,
+                                size_ratio=conf.size_ratio if conf else None),
             "glaucoma": finding,
         }
         reasons = []
@@ -308,9 +317,10 @@ class Screener:
             assert prog is not None
             _, prog_crop = run.timed("crop", crop_for, prog.spec.params)
             q = float(run.timed("progression", self._predict, prog, prog_crop)[0])
+            experimental = bool(prog.spec.params.get("experimental", False))
             out["progression"] = ProgressionFinding(probability=q, threshold=prog.spec.threshold,
-                                                    progressing=q >= prog.spec.threshold)
-            if q >= prog.spec.threshold:
+                                                    progressing=q >= prog.spec.threshold, experimental=experimental)
+            if q >= prog.spec.threshold and not experimental:  # an experimental model never changes the advice
                 reasons.append(f"signs of progression (probability {q:.2f} ≥ {prog.spec.threshold:.2f}): "
                                "earlier review")
         else:

@@ -246,9 +246,13 @@ def _loader(items: Sequence[ClassItem], cfg: ClassificationConfig, *, train: boo
     ds = ClassDataset(items, cfg, augment)
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = None
-    if train and cfg.balance == "sampler":
-        counts = _class_counts(items, len(cfg.classes))
-        weights = [1.0 / counts[i.label] for i in items]
+    if train and cfg.balance in ("sampler", "source"):
+        if cfg.balance == "sampler":
+            counts = _class_counts(items, len(cfg.classes))
+            weights = [1.0 / counts[i.label] for i in items]
+        else:  # each (source, class) cell drawn equally often
+            cells = Counter((i.source, i.label) for i in items)
+            weights = [1.0 / cells[(i.source, i.label)] for i in items]
         sampler = WeightedRandomSampler(weights, num_samples=len(items), replacement=True, generator=generator)
     return DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=train and sampler is None, sampler=sampler,

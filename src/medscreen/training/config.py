@@ -51,8 +51,9 @@ class ClassificationConfig(BaseModel):
     use_mask: bool = Field(False, description="breast-class: add the lesion model's probability map as a channel.")
     preprocess: Literal["none", "standardise", "local-contrast"] = "standardise"
     loss: Literal["auto", "bce", "focal", "ce"] = Field("auto", description="auto: BCE (binary) or cross-entropy.")
-    balance: Literal["loss", "sampler", "none"] = Field(
-        "loss", description="Class imbalance, training split only: weighted loss or weighted sampling."
+    balance: Literal["loss", "sampler", "source", "none"] = Field(
+        "loss", description="Class imbalance, training split only: weighted loss, weighted sampling by class, "
+        "or by source × class (every dataset and class drawn equally often, so the camera cannot predict the label)."
     )
     input_size: int = Field(224, ge=32)
     epochs: int = Field(40, ge=1)

@@ -1,0 +1,289 @@
+"""Where does the disc stage put the optic disc, on every fundus source here? Numbers, not looks.
+
+Runs the screening pipeline's disc stage (:func:`medscreen.inference.segmentation.segment_disc`,
+coarse-to-fine) with an ONNX disc model on each source and compares the
+predicted centre with a reference centre:
+
+| source | images | reference centre |
+|---|---|---|
+| ``idrid`` | IDRiD full photos (validation split when ``--split`` given) | the mask's centroid |
+| ``grape-cfp`` | GRAPE full photos (``CFPs/``) | the authors' ROI crop matched inside the photo (``benchmarks/references/grape_disc_centres.csv``, made by ``benchmarks/disc_references.py``) |
+| ``grape-roi`` | GRAPE's ROI crops | the crop's centre (disc-centred by construction) |
+| ``acrima`` | ACRIMA crops | the crop's centre (disc-centred by construction) |
+| ``hygd`` | HYGD full photos | ``benchmarks/references/hygd_disc_centres.csv`` (see its README) |
+| ``skimage`` | scikit-image's retina | none: found / not found only |
+
+A prediction is **located** when its centre lies within half a disc diameter of
+the reference. The diameter used is the reference mask's where one exists
+(IDRiD); elsewhere the source's typical disc: the median of predicted
+diameter ÷ view side over the source (view side: the squared field of view of a
+full photo, the side of a crop) times this image's view side, so a wrong
+blob's own size never loosens or tightens its own test. Shares come with
+Wilson 95 % intervals.
+
+Usage::
+
+    python benchmarks/disc_location.py --model src/medscreen/weights/disc.onnx --out benchmarks/results/disc_location.json
+    python benchmarks/disc_location.py --model runs/x/disc.onnx --sources hygd --sheet /tmp/hygd_sheets
+
+``--sheet DIR`` writes contact sheets (each photo with the predicted outline's
+centre, a cross, and the reference, a circle) for inspection by eye.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from medscreen.datasets import read_dataset  # noqa: E402
+from medscreen.inference.runtime import OnnxModel  # noqa: E402
+from medscreen.inference.segmentation import segment_disc  # noqa: E402
+from medscreen.io.images import read_image, read_mask  # noqa: E402
+from medscreen.transforms.geometry import fov_box, mask_geometry, square_box  # noqa: E402
+
+REFERENCES = REPO / "benchmarks" / "references"
+SOURCES = ("idrid", "grape-cfp", "grape-roi", "acrima", "hygd", "skimage")
+
+
+@dataclass
+class Case:
+    """One image scored: reference and prediction in image pixels."""
+
+    source: str
+    key: str
+    ref_x: float | None
+    ref_y: float | None
+    ref_diameter: float | None  # from a mask, where one exists
+    view_side: float
+    found: bool
+    pred_x: float | None = None
+    pred_y: float | None = None
+    pred_diameter: float | None = None
+    iou: float | None = None
+    located: bool | None = None
+    distance_dd: float | None = None  # centre distance in disc diameters
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion (scipy has no one-liner for it)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _data_dir(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("MEDSCREEN_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def _read_centres(path: Path) -> dict[str, tuple[float, float]]:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {row["image"]: (float(row["cx"]), float(row["cy"])) for row in csv.DictReader(fh)
+                if row.get("status", "ok") == "ok"}
+
+
+def iter_images(source: str, data: Path, split_csv: Path | None, limit: int | None):
+    """Yield ``(key, rgb, ref_xy | None, ref_mask | None, is_crop)`` for one source."""
+    n = 0
+
+    def take() -> bool:
+        return limit is None or n < limit
+
+    if source == "idrid":
+        records = read_dataset(data / "idrid").records
+        if split_csv is not None:
+            with open(split_csv, newline="") as fh:
+                val = {Path(r["image"]).name for r in csv.DictReader(fh) if r.get("split") == "val"}
+            records = [r for r in records if r.image.name in val]
+        for r in records:
+            if not take():
+                return
+            mask = read_mask(r.masks)
+            geo = mask_geometry(mask)
+            n += 1
+            yield r.key, read_image(r.image, mode="rgb"), (geo["cx"], geo["cy"]), mask, False
+    elif source == "grape-cfp":
+        refs = _read_centres(REFERENCES / "grape_disc_centres.csv")
+        for name, xy in sorted(refs.items()):
+            path = data / "grape" / "CFPs" / name
+            if path.is_file() and take():
+                n += 1
+                yield name, read_image(path, mode="rgb"), xy, None, False
+    elif source in ("grape-roi", "acrima"):
+        folder = data / "grape" / "ROI images" if source == "grape-roi" else data / "acrima" / "Database" / "Images"
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or not take():
+                continue
+            rgb = read_image(path, mode="rgb")
+            n += 1
+            yield path.name, rgb, ((rgb.shape[1] - 1) / 2, (rgb.shape[0] - 1) / 2), None, True
+    elif source == "hygd":
+        refs = _read_centres(REFERENCES / "hygd_disc_centres.csv")
+        for path in sorted((data / "hygd" / "Images").iterdir(), key=lambda p: p.name):
+            if not take():
+                return
+            n += 1
+            yield path.name, read_image(path, mode="rgb"), refs.get(path.name), None, False
+    elif source == "skimage":
+        from skimage import data as skdata
+
+        yield "skimage-retina", np.ascontiguousarray(skdata.retina()[..., :3]), None, None, False
+
+
+def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | None, limit: int | None) -> list[Case]:
+    """Run the disc stage on every image of ``source`` and fill the cases (located is set later)."""
+    cases: list[Case] = []
+    for key, rgb, ref, mask, is_crop in iter_images(source, data, split_csv, limit):
+        view = float(max(rgb.shape[:2])) if is_crop else float(_fov_side(rgb))
+        out = segment_disc(rgb, model, model.spec)
+        geo = out.geometry()
+        ref_d = mask_geometry(mask)["diameter"] if mask is not None else None
+        case = Case(source, key, ref[0] if ref else None, ref[1] if ref else None, ref_d, view, geo is not None)
+        if geo is not None:
+            case.pred_x, case.pred_y, case.pred_diameter = geo["cx"], geo["cy"], geo["diameter"]
+            if mask is not None:
+                inter = float((out.mask & mask).sum())
+                case.iou = inter / max(float((out.mask | mask).sum()), 1.0)
+        cases.append(case)
+    return cases
+
+
+def _fov_side(rgb: np.ndarray) -> int:
+    y0, x0, y1, x1 = square_box(fov_box(rgb))
+    return y1 - y0
+
+
+def judge(cases: list[Case]) -> float | None:
+    """Set ``located`` and ``distance_dd`` on each case; return the typical diameter ÷ view side used."""
+    ratios = [c.pred_diameter / c.view_side for c in cases if c.found and c.pred_diameter]
+    typical = float(np.median(ratios)) if ratios else None
+    for c in cases:
+        if c.ref_x is None:
+            continue
+        if not c.found:
+            c.located = False
+            continue
+        d = c.ref_diameter or (typical * c.view_side if typical else None)
+        if not d:
+            continue
+        c.distance_dd = math.hypot(c.pred_x - c.ref_x, c.pred_y - c.ref_y) / d
+        c.located = c.distance_dd <= 0.5
+    return typical
+
+
+def summarise(source: str, cases: list[Case], typical: float | None) -> dict:
+    """Counts, located share with its Wilson interval, found share, and IoU where masks exist."""
+    judged = [c for c in cases if c.located is not None]
+    k = sum(c.located for c in judged)
+    out = {
+        "n": len(cases),
+        "n_with_reference": len(judged),
+        "found": sum(c.found for c in cases),
+        "located": k,
+        "located_share": k / len(judged) if judged else None,
+        "located_ci95": wilson(k, len(judged)) if judged else None,
+        "typical_diameter_over_view": typical,
+        "median_distance_dd": float(np.median([c.distance_dd for c in judged if c.distance_dd is not None]))
+        if judged else None,
+        "missed": [c.key for c in judged if not c.located][:60],
+    }
+    if any(c.ref_diameter for c in cases):  # a missed disc counts as IoU 0
+        ious = [c.iou if c.iou is not None else 0.0 for c in cases]
+        out["iou_mean"] = float(np.mean(ious))
+    if source == "skimage" and cases:
+        out["prediction"] = asdict(cases[0])
+    return out
+
+
+def contact_sheets(cases: list[Case], data: Path, source: str, folder: Path, per_sheet: int = 30,
+                   tile: int = 220) -> list[Path]:
+    """Thumbnails with the predicted centre (red cross) and the reference (green circle), 6 per row."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    lookup = {key: (rgb, ref) for key, rgb, ref, _, _ in iter_images(source, data, None, None)
+              if key in {c.key for c in cases}}
+    for start in range(0, len(cases), per_sheet):
+        chunk = cases[start:start + per_sheet]
+        rows = math.ceil(len(chunk) / 6)
+        sheet = Image.new("RGB", (6 * tile, rows * (tile + 14)), "white")
+        draw = ImageDraw.Draw(sheet)
+        for i, c in enumerate(chunk):
+            rgb, _ = lookup[c.key]
+            f = tile / max(rgb.shape[:2])
+            thumb = Image.fromarray(rgb).resize((round(rgb.shape[1] * f), round(rgb.shape[0] * f)))
+            x0, y0 = (i % 6) * tile, (i // 6) * (tile + 14)
+            sheet.paste(thumb, (x0, y0))
+            if c.found:
+                px, py = x0 + c.pred_x * f, y0 + c.pred_y * f
+                r = max(3.0, (c.pred_diameter or 10) * f / 2)
+                draw.line([(px - r, py), (px + r, py)], fill="red", width=2)
+                draw.line([(px, py - r), (px, py + r)], fill="red", width=2)
+            if c.ref_x is not None:
+                rx, ry = x0 + c.ref_x * f, y0 + c.ref_y * f
+                draw.ellipse([rx - 6, ry - 6, rx + 6, ry + 6], outline="lime", width=2)
+            draw.text((x0 + 2, y0 + tile), f"{c.key} {'ok' if c.located else ('MISS' if c.located is False else '')}",
+                      fill="black")
+        path = folder / f"{source}_{start // per_sheet:02d}.png"
+        sheet.save(path)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=str(REPO / "src" / "medscreen" / "weights" / "disc.onnx"))
+    parser.add_argument("--data", default=None, help="datasets folder (default MEDSCREEN_DATA_DIR or ../shared/data)")
+    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
+    parser.add_argument("--idrid-split", default=None, help="a run's split.csv: score IDRiD's validation rows only")
+    parser.add_argument("--limit", type=int, default=None, help="at most N images per source")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "disc_location.json"))
+    parser.add_argument("--cases", default=None, help="also write every case to this CSV")
+    parser.add_argument("--sheet", default=None, help="write contact sheets of each source to this folder")
+    args = parser.parse_args()
+    data = _data_dir(args.data)
+    model = OnnxModel(Path(args.model), threads=1, spinning=False)
+    report: dict = {"model": str(args.model), "model_sha256": model.sha256, "sources": {}}
+    all_cases: list[Case] = []
+    for source in args.sources:
+        t0 = time.perf_counter()
+        cases = score_source(source, model, data, Path(args.idrid_split) if args.idrid_split else None, args.limit)
+        typical = judge(cases)
+        summary = summarise(source, cases, typical)
+        summary["seconds"] = round(time.perf_counter() - t0, 1)
+        report["sources"][source] = summary
+        all_cases += cases
+        share = summary["located_share"]
+        print(f"{source:10s} n={summary['n']:4d} found={summary['found']:4d} located="
+              f"{'-' if share is None else f'{share:.3f}'} {summary['located_ci95'] or ''}"
+              f"{'  IoU %.3f' % summary['iou_mean'] if 'iou_mean' in summary else ''}", flush=True)
+        if args.sheet:
+            contact_sheets(cases, data, source, Path(args.sheet))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    if args.cases:
+        with open(args.cases, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(asdict(all_cases[0])))
+            writer.writeheader()
+            writer.writerows(asdict(c) for c in all_cases)
+
+
+if __name__ == "__main__":
+    main()
