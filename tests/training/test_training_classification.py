@@ -275,3 +275,36 @@ def test_cross_validation_decodes_each_image_once(tmp_path, monkeypatch):
     report = cross_validate(records, cfg, tmp_path / "cv", k=2)
     assert report["n"] == len(records)
     assert sorted(calls) == sorted(str(r.image) for r in records)  # 2 folds, yet every image read once
+
+
+def test_checkpoint_choice_uses_within_source_auc_when_cameras_differ():
+    from medscreen.training.classification import _mean_source_auc
+
+    # camera A: all high scores, camera B: all low; within each camera the ranking is perfect,
+    # while pooled the camera dominates (A's normals outrank B's glaucoma)
+    truth = np.array([0, 1, 0, 1, 0, 0, 1])
+    prob = np.array([0.80, 0.90, 0.10, 0.20, 0.85, 0.05, 0.95])
+    sources = ["a", "a", "b", "b", "a", "b", "a"]
+    assert _mean_source_auc(truth, prob, sources) == pytest.approx(1.0)
+    assert _mean_source_auc(truth, prob, None) < 0.9
+    # a one-class source does not count; a single source falls back to the pooled AUC
+    assert _mean_source_auc(np.array([1, 1, 0, 1]), np.array([0.9, 0.8, 0.1, 0.7]), ["a", "a", "b", "b"]) == 1.0
+    assert _mean_source_auc(truth, prob, ["a"] * 7) == _mean_source_auc(truth, prob, None)
+
+
+def test_source_balanced_sampler_draws_each_source_and_class_equally(tmp_path):
+    from collections import Counter
+
+    from medscreen.training.classification import ClassItem, _loader
+
+    img = np.zeros((32, 32, 3), np.uint8)
+    items = ([ClassItem(f"a{i}", 1, "a", img, None) for i in range(90)] + [ClassItem("a-n", 0, "a", img, None)]
+             + [ClassItem(f"b{i}", 0, "b", img, None) for i in range(9)] + [ClassItem("b-g", 1, "b", img, None)])
+    cfg = ClassificationConfig(task="glaucoma", balance="source", input_size=32, batch_size=100)
+    loader = _loader(items, cfg, train=True)
+    drawn = Counter()
+    for _ in range(20):
+        for index in loader.sampler:
+            drawn[(items[index].source, items[index].label)] += 1
+    shares = np.array(list(drawn.values())) / sum(drawn.values())
+    assert len(drawn) == 4 and np.allclose(shares, 0.25, atol=0.04)

@@ -196,6 +196,8 @@ class ClassifierModule(L.LightningModule):
             weight = torch.tensor(counts.sum() / (k * counts), dtype=torch.float32) if weighted else None
             self.loss = torch.nn.CrossEntropyLoss(weight=weight)
         self._val: list[tuple[np.ndarray, np.ndarray]] = []
+        #: source of each validation case, in loader order (set by train_classifier; not saved)
+        self.val_sources: list[str] | None = None
 
     def forward(self, image: torch.Tensor | None = None, clinical: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(image, clinical)
@@ -228,7 +230,7 @@ class ClassifierModule(L.LightningModule):
         truth = np.concatenate([t for t, _ in self._val])
         prob = probabilities(np.concatenate([p for _, p in self._val]))
         self._val = []
-        auc = compute_auc(truth, prob)
+        auc = _mean_source_auc(truth, prob, self.val_sources)
         acc = float(((prob >= 0.5).astype(int) if prob.ndim == 1 else prob.argmax(1)).__eq__(truth).mean())
         self.log("val_auc", 0.5 if not np.isfinite(auc) else auc, prog_bar=True)
         self.log("val_acc", acc, prog_bar=True)
@@ -239,6 +241,23 @@ class ClassifierModule(L.LightningModule):
             optimizer, mode="max", factor=0.5, patience=self.config.plateau_patience
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_auc"}}
+
+
+def _mean_source_auc(truth: np.ndarray, prob: np.ndarray, sources: Sequence[str] | None) -> float:
+    """AUC within each source, averaged over the sources that have both classes (pooled AUC otherwise).
+
+    With several cameras in validation, a pooled AUC also rewards telling the
+    cameras apart when their class mixes differ; the mean of within-source
+    AUCs only rewards telling glaucoma from normal on each camera, so the
+    checkpoint is chosen for what transfers.
+    """
+    if sources is None or len(sources) != len(truth) or len(set(sources)) < 2 or prob.ndim != 1:
+        return compute_auc(truth, prob)
+    names = np.asarray(sources)
+    aucs = [compute_auc(truth[names == s], prob[names == s]) for s in sorted(set(sources))
+            if len(set(truth[names == s].tolist())) == 2]
+    aucs = [a for a in aucs if np.isfinite(a)]
+    return float(np.mean(aucs)) if aucs else compute_auc(truth, prob)
 
 
 def _loader(items: Sequence[ClassItem], cfg: ClassificationConfig, *, train: bool) -> DataLoader:
@@ -354,6 +373,7 @@ def train_classifier(
     if config.uses_clinical:
         mean, std = _clinical_stats(train_items)
     module = ClassifierModule(config.model_dump(), counts.tolist(), mean, std)
+    module.val_sources = [i.source for i in val_items]
     checkpoints: list[Callback] = [
         ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="latest", monitor=None, save_top_k=1,
                         enable_version_counter=False),

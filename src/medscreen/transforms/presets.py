@@ -92,7 +92,11 @@ def segmentation_augment(task: str, seed: int) -> Compose:
 
 
 def _fundus_crop() -> Compose:
-    """Disc crops: GlaucoScreen's shift/flip/zoom/rotation/brightness plus camera colour shifts.
+    """Disc crops: GlaucoScreen's shift/flip/zoom/rotation/brightness plus camera appearance shifts.
+
+    Colour gain per channel, exposure, gamma, uneven illumination (bias field),
+    non-linear contrast, focus and noise: the ways one camera's crops differ
+    from another's, so the classifier cannot key on them.
 
     Zoom ±15 % also covers the uncertainty of the crop's framing (disc
     diameters predicted on photos from unseen cameras); reflection padding
@@ -103,11 +107,13 @@ def _fundus_crop() -> Compose:
             RandFlipd(keys="image", prob=0.5, spatial_axis=1),
             RandAffined(keys="image", prob=0.8, rotate_range=math.radians(20), scale_range=0.15,
                         translate_range=(16, 16), padding_mode="reflection"),
-            RandScaleIntensityd(keys="image", factors=0.3, prob=0.7, channel_wise=True),
+            RandScaleIntensityd(keys="image", factors=0.35, prob=0.7, channel_wise=True),
             RandShiftIntensityd(keys="image", offsets=0.1, prob=0.5),
-            RandAdjustContrastd(keys="image", gamma=(0.6, 1.6), prob=0.5),
-            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 1.5), sigma_y=(0.3, 1.5), prob=0.25),
-            RandGaussianNoised(keys="image", std=0.02, prob=0.2),
+            RandAdjustContrastd(keys="image", gamma=(0.5, 1.8), prob=0.6),
+            RandBiasFieldd(keys="image", coeff_range=(0.1, 0.4), prob=0.3),
+            RandHistogramShiftd(keys="image", num_control_points=(5, 10), prob=0.25),
+            RandGaussianSmoothd(keys="image", sigma_x=(0.3, 2.0), sigma_y=(0.3, 2.0), prob=0.3),
+            RandGaussianNoised(keys="image", std=0.03, prob=0.25),
         ]
     )
 
