@@ -25,7 +25,10 @@ from medscreen.transforms.geometry import (
     square_box,
 )
 
-__all__ = ["DiscConfidence", "SegmentationOutput", "disc_confidence", "predict_in_box", "segment_disc", "segment_lesion"]
+__all__ = [
+    "DiscConfidence", "SegmentationOutput", "disc_confidence", "looks_like_crop", "predict_in_box", "segment_disc",
+    "segment_lesion",
+]
 
 
 @dataclass
@@ -75,64 +78,110 @@ def predict_in_box(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec)
     return paste_box(prob, window, image.shape[:2])
 
 
-def _locate(prob: np.ndarray, threshold: float) -> tuple[np.ndarray, int, int] | None:
-    """The most probable disc region: the component of ``prob > t`` holding the most probability mass.
+#: disc radii tried by the blob detector, as a share of the pass-1 view's side: a whole field's
+#: disc is small; a disc-centred crop's fills a large part of it
+_BLOB_RADII = {False: (0.025, 0.04, 0.06, 0.085, 0.12), True: (0.06, 0.085, 0.12, 0.17, 0.24)}
+#: the pass-2 window's largest side, as a share of the view (a crop may need all of it)
+_MAX_REFINE = {False: 0.6, True: 1.0}
 
-    ``t`` is the model threshold, lowered towards the map's peak when nothing
-    passes it (a faint disc on an unfamiliar camera is still the likeliest place).
 
-    Returns:
-        The region within the rows and columns of ``prob`` that hold candidates,
-        and that part's top-left corner ``(y, x)`` in ``prob``; None when nothing is found.
+def looks_like_crop(rgb: np.ndarray, dark: int = 20) -> bool:
+    """Whether a fundus image has no dark camera surround in its corners (a disc-centred crop)."""
+    h, w = rgb.shape[:2]
+    c = max(2, min(h, w) // 20)
+    corners = [rgb[:c, :c], rgb[:c, -c:], rgb[-c:, :c], rgb[-c:, -c:]]
+    return sum(float(np.max(x, axis=-1).mean()) > dark if x.ndim == 3 else float(x.mean()) > dark
+               for x in corners) >= 3
+
+
+def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    return ndimage.uniform_filter(x, size=2 * r + 1, mode="constant")
+
+
+def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, float, float] | None:
+    """The most disc-like spot of a probability map: ``(y, x, radius, score)`` or None.
+
+    A centre-surround detector at several radii: the mean probability inside a
+    square of side ``2r+1`` minus the mean of the ring out to ``2r``. A compact
+    bright disc scores high; the broad glow a model paints over unfamiliar
+    bright retina (flash at the rim, atrophy, reflexes) scores low, because its
+    surround is as high as its centre. Hand-written: a few lines of
+    ``scipy.ndimage`` filters, and no library offers this scoring.
     """
+    side = prob.shape[0]
+    best: tuple[int, int, float, float] | None = None
+    for share in radii:
+        r = max(1, int(round(share * side)))
+        inner = _box_mean(prob, r)
+        outer = _box_mean(prob, 2 * r)
+        n_in, n_out = (2 * r + 1) ** 2, (4 * r + 1) ** 2
+        ring = (outer * n_out - inner * n_in) / (n_out - n_in)
+        score = inner - ring
+        y, x = np.unravel_index(int(np.argmax(score)), score.shape)
+        if best is None or score[y, x] > best[3]:
+            best = (int(y), int(x), float(r), float(score[y, x]))
+    if best is None or best[3] <= 0.05:
+        return None
+    return best
+
+
+def _region_near(prob: np.ndarray, threshold: float, cy: float, cx: float, spread: float) -> np.ndarray | None:
+    """The component of ``prob > t`` with the most probability mass, weighted by closeness to ``(cy, cx)``."""
     peak = float(prob.max())
     if peak < 0.05:
         return None
     above = prob > min(threshold, 0.5 * peak)
-    rows, cols = np.flatnonzero(above.any(axis=1)), np.flatnonzero(above.any(axis=0))
-    if rows.size == 0:
+    labels, n = ndimage.label(above)
+    if n == 0:
         return None
-    # label and weigh only the part holding candidates (a small part of a full photo)
-    part = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    labels, _ = ndimage.label(above[part])
-    mass = np.bincount(labels.ravel(), weights=prob[part].ravel())[1:]  # = ndimage.sum per label
-    return labels == (int(np.argmax(mass)) + 1), int(rows[0]), int(cols[0])
+    index = np.arange(1, n + 1)
+    mass = ndimage.sum(prob, labels, index)
+    centres = np.array(ndimage.center_of_mass(prob, labels, index)).reshape(n, 2)
+    dist2 = (centres[:, 0] - cy) ** 2 + (centres[:, 1] - cx) ** 2
+    score = mass * np.exp(-dist2 / (2 * spread * spread))
+    return labels == int(index[int(np.argmax(score))])
 
 
-def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:
+def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: bool | None = None) -> SegmentationOutput:
     """Optic disc of a fundus photo, full field or disc-centred crop alike.
 
     Pass 1 looks at the squared field of view at the model's input size and
-    locates the disc (:func:`_locate`); pass 2 looks again at a square around
-    it of side ``max(refine_k × diameter, min_refine × field of view)`` — so
-    an under-estimated first disc still gets a window that holds all of it —
-    and the final mask is the pass-2 component with the most probability mass.
+    locates the disc as the most disc-like spot of the probability map
+    (:func:`_blob_peak`); pass 2 looks again at a square around it of side
+    ``refine_k × diameter`` held between ``min_refine`` and ``max_refine`` of
+    the field of view, and the final mask is the pass-2 component with the
+    most probability mass near the window's centre. ``is_crop`` (default:
+    :func:`looks_like_crop`) sets the disc sizes looked for and the largest window.
     """
+    crop = looks_like_crop(rgb) if is_crop is None else is_crop
     threshold = spec.threshold
     shape = rgb.shape[:2]
     box1 = square_box(fov_box(rgb))
-    # Work inside each pass's window (its box within the image): the map is zero outside it,
-    # so components, masses and the mask are those of the full-size map, at a fraction of the cost.
-    # Pass 1 only places pass 2: locate the disc on the model-resolution map and scale its
-    # geometry up, rather than upsampling the whole field's map (a third of the stage's time).
     s = spec.input_size
     small = _sigmoid(runner(_to_batch([resize(crop_box(rgb, box1), (s, s))]))[0, 0]).astype(np.float32)
     boxes = [box1]
-    found = _locate(small, threshold)
-    geo = _scaled(mask_geometry(found[0]), found[1], found[2], box1, s) if found else None
+    peak = _blob_peak(small, _BLOB_RADII[crop])
     final = None
-    if geo is None:
+    if peak is None:
         prob, window = _predict_window(rgb, box1, runner, spec)
     else:
+        f = (box1[2] - box1[0]) / s
+        py, px, radius, _ = peak
+        region = _region_near(small, threshold, py, px, 2.0 * radius)
+        geo = mask_geometry(region) if region is not None else None
+        diameter = geo["diameter"] if geo is not None and np.hypot(geo["cy"] - py, geo["cx"] - px) < 2 * radius \
+            else 2.0 * radius
         fov_side = box1[2] - box1[0]
-        k, floor = float(spec.params.get("refine_k", 3.0)), float(spec.params.get("min_refine", 0.35))
-        side = max(int(k * geo["diameter"]), int(floor * fov_side), 32)
-        box2 = centred_box(geo["cy"], geo["cx"], side)
+        k = float(spec.params.get("refine_k", 3.0))
+        floor, ceiling = float(spec.params.get("min_refine", 0.35)), float(spec.params.get("max_refine", _MAX_REFINE[crop]))
+        side = int(np.clip(k * diameter * f, floor * fov_side, max(ceiling, floor) * fov_side))
+        box2 = centred_box(box1[0] + (py + 0.5) * f, box1[1] + (px + 0.5) * f, max(side, 32))
         prob, window = _predict_window(rgb, box2, runner, spec)
         boxes.append(box2)
-        if (found := _locate(prob, threshold)) is not None:
-            region, y, x = found
-            final = paste_box(region, (y, x, y + region.shape[0], x + region.shape[1]), prob.shape)
+        cy2, cx2 = (box2[0] + box2[2]) / 2 - window[0], (box2[1] + box2[3]) / 2 - window[1]
+        region2 = _region_near(prob, threshold, cy2, cx2, (box2[2] - box2[0]) / 4)
+        if region2 is not None:
+            final = region2
     mask = (final & (prob > threshold)) if final is not None else np.zeros(prob.shape, bool)
     return SegmentationOutput(paste_box(largest_component(mask), window, shape), paste_box(prob, window, shape),
                               boxes, window)
