@@ -9,6 +9,9 @@ stored threshold) runs on:
   most eyes are expected to be free of glaucoma): the share flagged is an
   **upper bound on the false-positive rate** on another new camera — a proxy,
   not a specificity.
+* scikit-image's retina photo (a normal eye): its probability and whether it is flagged.
+
+``--disc-model`` runs another disc model than the bundled one (a candidate before it ships).
 
     python benchmarks/glaucoma_transfer.py --model src/medscreen/weights/glaucoma.onnx \
         --out benchmarks/results/glaucoma_transfer.json
@@ -31,12 +34,24 @@ from medscreen.inference.classification import fundus_crop, load_classifier
 from medscreen.io.images import read_image
 
 
-def flagged(records, classifier) -> dict:
+def _disc_runner(path: Path | None):
+    """The mask function of ``path``'s disc model (None: the bundled one, as ``fundus_crop`` uses)."""
+    if path is None:
+        return None
+    from medscreen.inference.runtime import OnnxModel
+    from medscreen.inference.segmentation import segment_disc
+
+    model = OnnxModel(path, spinning=False)
+    return lambda rgb: segment_disc(rgb, model, model.spec).mask
+
+
+def flagged(images, classifier, disc=None) -> dict:
     probs, no_disc, start = [], 0, time.perf_counter()
     params = classifier.spec.params
-    for r in records:
-        crop = fundus_crop(read_image(r.image), is_crop=False, framing=params.get("framing", "diameter"),
-                           k=float(params.get("crop_k", 2.2)))
+    for image in images:
+        rgb = read_image(image) if isinstance(image, Path) else image
+        crop = fundus_crop(rgb, is_crop=False, framing=params.get("framing", "diameter"),
+                           k=float(params.get("crop_k", 2.2)), disc=disc)
         if crop is None:
             no_disc += 1
             continue
@@ -44,27 +59,34 @@ def flagged(records, classifier) -> dict:
     p = np.array(probs)
     hit = (p >= classifier.spec.threshold).astype(float)
     return {
-        "n": len(records), "no_disc_found": no_disc, "share_flagged": float(hit.mean()) if hit.size else None,
+        "n": len(images), "no_disc_found": no_disc, "share_flagged": float(hit.mean()) if hit.size else None,
         "share_flagged_ci95": bootstrap_ci(len(hit), lambda i: float(hit[i].mean()), n_boot=2000, seed=0),
         "median_probability": float(np.median(p)) if p.size else None,
-        "seconds_per_photo": (time.perf_counter() - start) / max(1, len(records)),
+        "seconds_per_photo": (time.perf_counter() - start) / max(1, len(images)),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="glaucoma .onnx or .ckpt (default: bundled)")
+    parser.add_argument("--disc-model", type=Path, default=None, help="disc .onnx (default: bundled)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/glaucoma_transfer.json"))
     args = parser.parse_args()
+    from skimage import data as skdata
+
+    disc = _disc_runner(args.disc_model)
     data = get_settings().data_dir
     classifier = load_classifier("glaucoma", args.model)
     grape = [r for r in with_grape_images(list(read_dataset(data / "grape").records), "cfp")
              if r.fields.get("visit") == 1]
     idrid = list(read_dataset(data / "idrid").records)
+    retina = np.ascontiguousarray(skdata.retina()[..., :3])
     result = {
         "model": classifier.description, "threshold": classifier.spec.threshold,
-        "grape_full_photos_all_glaucoma": flagged(grape, classifier),
-        "idrid_full_photos_unlabelled": flagged(idrid, classifier),
+        "disc_model": str(args.disc_model or "bundled"),
+        "grape_full_photos_all_glaucoma": flagged([r.image for r in grape], classifier, disc),
+        "idrid_full_photos_unlabelled": flagged([r.image for r in idrid], classifier, disc),
+        "skimage_retina_normal": flagged([retina], classifier, disc),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
