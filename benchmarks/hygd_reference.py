@@ -94,24 +94,39 @@ def propose(data: Path, model_path: Path, names: list[str], out: Path, tile: int
     return out / "proposals.csv"
 
 
-def zoom(data: Path, names: list[str], out: Path, side: int = 400) -> list[Path]:
-    """400-px views with a 0.1 grid (labelled 1–9) for placing a centre by eye."""
+def zoom(data: Path, names: list[str], out: Path, side: int = 400, proposals: Path | None = None) -> list[Path]:
+    """400-px views with a 0.1 grid (labelled 1–9), the proposal as a red cross, six to a PNG."""
     from PIL import Image, ImageDraw
 
+    proposed: dict[str, dict[str, str]] = {}
+    if proposals is not None:
+        with open(proposals, newline="") as fh:
+            proposed = {row["image"]: row for row in csv.DictReader(fh)}
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in names:
-        rgb = read_image(_images(data) / name, mode="rgb")
-        img = Image.fromarray(rgb).resize((side, side))
-        draw = ImageDraw.Draw(img)
-        for k in range(1, 10):
-            v = k * side / 10
-            draw.line([(v, 0), (v, side)], fill=(0, 255, 255), width=1)
-            draw.line([(0, v), (side, v)], fill=(0, 255, 255), width=1)
-            draw.text((v + 2, 2), str(k), fill="white")
-            draw.text((2, v + 2), str(k), fill="white")
-        path = out / f"zoom_{Path(name).stem}.png"
-        img.save(path)
+    for start in range(0, len(names), 6):
+        sheet = Image.new("RGB", (3 * side, 2 * (side + 16)), "white")
+        for i, name in enumerate(names[start:start + 6]):
+            rgb = read_image(_images(data) / name, mode="rgb")
+            img = Image.fromarray(rgb).resize((side, side))
+            draw = ImageDraw.Draw(img)
+            for k in range(1, 10):
+                v = k * side / 10
+                draw.line([(v, 0), (v, side)], fill=(0, 160, 160), width=1)
+                draw.line([(0, v), (side, v)], fill=(0, 160, 160), width=1)
+                draw.text((v + 2, 2), str(k), fill="white")
+                draw.text((2, v + 2), str(k), fill="white")
+            row = proposed.get(name)
+            if row and row["cx"]:
+                fx, fy = side / float(row["width"]), side / float(row["height"])
+                px, py, r = float(row["cx"]) * fx, float(row["cy"]) * fy, float(row["diameter"]) * fx / 2
+                draw.line([(px - r, py), (px + r, py)], fill="red", width=2)
+                draw.line([(px, py - r), (px, py + r)], fill="red", width=2)
+            x0, y0 = (i % 3) * side, (i // 3) * (side + 16)
+            sheet.paste(img, (x0, y0))
+            ImageDraw.Draw(sheet).text((x0 + 4, y0 + side + 2), name, fill="black")
+        path = out / f"zoom_{start // 6:02d}.png"
+        sheet.save(path)
         paths.append(path)
     return paths
 
@@ -168,7 +183,8 @@ def main() -> None:
         names = Path(args.sample).read_text().split()
         print(propose(data, Path(args.model), names, out))
     elif args.step == "zoom":
-        print("\n".join(str(p) for p in zoom(data, args.images or [], out)))
+        print("\n".join(str(p) for p in zoom(data, args.images or [], out,
+                                              proposals=Path(args.proposals) if args.proposals else None)))
     else:
         print(apply(Path(args.proposals), Path(args.corrections), out))
 
