@@ -76,6 +76,18 @@ class Case:
     distance_dd: float | None = None  # centre distance in disc diameters
 
 
+def is_heldout(source: str, image_name: str) -> bool:
+    """Photos never used to make training masks (``scripts/disc_pseudo_masks.py``): even subject/patient numbers.
+
+    GRAPE names are ``<subject>_<eye>_<visit>.jpg``, HYGD's ``<patient>_<n>.jpg``; GRAPE's ROI crops
+    follow their photo. Other sources are all held out (IDRiD uses its run's split instead).
+    """
+    if source.split("-")[0] not in ("grape", "hygd"):
+        return True
+    head = image_name.split("_")[0]
+    return head.isdigit() and int(head) % 2 == 0
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a proportion (scipy has no one-liner for it)."""
     if n == 0:
@@ -98,11 +110,13 @@ def _read_centres(path: Path) -> dict[str, tuple[float, float]]:
                 if row.get("status", "ok") == "ok"}
 
 
-def iter_images(source: str, data: Path, split_csv: Path | None, limit: int | None):
+def iter_images(source: str, data: Path, split_csv: Path | None, limit: int | None, *, heldout: bool = False):
     """Yield ``(key, rgb, ref_xy | None, ref_mask | None, is_crop)`` for one source."""
     n = 0
 
-    def take() -> bool:
+    def take(name: str = "") -> bool:
+        if heldout and name and not is_heldout(source, name):
+            return False
         return limit is None or n < limit
 
     if source == "idrid":
@@ -122,13 +136,13 @@ def iter_images(source: str, data: Path, split_csv: Path | None, limit: int | No
         refs = _read_centres(REFERENCES / "grape_disc_centres.csv")
         for name, xy in sorted(refs.items()):
             path = data / "grape" / "CFPs" / name
-            if path.is_file() and take():
+            if path.is_file() and take(name):
                 n += 1
                 yield name, read_image(path, mode="rgb"), xy, None, False
     elif source in ("grape-roi", "acrima"):
         folder = data / "grape" / "ROI images" if source == "grape-roi" else data / "acrima" / "Database" / "Images"
         for path in sorted(folder.iterdir()):
-            if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or not take():
+            if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or not take(path.name):
                 continue
             rgb = read_image(path, mode="rgb")
             n += 1
@@ -136,8 +150,10 @@ def iter_images(source: str, data: Path, split_csv: Path | None, limit: int | No
     elif source == "hygd":
         refs = _read_centres(REFERENCES / "hygd_disc_centres.csv")
         for path in sorted((data / "hygd" / "Images").iterdir(), key=lambda p: p.name):
-            if not take():
-                return
+            if refs and path.name not in refs:
+                continue  # only the reference photos (all photos when there is no reference)
+            if not take(path.name):
+                continue
             n += 1
             yield path.name, read_image(path, mode="rgb"), refs.get(path.name), None, False
     elif source == "skimage":
@@ -146,10 +162,11 @@ def iter_images(source: str, data: Path, split_csv: Path | None, limit: int | No
         yield "skimage-retina", np.ascontiguousarray(skdata.retina()[..., :3]), None, None, False
 
 
-def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | None, limit: int | None) -> list[Case]:
+def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | None, limit: int | None, *,
+                 heldout: bool = False) -> list[Case]:
     """Run the disc stage on every image of ``source`` and fill the cases (located is set later)."""
     cases: list[Case] = []
-    for key, rgb, ref, mask, is_crop in iter_images(source, data, split_csv, limit):
+    for key, rgb, ref, mask, is_crop in iter_images(source, data, split_csv, limit, heldout=heldout):
         view = float(max(rgb.shape[:2])) if is_crop else float(_fov_side(rgb))
         out = segment_disc(rgb, model, model.spec)
         geo = out.geometry()
@@ -254,17 +271,21 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     parser.add_argument("--idrid-split", default=None, help="a run's split.csv: score IDRiD's validation rows only")
     parser.add_argument("--limit", type=int, default=None, help="at most N images per source")
+    parser.add_argument("--heldout", action="store_true",
+                        help="GRAPE and HYGD: score only photos never used for training masks (see is_heldout)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "disc_location.json"))
     parser.add_argument("--cases", default=None, help="also write every case to this CSV")
     parser.add_argument("--sheet", default=None, help="write contact sheets of each source to this folder")
     args = parser.parse_args()
     data = _data_dir(args.data)
     model = OnnxModel(Path(args.model), threads=1, spinning=False)
-    report: dict = {"model": str(args.model), "model_sha256": model.sha256, "sources": {}}
+    report: dict = {"model": str(args.model), "model_sha256": model.sha256, "heldout_only": args.heldout,
+                    "sources": {}}
     all_cases: list[Case] = []
     for source in args.sources:
         t0 = time.perf_counter()
-        cases = score_source(source, model, data, Path(args.idrid_split) if args.idrid_split else None, args.limit)
+        cases = score_source(source, model, data, Path(args.idrid_split) if args.idrid_split else None, args.limit,
+                             heldout=args.heldout)
         typical = judge(cases)
         summary = summarise(source, cases, typical)
         summary["seconds"] = round(time.perf_counter() - t0, 1)

@@ -55,6 +55,7 @@ def _segmentation(task: str):
         seed: int | None = _SEED,
         max_images: int | None = _MAX_IMAGES,
         early_stop: int = typer.Option(12, "--early-stop", help="Patience in epochs on validation IoU."),
+        init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tune)."),
         resume: bool = _RESUME,
     ) -> None:
         from medscreen.training.config import SegmentationConfig
@@ -64,7 +65,7 @@ def _segmentation(task: str):
         config = SegmentationConfig(
             task=task, arch=arch, norm=norm, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size,
             repeats=repeats, val_fraction=val_fraction, seed=get_settings().seed if seed is None else seed,
-            max_images=max_images, early_stop_patience=early_stop,
+            max_images=max_images, early_stop_patience=early_stop, init_from=str(init) if init else None,
         )
         run = train_segmentation(records, config, out, resume=resume)
         console.print(f"run folder: {run}  (best checkpoint: {run / 'checkpoints' / 'best.ckpt'})")

@@ -26,7 +26,8 @@ from medscreen.transforms.geometry import (
 )
 
 __all__ = [
-    "DiscConfidence", "SegmentationOutput", "disc_confidence", "looks_like_crop", "predict_in_box", "segment_disc",
+    "DiscConfidence", "SegmentationOutput", "disc_confidence", "looks_like_crop", "predict_in_box", "region_near",
+    "segment_disc",
     "segment_lesion",
 ]
 
@@ -125,7 +126,7 @@ def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, fl
     return best
 
 
-def _region_near(prob: np.ndarray, threshold: float, cy: float, cx: float, spread: float) -> np.ndarray | None:
+def region_near(prob: np.ndarray, threshold: float, cy: float, cx: float, spread: float) -> np.ndarray | None:
     """The component of ``prob > t`` with the most probability mass, weighted by closeness to ``(cy, cx)``."""
     peak = float(prob.max())
     if peak < 0.05:
@@ -167,7 +168,7 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
     else:
         f = (box1[2] - box1[0]) / s
         py, px, radius, _ = peak
-        region = _region_near(small, threshold, py, px, 2.0 * radius)
+        region = region_near(small, threshold, py, px, 2.0 * radius)
         geo = mask_geometry(region) if region is not None else None
         diameter = geo["diameter"] if geo is not None and np.hypot(geo["cy"] - py, geo["cx"] - px) < 2 * radius \
             else 2.0 * radius
@@ -179,7 +180,7 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
         prob, window = _predict_window(rgb, box2, runner, spec)
         boxes.append(box2)
         cy2, cx2 = (box2[0] + box2[2]) / 2 - window[0], (box2[1] + box2[3]) / 2 - window[1]
-        region2 = _region_near(prob, threshold, cy2, cx2, (box2[2] - box2[0]) / 4)
+        region2 = region_near(prob, threshold, cy2, cx2, (box2[2] - box2[0]) / 4)
         if region2 is not None:
             final = region2
     mask = (final & (prob > threshold)) if final is not None else np.zeros(prob.shape, bool)

@@ -28,6 +28,7 @@ class SegmentationConfig(BaseModel):
     seed: int = 42
     threshold: float = Field(0.5, gt=0, lt=1)
     max_images: int | None = Field(None, ge=2, description="Use only this many images (smoke tests).")
+    init_from: str | None = Field(None, description="Start from this checkpoint's weights (fine-tuning).")
     num_workers: int = Field(0, ge=0)
     accelerator: str = "auto"
 

@@ -189,6 +189,13 @@ def train_segmentation(
     log.info("training %s on %d images, validating on %d", config.task, len(train), len(val))
     train_loader, val_loader, val_views = _loaders(train, val, config)
     module = SegmentationModule(config.model_dump())
+    if config.init_from and not (resume and last.exists()):
+        start = load_module(Path(config.init_from))
+        if start.config.task != config.task or start.config.arch != config.arch or start.config.norm != config.norm:
+            raise ConfigError(f"--init {config.init_from}: a {start.config.task}/{start.config.arch}/{start.config.norm} "
+                              f"checkpoint cannot start a {config.task}/{config.arch}/{config.norm} run; give a matching one")
+        module.net.load_state_dict(start.net.state_dict())
+        log.info("starting from the weights of %s", config.init_from)
     extra: list[Callback] = []
     if config.task == "disc":
         extra.append(DiscPipelineValidation(val_views, config.input_size, config.threshold))
