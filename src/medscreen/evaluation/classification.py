@@ -262,7 +262,22 @@ def _summarise_binary(truth: np.ndarray, p: np.ndarray, threshold: float, n_boot
         "specificity_ci95": bootstrap_ci(n, lambda i: rate(i, 0), n_boot=n_boot, seed=seed),
         "confusion_matrix": [[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]],
         "ece": expected_calibration_error(truth, p),
+        "at_sensitivity_0_85": operating_point(truth, p, 0.85),
     }
+
+
+def operating_point(truth: np.ndarray, p: np.ndarray, min_sensitivity: float) -> dict[str, float | None]:
+    """Sensitivity and specificity at the highest threshold reaching ``min_sensitivity`` *on these cases*.
+
+    Chosen post hoc on the data it is reported on: it says what this model could
+    do here if its threshold were set locally, not what its stored threshold does.
+    """
+    t = choose_threshold(truth, p, min_sensitivity) if 0 < truth.sum() < len(truth) else float("nan")
+    if not np.isfinite(t):
+        return {"threshold": None, "sensitivity": None, "specificity": None}
+    pred = p >= t
+    return {"threshold": float(t), "sensitivity": float(pred[truth == 1].mean()),
+            "specificity": float((~pred[truth == 0]).mean())}
 
 
 def _summarise_multiclass(idx: np.ndarray, p: np.ndarray, names: list, n_boot: int, seed: int) -> dict:
