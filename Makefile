@@ -8,7 +8,7 @@ DATA_DIR ?= $(or $(MEDSCREEN_DATA_DIR),../shared/data)
 MEDSCREEN_HOME ?= medscreen-data
 PORT ?= 8000
 
-.PHONY: install chromium run test benchmark clean
+.PHONY: install chromium run test benchmark models clean
 
 # Re-installs only when pyproject.toml changed (the package itself is editable).
 $(STAMP): pyproject.toml
@@ -41,6 +41,10 @@ benchmark: install
 	$(BIN)/python benchmarks/screening.py --out benchmarks/results/screening.json
 	$(BIN)/python benchmarks/classification.py --out benchmarks/results/classification.json
 	$(BIN)/python benchmarks/glaucoma_transfer.py --out benchmarks/results/glaucoma_transfer.json
+
+# Rebuild every fundus model from $(DATA_DIR) and measure it (hours on 2 CPU cores; resumable: rerun to continue).
+models: install
+	DATA="$(DATA_DIR)" bash scripts/make_models.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -1,10 +1,14 @@
 """Camera-appearance randomisation for fundus photos that MONAI does not provide.
 
 MONAI covers gain, gamma, blur, noise, bias fields and histogram shifts; it
-has nothing for the artefact that most often fooled the disc model on an
-unseen camera (HYGD's Topcon Triton): a bright flash crescent along the edge of
-the field of view, which is as bright as a disc. :class:`RandRimFlared` adds
-one, so the model learns that brightness at the rim is not the disc.
+has nothing for two artefacts of the camera's field of view:
+
+* :class:`RandRimFlared` — a bright flash crescent along the edge of the field
+  (HYGD's Topcon Triton), as bright as a disc: it most often fooled the disc model.
+* :class:`RandFieldEdged` — the black edge of the field cutting into a disc
+  crop. In HYGD it shows in most normal eyes' crops and few glaucomatous ones
+  (the disc sits nearer the edge in their photos), so a classifier learns
+  "black corner → normal"; drawing it on crops of both classes removes the cue.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Hashable, Mapping
 import numpy as np
 from monai.transforms import MapTransform, RandomizableTransform
 
-__all__ = ["RandRimFlared"]
+__all__ = ["RandFieldEdged", "RandRimFlared"]
 
 
 class RandRimFlared(RandomizableTransform, MapTransform):
@@ -81,3 +85,43 @@ class RandRimFlared(RandomizableTransform, MapTransform):
         for c in range(min(3, img.shape[0])):
             out[c] = np.clip(out[c] + field * tint[c], 0.0, 1.0)
         return out
+
+
+class RandFieldEdged(RandomizableTransform, MapTransform):
+    """Black out the part of a crop beyond a random circular field-of-view edge (the camera's surround).
+
+    Args:
+        keys: image keys (channel-first float arrays in [0, 1]).
+        prob: probability of adding an edge to a sample.
+        depth: range of how far the edge reaches into the crop, as a share of its side.
+        radius: range of the field's radius, in crop sides (large: a gently curved edge).
+
+    The field's centre lies outside the crop in a random direction, placed so
+    that its boundary cuts ``depth`` of the side into the crop.
+    """
+
+    def __init__(self, keys: tuple[str, ...] | str, prob: float = 0.3, depth: tuple[float, float] = (0.03, 0.28),
+                 radius: tuple[float, float] = (1.5, 4.0)):
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        if not 0 <= depth[0] <= depth[1] < 1:
+            raise ValueError(f"depth must be an increasing pair in [0, 1), got {depth}")
+        self.depth, self.radius = depth, radius
+
+    def __call__(self, data: Mapping[Hashable, np.ndarray]) -> dict[Hashable, np.ndarray]:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        depth, radius, angle = self.R.uniform(*self.depth), self.R.uniform(*self.radius), self.R.uniform(-np.pi, np.pi)
+        for key in self.key_iterator(d):
+            img = np.asarray(d[key], dtype=np.float32)
+            h, w = img.shape[-2:]
+            side = float(max(h, w))
+            # the crop's centre sits (radius - (0.5 - depth)) sides from the field's centre, towards ``angle``
+            dist = (radius - (0.5 - depth)) * side
+            cy, cx = h / 2 - dist * np.sin(angle), w / 2 - dist * np.cos(angle)
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            inside = np.hypot(yy - cy, xx - cx) <= radius * side
+            d[key] = img * inside
+        return d

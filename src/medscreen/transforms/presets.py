@@ -25,7 +25,7 @@ from monai.transforms import (
 )
 
 from medscreen.models.registry import lookup
-from medscreen.transforms.appearance import RandRimFlared
+from medscreen.transforms.appearance import RandFieldEdged, RandRimFlared
 
 __all__ = ["CLASSIFICATION_AUGMENT", "SEGMENTATION_AUGMENT", "classification_augment", "segmentation_augment"]
 
@@ -114,6 +114,7 @@ def _fundus_crop() -> Compose:
             RandHistogramShiftd(keys="image", num_control_points=(5, 10), prob=0.25),
             RandGaussianSmoothd(keys="image", sigma_x=(0.3, 2.0), sigma_y=(0.3, 2.0), prob=0.3),
             RandGaussianNoised(keys="image", std=0.03, prob=0.25),
+            RandFieldEdged(keys="image", prob=0.35),  # after the intensity changes: the surround stays black
         ]
     )
 
