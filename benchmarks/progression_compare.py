@@ -74,7 +74,6 @@ from typing import Any
 
 import numpy as np
 import sklearn
-from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -84,7 +83,12 @@ from sklearn.preprocessing import StandardScaler
 
 from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_vector
 from medscreen.datasets.grape import read_grape_eyes
-from medscreen.evaluation.classification import choose_threshold, compute_binary_metrics, confusion_matrix_binary
+from medscreen.evaluation.classification import (
+    _rank_auc,
+    choose_threshold,
+    compute_binary_metrics,
+    confusion_matrix_binary,
+)
 from medscreen.evaluation.stats import bootstrap_ci, nan_to_none
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,14 +199,9 @@ def load_table(root: Path, criterion: str = "any") -> Table:
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC (Mann–Whitney with mid-ranks, as scikit-learn's); NaN without both classes."""
+    """ROC AUC (the project's Mann–Whitney with mid-ranks, as scikit-learn's); NaN without both classes."""
     pos = np.asarray(y) == 1
-    n_pos = int(pos.sum())
-    n_neg = len(pos) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return _rank_auc(pos, np.asarray(score, dtype=float))
 
 
 def subject_members(groups: np.ndarray) -> list[np.ndarray]:

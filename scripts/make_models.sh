@@ -25,15 +25,23 @@ timed() {  # timed NAME COMMAND...: run, and record the wall time
   printf '%s\t%s\t%s\n' "$name" "$((SECONDS - start))" "$(date -u +%FT%TZ)" >> "$RUNS/walltimes.tsv"
 }
 
-# 1. Optic disc: IDRiD full photos, every framing from whole field to tight crops, camera-appearance augmentation.
-timed disc-train "$MS" train disc --data "$DATA/idrid" --out "$RUNS/disc" --norm instance --repeats 8 \
+# 1. Optic disc. Round 1: IDRiD full photos, every framing from whole field to tight crops, camera-appearance
+#    augmentation. Round 2: fine-tuned with outlines of GRAPE and HYGD photos made by round 1 where the disc's
+#    position is known (half of each source's people held out for evidence).
+timed disc-r1-train "$MS" train disc --data "$DATA/idrid" --out "$RUNS/disc-r1" --norm instance --repeats 8 \
   --epochs 40 --early-stop 12 --resume
+[ -f "$RUNS/disc-r1.onnx" ] || timed disc-r1-export "$MS" export segmentation "$RUNS/disc-r1/checkpoints/best.ckpt" \
+  --out "$RUNS/disc-r1.onnx"
+[ -f "$RUNS/disc-pseudo/manifest.csv" ] || timed disc-pseudo "$PY" scripts/disc_pseudo_masks.py \
+  --model "$RUNS/disc-r1.onnx" --idrid-split "$RUNS/disc-r1/split.csv" --data "$DATA" --out "$RUNS/disc-pseudo"
+timed disc-train "$MS" train disc --manifest "$RUNS/disc-pseudo/manifest.csv" --out "$RUNS/disc" --norm instance \
+  --repeats 2 --epochs 3 --lr 3e-4 --init "$RUNS/disc-r1/checkpoints/best.ckpt" --resume
 [ -f "$RUNS/disc.onnx" ] || timed disc-export "$MS" export segmentation "$RUNS/disc/checkpoints/best.ckpt" \
   --out "$RUNS/disc.onnx" --card cards/disc.json
-[ -f "$RUNS/disc-val.json" ] || timed disc-eval "$MS" evaluate disc --manifest "$RUNS/disc/split.csv" --split val \
+[ -f "$RUNS/disc-val.json" ] || timed disc-eval "$MS" evaluate disc --manifest "$RUNS/disc-r1/split.csv" --split val \
   --crop-scale 2 --crop-scale 3 --crop-scale 4 --model "$RUNS/disc.onnx" --json "$RUNS/disc-val.json"
-[ -f "$RUNS/disc-location.json" ] || timed disc-location "$PY" benchmarks/disc_location.py \
-  --model "$RUNS/disc.onnx" --idrid-split "$RUNS/disc/split.csv" --out "$RUNS/disc-location.json" \
+[ -f "$RUNS/disc-location.json" ] || timed disc-location "$PY" benchmarks/disc_location.py --heldout \
+  --model "$RUNS/disc.onnx" --idrid-split "$RUNS/disc-r1/split.csv" --out "$RUNS/disc-location.json" \
   --cases "$RUNS/disc-location-cases.csv"
 
 # 2. Disc crops of every two-class glaucoma source, made once by the new disc stage (the training cache).
@@ -41,7 +49,7 @@ timed disc-train "$MS" train disc --data "$DATA/idrid" --out "$RUNS/disc" --norm
   --out "$RUNS/crops" --disc-model "$RUNS/disc.onnx"
 
 # 3. Glaucoma: leave-one-source-out evidence, then the shipped model on every source (balanced per source × class).
-GLAUCOMA=(--input-size 160 --epochs 30 --early-stop 8 --preprocess standardise --balance source)
+GLAUCOMA=(--input-size 160 --epochs 30 --early-stop 8 --preprocess local-contrast --balance source)
 timed glaucoma-no-hygd "$MS" train glaucoma --manifest "$RUNS/crops/manifest_acrima.csv" \
   --out "$RUNS/glaucoma-no-hygd" "${GLAUCOMA[@]}" --resume
 timed glaucoma-no-acrima "$MS" train glaucoma --manifest "$RUNS/crops/manifest_hygd.csv" \

@@ -88,6 +88,26 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def referred_photo(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A glaucomatous GRAPE photo that the bundled models refer (the first, in name order).
+
+    A normal eye (scikit-image's retina) is correctly routine, so the review
+    queue needs a real glaucomatous eye; GRAPE's are all glaucomatous.
+    """
+    import medscreen
+
+    folder = data_dir / "grape" / "CFPs"
+    if not folder.is_dir():
+        pytest.skip(f"GRAPE photos not found in {folder}: the review test needs a glaucomatous eye")
+    for path in sorted(folder.glob("*_1.jpg"))[:40]:
+        if medscreen.screen(path).advice == "refer":
+            out = tmp_path_factory.mktemp("referred") / "od.jpg"
+            out.write_bytes(path.read_bytes())
+            return out
+    pytest.fail("none of 40 glaucomatous GRAPE photos was referred: the glaucoma model misses them")
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -172,7 +192,7 @@ def test_health_worker_screens_a_patient_twice_and_sees_the_timeline(server: str
     page.context.close()
 
 
-def test_reviewer_confirms_a_referred_case(server: str, browser, photo: Path):
+def test_reviewer_confirms_a_referred_case(server: str, browser, referred_photo: Path):
     page = _page(browser, server)
     _sign_in(page, "doctor")
     page.goto("/reviews")
@@ -184,7 +204,7 @@ def test_reviewer_confirms_a_referred_case(server: str, browser, photo: Path):
         nurse.fill("input[name=clinic_ref]", "KSM-0002")
         nurse.click("form[method=post][action='/patients'] button[type=submit]")
         nurse.wait_for_url("**/patients/*")
-        _screen_visit(nurse, photo)
+        _screen_visit(nurse, referred_photo)
         nurse.context.close()
         page.goto("/reviews")
     _shot(page, "5-review-queue")
