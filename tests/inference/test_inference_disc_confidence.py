@@ -51,3 +51,23 @@ def test_crop_range_and_card_override() -> None:
 
 def test_no_outline_gives_none() -> None:
     assert disc_confidence(_output(np.zeros((50, 50), bool), 0.0), 50, is_crop=False) is None
+
+
+def test_blob_detector_prefers_a_compact_disc_to_a_broad_glow() -> None:
+    from medscreen.inference.segmentation import _BLOB_RADII, _blob_peak
+
+    yy, xx = np.mgrid[:256, :256]
+    glow = 0.8 * np.exp(-(((yy - 80) ** 2 + (xx - 60) ** 2) / (2 * 45.0**2)))  # flash-like, wide and bright
+    disc = 0.95 * (((yy - 150) ** 2 + (xx - 190) ** 2) <= 12**2)
+    peak = _blob_peak(np.maximum(glow, disc).astype(np.float32), _BLOB_RADII[False])
+    assert peak is not None and abs(peak[0] - 150) <= 4 and abs(peak[1] - 190) <= 4
+
+
+def test_crops_are_told_from_photos_by_their_corners() -> None:
+    from medscreen.inference.segmentation import looks_like_crop
+
+    photo = np.zeros((100, 100, 3), np.uint8)
+    yy, xx = np.mgrid[:100, :100]
+    photo[(yy - 50) ** 2 + (xx - 50) ** 2 < 45**2] = (180, 90, 30)
+    assert not looks_like_crop(photo)
+    assert looks_like_crop(np.full((100, 100, 3), (180, 90, 30), np.uint8))

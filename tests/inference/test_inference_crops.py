@@ -1,0 +1,42 @@
+"""write_disc_crops: the disc stage runs once per photo and leaves crops plus manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.data import retina
+
+from medscreen.datasets.manifest import read_manifest
+from medscreen.datasets.records import Record
+from medscreen.errors import ConfigError
+from medscreen.inference.crops import record_is_crop, write_disc_crops
+
+
+def test_photos_are_cropped_around_the_disc_and_crops_only_squared(tmp_path: Path) -> None:
+    photo = tmp_path / "p_0.jpg"
+    Image.fromarray(retina()[..., :3]).save(photo, quality=90)
+    crop = tmp_path / "Im001_ACRIMA.jpg"
+    Image.fromarray(np.full((90, 120, 3), 150, np.uint8)).save(crop)
+    records = [Record(photo, label="normal", patient_id="hygd:1", dataset="hygd", key="p_0"),
+               Record(crop, label="glaucoma", dataset="acrima", key="Im001_ACRIMA")]
+    manifest = write_disc_crops(records, tmp_path / "out", size=64)
+    rows = read_manifest(manifest).records
+    assert [(r.dataset, r.label, r.patient_id) for r in rows] == [("hygd", "normal", "hygd:1"),
+                                                                   ("acrima", "glaucoma", None)]
+    assert all(Image.open(r.image).size == (64, 64) for r in rows)
+    assert (tmp_path / "out" / "manifest_hygd.csv").is_file() and (tmp_path / "out" / "manifest_acrima.csv").is_file()
+    info = json.loads((tmp_path / "out" / "crops.json").read_text())
+    assert info["n"] == 2 and info["n_no_disc"] == 0 and len(info["disc_model_sha256"]) == 64
+    with pytest.raises(ConfigError, match="not empty"):
+        write_disc_crops(records, tmp_path / "out")
+
+
+def test_which_records_are_published_crops(tmp_path: Path) -> None:
+    assert record_is_crop(Record(tmp_path / "Im1_ACRIMA.jpg", dataset="acrima"))
+    assert record_is_crop(Record(tmp_path / "ROI images" / "1_OD_1.jpg", dataset="grape"))
+    assert not record_is_crop(Record(tmp_path / "CFPs" / "1_OD_1.jpg", dataset="grape"))
+    assert not record_is_crop(Record(tmp_path / "1_0.jpg", dataset="hygd"))
