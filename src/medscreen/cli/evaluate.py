@@ -118,6 +118,7 @@ def _classification(task: str):
         select: str = typer.Option("auc", "--select", help="--cv: checkpoint kept, auc | loss | last"),
         lr: float = typer.Option(1e-3, "--lr", help="--cv: Adam learning rate"),
         weight_decay: float = typer.Option(1e-4, "--weight-decay", help="--cv: Adam L2 penalty"),
+        balance: str = typer.Option("loss", "--balance", help="--cv: loss | sampler | source (per dataset × class) | none"),
     ) -> None:
         from medscreen.config import get_settings
         from medscreen.datasets.grape import relabel_grape, with_grape_images
@@ -138,7 +139,7 @@ def _classification(task: str):
             report = _cross_validate(records, task, cv, out or json_out.with_suffix(""), crops=crops, inputs=inputs,
                                      arch=arch, epochs=epochs, input_size=input_size, preprocess=preprocess,
                                      use_mask=use_mask, seed=get_settings().seed if seed is None else seed,
-                                     select=select, lr=lr, weight_decay=weight_decay)
+                                     select=select, lr=lr, weight_decay=weight_decay, balance=balance)
         else:
             classifier = load_classifier(task, model)
             console.print(f"evaluating {classifier.description} on {len(records)} "
