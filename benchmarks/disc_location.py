@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binomtest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -51,7 +52,7 @@ from medscreen.datasets import read_dataset  # noqa: E402
 from medscreen.inference.runtime import OnnxModel  # noqa: E402
 from medscreen.inference.segmentation import segment_disc  # noqa: E402
 from medscreen.io.images import read_image, read_mask  # noqa: E402
-from medscreen.transforms.geometry import fov_box, mask_geometry, square_box  # noqa: E402
+from medscreen.transforms.geometry import mask_geometry  # noqa: E402
 
 REFERENCES = REPO / "benchmarks" / "references"
 SOURCES = ("idrid", "grape-cfp", "grape-roi", "acrima", "hygd", "skimage")
@@ -88,14 +89,12 @@ def is_heldout(source: str, image_name: str) -> bool:
     return head.isdigit() and int(head) % 2 == 0
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion (scipy has no one-liner for it)."""
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson score 95 % interval of a proportion (SciPy's ``binomtest``)."""
     if n == 0:
         return (math.nan, math.nan)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def _data_dir(arg: str | None) -> Path:
@@ -167,8 +166,8 @@ def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | No
     """Run the disc stage on every image of ``source`` and fill the cases (located is set later)."""
     cases: list[Case] = []
     for key, rgb, ref, mask, is_crop in iter_images(source, data, split_csv, limit, heldout=heldout):
-        view = float(max(rgb.shape[:2])) if is_crop else float(_fov_side(rgb))
-        out = segment_disc(rgb, model, model.spec)
+        out = segment_disc(rgb, model, model.spec, is_crop=is_crop)
+        view = float(out.boxes[0][2] - out.boxes[0][0])  # the squared field of view (or squared crop) of pass 1
         geo = out.geometry()
         ref_d = mask_geometry(mask)["diameter"] if mask is not None else None
         case = Case(source, key, ref[0] if ref else None, ref[1] if ref else None, ref_d, view, geo is not None)
@@ -179,11 +178,6 @@ def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | No
                 case.iou = inter / max(float((out.mask | mask).sum()), 1.0)
         cases.append(case)
     return cases
-
-
-def _fov_side(rgb: np.ndarray) -> int:
-    y0, x0, y1, x1 = square_box(fov_box(rgb))
-    return y1 - y0
 
 
 def judge(cases: list[Case]) -> float | None:

@@ -30,19 +30,8 @@ from medscreen.config import get_settings
 from medscreen.datasets.grape import with_grape_images
 from medscreen.datasets.registry import read_dataset
 from medscreen.evaluation.stats import bootstrap_ci
-from medscreen.inference.classification import fundus_crop, load_classifier
+from medscreen.inference.classification import disc_masker, fundus_crop, load_classifier
 from medscreen.io.images import read_image
-
-
-def _disc_runner(path: Path | None):
-    """The mask function of ``path``'s disc model (None: the bundled one, as ``fundus_crop`` uses)."""
-    if path is None:
-        return None
-    from medscreen.inference.runtime import OnnxModel
-    from medscreen.inference.segmentation import segment_disc
-
-    model = OnnxModel(path, spinning=False)
-    return lambda rgb: segment_disc(rgb, model, model.spec).mask
 
 
 def flagged(images, classifier, disc=None) -> dict:
@@ -74,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     from skimage import data as skdata
 
-    disc = _disc_runner(args.disc_model)
+    disc = disc_masker(args.disc_model)
     data = get_settings().data_dir
     classifier = load_classifier("glaucoma", args.model)
     grape = [r for r in with_grape_images(list(read_dataset(data / "grape").records), "cfp")

@@ -54,13 +54,16 @@ def test_no_outline_gives_none() -> None:
 
 
 def test_blob_detector_prefers_a_compact_disc_to_a_broad_glow() -> None:
-    from medscreen.inference.segmentation import _BLOB_RADII, _blob_peak
+    from medscreen.inference.segmentation import _BLOB_RADII, _blob_peak, _blob_peak_halved
 
     yy, xx = np.mgrid[:256, :256]
     glow = 0.8 * np.exp(-(((yy - 80) ** 2 + (xx - 60) ** 2) / (2 * 45.0**2)))  # flash-like, wide and bright
     disc = 0.95 * (((yy - 150) ** 2 + (xx - 190) ** 2) <= 12**2)
-    peak = _blob_peak(np.maximum(glow, disc).astype(np.float32), _BLOB_RADII[False])
+    prob = np.maximum(glow, disc).astype(np.float32)
+    peak = _blob_peak(prob, _BLOB_RADII[False])
     assert peak is not None and abs(peak[0] - 150) <= 4 and abs(peak[1] - 190) <= 4
+    halved = _blob_peak_halved(prob, _BLOB_RADII[False])  # the screening path: pooled 2×2, full-map units back
+    assert halved is not None and abs(halved[0] - 150) <= 4 and abs(halved[1] - 190) <= 4
 
 
 def test_crops_are_told_from_photos_by_their_corners() -> None:

@@ -139,10 +139,11 @@ def crops(
 ) -> None:
     """Find the disc once per photo and write the classifier's crops with a manifest (a training cache)."""
     from medscreen.inference.crops import write_disc_crops
+    from medscreen.models.registry import lookup
     from medscreen.training.classification import task_records
 
-    if framing not in ("diameter", "box+50"):
-        raise ConfigError(f"--framing {framing!r}: choose diameter or box+50")
+    lookup(framing, {"diameter": 0, "box+50": 0}, "--framing")
+    lookup(task, {"glaucoma": 0, "progression": 0}, "--task")
     records = task_records([r for p in paths for index in load_indexes(p, None) for r in index.records], task)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("cropping", total=len(records))
@@ -150,4 +151,4 @@ def crops(
                                     on_progress=lambda n: progress.update(bar, completed=n))
     summary = json.loads((out / "crops.json").read_text())
     console.print(f"wrote {summary['n']} crops ({summary['counts']}) and {manifest}; "
-                  f"no disc found in {summary['n_no_disc']} (listed in {out / 'no_disc.csv'})")
+                  f"{summary['n_skipped']} skipped (listed with the reason in {out / 'skipped.csv'})")

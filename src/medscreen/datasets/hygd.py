@@ -21,13 +21,13 @@ nothing here depends on the extension.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 from dataclasses import replace
 from pathlib import Path
 
 from medscreen.datasets._layout import find_child, layout_error, natural_key, resolve_root
 from medscreen.datasets.records import DatasetIndex, Record
+from medscreen.io.images import file_sha256
 
 __all__ = ["HYGD_LABELS", "looks_like_hygd", "read_hygd"]
 
@@ -135,7 +135,7 @@ def _merge_duplicates(index: DatasetIndex) -> list[Record]:
     stays in ``fields["patient"]``. Reading bytes (not pixels) keeps this cheap.
     """
     first: dict[str, Record] = {}
-    parent: dict[str, str] = {}
+    parent: dict[str, str] = {}  # union-find over patient ids linked by a shared photo
 
     def find(p: str) -> str:
         while parent.setdefault(p, p) != p:
@@ -144,24 +144,19 @@ def _merge_duplicates(index: DatasetIndex) -> list[Record]:
 
     kept: list[Record] = []
     for rec in index.records:
-        digest = hashlib.sha256(rec.image.read_bytes()).hexdigest()
-        if digest in first:
-            other = first[digest]
-            parent[find(rec.patient_id or "")] = find(other.patient_id or "")
-            if other.label != rec.label:
-                index.warn(rec.image, f"identical to {other.image.name} but labelled {rec.label}, not {other.label}")
+        digest = file_sha256(rec.image)
+        other = first.setdefault(digest, rec)
+        if other is rec:
+            kept.append(rec)
             continue
-        first[digest] = rec
-        kept.append(rec)
-    groups: dict[str, list[str]] = {}
-    for rec in kept:
-        groups.setdefault(find(rec.patient_id or ""), [])
-    for pid in {r.patient_id or "" for r in kept} | set(parent):
-        root = find(pid)
-        if pid not in groups.setdefault(root, []):
-            groups[root].append(pid)
-    merged = {pid: "hygd:" + "+".join(sorted((p.removeprefix("hygd:") for p in members), key=natural_key))
-              for members in groups.values() if len(members) > 1 for pid in members}
+        parent[find(rec.patient_id or "")] = find(other.patient_id or "")
+        if other.label != rec.label:
+            index.warn(rec.image, f"identical to {other.image.name} but labelled {rec.label}, not {other.label}")
+    members: dict[str, set[str]] = {}
+    for pid in parent:
+        members.setdefault(find(pid), set()).add(pid)
+    merged = {pid: "hygd:" + "+".join(sorted((m.removeprefix("hygd:") for m in group), key=natural_key))
+              for group in members.values() if len(group) > 1 for pid in group}
     return [replace(r, patient_id=merged.get(r.patient_id or "", r.patient_id),
                     fields={**r.fields, "patient": (r.patient_id or "").removeprefix("hygd:")}) for r in kept]
 

@@ -35,6 +35,7 @@ __all__ = [
     "spec_params",
     "task_label",
     "task_image",
+    "disc_masker",
     "fundus_crop",
     "breast_input",
     "probabilities",
@@ -56,23 +57,30 @@ def _squared(image: np.ndarray) -> np.ndarray:
     return image if h == w else crop_box(image, square_box((0, 0, h, w)))
 
 
+def disc_masker(model_path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The disc stage as a function ``rgb → boolean disc mask`` (default: the bundled disc model).
+
+    The model is loaded once per process (:func:`load_onnx_model` caches it by path).
+    """
+    model = load_onnx_model(str(model_path or bundled_model_path("disc")))
+
+    def mask(rgb: np.ndarray) -> np.ndarray:
+        return segment_disc(rgb, model, model.spec, is_crop=False).mask
+
+    return mask
+
+
 def fundus_crop(rgb: np.ndarray, *, is_crop: bool, framing: str = "diameter", k: float = 2.2,
                 disc: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
     """The disc crop a glaucoma/progression classifier sees; None when no disc is found in a full photo.
 
     ``is_crop``: the image is already disc-centred (ACRIMA, GRAPE ROI) and is
-    only squared. Otherwise ``disc`` (default: the bundled disc model)
-    segments the optic disc and the crop is made around it.
+    only squared. Otherwise ``disc`` (default: the bundled disc model, see
+    :func:`disc_masker`) segments the optic disc and the crop is made around it.
     """
     if is_crop:
         return _squared(rgb)
-    if disc is None:
-        model = load_onnx_model(str(bundled_model_path("disc")))
-
-        def disc(image: np.ndarray) -> np.ndarray:
-            return segment_disc(image, model, model.spec).mask
-
-    return glaucoma_crop(rgb, disc(rgb), framing, k)  # type: ignore[arg-type]
+    return glaucoma_crop(rgb, (disc or disc_masker())(rgb), framing, k)
 
 
 def breast_input(grey: np.ndarray, *, use_mask: bool, lesion: OnnxModel | None = None,

@@ -9,7 +9,8 @@ disc, published crops are only squared) and writes
 * ``images/<dataset>/<key>.jpg`` — the crop at ``size`` px (JPEG q95),
 * ``manifest.csv`` — every crop, with label, patient, dataset and key, and
 * ``manifest_<dataset>.csv`` — each source alone (leave-one-source-out runs),
-* ``no_disc.csv`` — photos where no disc was found (left out, never guessed),
+* ``skipped.csv`` — images left out, with the reason: no disc found (never
+  guessed) or unreadable (the file is named; one bad file does not stop the run),
 * ``crops.json`` — the disc model's SHA-256, framing, size and counts.
 
 The folder is small (≈25 kB a crop) and self-contained, so it is also what a
@@ -30,11 +31,10 @@ from PIL import Image
 
 from medscreen.datasets.manifest import write_manifest
 from medscreen.datasets.records import Record
-from medscreen.errors import ConfigError
-from medscreen.inference.classification import fundus_crop
-from medscreen.inference.runtime import OnnxModel, bundled_model_path
-from medscreen.inference.segmentation import segment_disc
-from medscreen.io.images import read_image
+from medscreen.errors import ConfigError, ImageReadError
+from medscreen.inference.classification import disc_masker, fundus_crop
+from medscreen.inference.runtime import bundled_model_path
+from medscreen.io.images import file_sha256, read_image
 from medscreen.transforms.geometry import resize
 
 __all__ = ["CROP_DATASETS", "record_is_crop", "write_disc_crops"]
@@ -71,22 +71,25 @@ def write_disc_crops(
 
     Raises:
         ConfigError: ``out_dir`` is not empty, or no record could be cropped.
+        ModelError: the disc model cannot be loaded.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ConfigError(f"{out_dir} is not empty; choose a new --out folder for the crops")
-    model = OnnxModel(Path(disc_model) if disc_model else bundled_model_path("disc"), spinning=False)
-
-    def disc(rgb: np.ndarray) -> np.ndarray:
-        return segment_disc(rgb, model, model.spec).mask
-
+    model_path = Path(disc_model) if disc_model else bundled_model_path("disc")
+    disc = disc_masker(model_path)
     kept: list[Record] = []
-    missing: list[Record] = []
+    skipped: list[tuple[Record, str]] = []
     for i, r in enumerate(records):
-        crop = fundus_crop(read_image(r.image, mode="rgb"), is_crop=record_is_crop(r), framing=framing, k=k,
-                           disc=disc)
+        try:
+            crop = fundus_crop(read_image(r.image, mode="rgb"), is_crop=record_is_crop(r), framing=framing, k=k,
+                               disc=disc)
+        except ImageReadError as exc:
+            crop, reason = None, f"unreadable: {exc}"
+        else:
+            reason = "no optic disc found"
         if crop is None:
-            missing.append(r)
+            skipped.append((r, reason))
         else:
             path = out_dir / "images" / r.dataset / f"{r.key or r.image.stem}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,21 +98,21 @@ def write_disc_crops(
         if on_progress:
             on_progress(i + 1)
     if not kept:
-        raise ConfigError(f"no disc found in any of the {len(records)} images; are these fundus photos?")
+        raise ConfigError(f"none of the {len(records)} images gave a crop ({skipped[0][1]} …); are these fundus photos?")
     manifest = write_manifest(kept, out_dir / "manifest.csv")
     for dataset in sorted({r.dataset for r in kept}):
         write_manifest([r for r in kept if r.dataset == dataset], out_dir / f"manifest_{dataset}.csv")
-    with open(out_dir / "no_disc.csv", "w", newline="") as fh:
+    with open(out_dir / "skipped.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["image", "dataset", "label"])
-        writer.writerows([str(r.image), r.dataset, r.label] for r in missing)
+        writer.writerow(["image", "dataset", "label", "reason"])
+        writer.writerows([str(r.image), r.dataset, r.label, reason] for r, reason in skipped)
     counts: dict[str, dict[str, int]] = {}
     for r in kept:
         counts.setdefault(r.dataset, {}).setdefault(str(r.label), 0)
         counts[r.dataset][str(r.label)] += 1
     (out_dir / "crops.json").write_text(json.dumps({
-        "disc_model": str(model.path), "disc_model_sha256": model.sha256, "size": size, "framing": framing,
-        "crop_k": k, "n": len(kept), "n_no_disc": len(missing), "counts": counts,
+        "disc_model": str(model_path), "disc_model_sha256": file_sha256(model_path), "size": size,
+        "framing": framing, "crop_k": k, "n": len(kept), "n_skipped": len(skipped), "counts": counts,
     }, indent=2))
-    logging.getLogger(__name__).info("wrote %d crops to %s (%d without a disc)", len(kept), out_dir, len(missing))
+    logging.getLogger(__name__).info("wrote %d crops to %s (%d skipped)", len(kept), out_dir, len(skipped))
     return manifest

@@ -126,6 +126,19 @@ def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, fl
     return best
 
 
+def _blob_peak_halved(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, float, float] | None:
+    """:func:`_blob_peak` on the map mean-pooled 2×2 (4× fewer pixels on the screening hot path), in full-map units.
+
+    Only the peak's place is taken from it, to within 2 map pixels; pass 2 then outlines the disc at full resolution.
+    """
+    h, w = (prob.shape[0] // 2) * 2, (prob.shape[1] // 2) * 2
+    if h < 32 or w < 32:
+        return _blob_peak(prob, radii)
+    pooled = prob[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    peak = _blob_peak(pooled, radii)
+    return None if peak is None else (2 * peak[0] + 1, 2 * peak[1] + 1, 2 * peak[2], peak[3])
+
+
 def region_near(prob: np.ndarray, threshold: float, cy: float, cx: float, spread: float) -> np.ndarray | None:
     """The component of ``prob > t`` with the most probability mass, weighted by closeness to ``(cy, cx)``."""
     peak = float(prob.max())
@@ -161,7 +174,7 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
     s = spec.input_size
     small = _sigmoid(runner(_to_batch([resize(crop_box(rgb, box1), (s, s))]))[0, 0]).astype(np.float32)
     boxes = [box1]
-    peak = _blob_peak(small, _BLOB_RADII[crop])
+    peak = _blob_peak_halved(small, _BLOB_RADII[crop])
     final = None
     if peak is None:
         prob, window = _predict_window(rgb, box1, runner, spec)
@@ -186,18 +199,6 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
     mask = (final & (prob > threshold)) if final is not None else np.zeros(prob.shape, bool)
     return SegmentationOutput(paste_box(largest_component(mask), window, shape), paste_box(prob, window, shape),
                               boxes, window)
-
-
-def _scaled(geo: dict[str, float] | None, dy: int, dx: int, box: Box, size: int) -> dict[str, float] | None:
-    """Geometry measured on the ``size``-pixel model view of ``box`` (part offset ``dy, dx``), in image pixels."""
-    if geo is None:
-        return None
-    f = (box[2] - box[0]) / size
-    out = {"diameter": geo["diameter"] * f, "area": geo["area"] * f * f}
-    for key, offset, origin in (("cy", dy, box[0]), ("cx", dx, box[1]), ("y0", dy, box[0]), ("y1", dy, box[0]),
-                                ("x0", dx, box[1]), ("x1", dx, box[1])):
-        out[key] = origin + (geo[key] + offset) * f
-    return out
 
 
 def _shifted(geo: dict[str, float] | None, dy: float, dx: float) -> dict[str, float] | None:

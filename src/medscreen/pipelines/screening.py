@@ -71,7 +71,7 @@ from medscreen.pipelines.schema import (
     ScreeningResult,
 )
 from medscreen.transforms.classification import glaucoma_crop_box
-from medscreen.transforms.geometry import Box, crop_box, fov_box, square_box
+from medscreen.transforms.geometry import Box, crop_box, square_box
 
 __all__ = [
     "BACKENDS",
@@ -160,15 +160,11 @@ class _Run:
     timings: dict[str, float] = field(default_factory=dict)
     models: dict[str, ModelVersion] = field(default_factory=dict)
 
-    def timed(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+    def timed(self, stage: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         t = time.perf_counter()
-        out = fn(*args)
+        out = fn(*args, **kwargs)
         self.timings[stage] = self.timings.get(stage, 0.0) + (time.perf_counter() - t) * 1000
         return out
-
-
-def _side(box: Box) -> int:
-    return box[2] - box[0]
 
 
 def _box_xyxy(box: Box) -> list[int]:
@@ -276,14 +272,14 @@ class Screener:
 
     def _fundus(self, rgb: np.ndarray, quality: QualityReport, run: _Run) -> tuple[dict[str, Any], np.ndarray]:
         disc = self._model("disc", run)
-        seg = run.timed("disc", segment_disc, rgb, disc.runner, disc.spec)
+        is_crop = not has_surround(quality.measures)  # a disc-centred crop: disc sizes, window and crop follow
+        seg = run.timed("disc", segment_disc, rgb, disc.runner, disc.spec, is_crop=is_crop)
         geo = seg.geometry()
         if geo is None:
             return {"advice": "rescreen", "reasons": [NO_DISC], "disc": DiscFinding(found=False)}, seg.mask
         glaucoma = self._model("glaucoma", run)
         clf = glaucoma.classifier
         assert clf is not None
-        is_crop = not has_surround(quality.measures)  # a disc-centred crop is only squared, as in training
         crops: dict[tuple[str, float], tuple[Box, np.ndarray]] = {}
 
         def crop_for(params: Mapping[str, Any]) -> tuple[Box, np.ndarray]:
@@ -298,9 +294,8 @@ class Screener:
         box, crop = run.timed("crop", crop_for, clf.spec.params)
         p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
         finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold)
-        h, w = rgb.shape[:2]
-        view = float(max(h, w)) if is_crop else float(_side(square_box(fov_box(rgb))))
-        conf = disc_confidence(seg, view, is_crop=is_crop, params=disc.spec.params)
+        fov = seg.boxes[0]  # the squared field of view (a crop: the squared image) that pass 1 looked at
+        conf = disc_confidence(seg, float(fov[2] - fov[0]), is_crop=is_crop, params=disc.spec.params)
         out: dict[str, Any] = {
             "disc": DiscFinding(found=True, centre_x=geo["cx"], centre_y=geo["cy"], diameter_px=geo["diameter"],
                                 area_px=geo["area"], bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]),
