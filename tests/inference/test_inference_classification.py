@@ -161,7 +161,7 @@ def test_spec_params_follow_the_config():
                      "clinical_features": [], "framing": "box+50", "crop_k": 2.2, "use_mask": False}
     clinical = spec_params(ClassificationConfig(task="progression", inputs="clinical").model_dump(), ("a", "b"))
     assert clinical["clinical_features"] == list(CLINICAL_FEATURES) and clinical["inputs"] == "clinical"
-    with pytest.raises(ConfigError, match="not a classification task"):
+    with pytest.raises(ConfigError, match="unknown classification task .disc."):
         spec_params({"task": "disc"}, ("a", "b"))
 
 

@@ -140,10 +140,11 @@ def crops(
     """Find the disc once per photo and write the classifier's crops with a manifest (a training cache)."""
     from medscreen.inference.crops import write_disc_crops
     from medscreen.models.registry import lookup
+    from medscreen.tasks import task_names
     from medscreen.training.classification import task_records
 
     lookup(framing, {"diameter": 0, "box+50": 0}, "--framing")
-    lookup(task, {"glaucoma": 0, "progression": 0}, "--task")
+    lookup(task, dict.fromkeys(task_names("classification", "fundus")), "--task")
     records = task_records([r for p in paths for index in load_indexes(p, None) for r in index.records], task)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("cropping", total=len(records))

@@ -10,6 +10,7 @@ from rich.progress import Progress
 from medscreen.cli._common import console, err_console, handle_errors
 from medscreen.cli.train import gather_records
 from medscreen.errors import ConfigError
+from medscreen.tasks import TASKS, task_names
 
 __all__ = ["evaluate_app", "load_runner"]
 
@@ -27,8 +28,7 @@ def load_runner(task: str, model: Path | None):
 
         module = load_module(model)
         cfg = module.config
-        params = {"refine_k": 3.0} if task == "disc" else {}
-        spec = ModelSpec(task, cfg.input_size, 3 if task == "disc" else 1, cfg.threshold, params)
+        spec = ModelSpec(task, cfg.input_size, TASKS[task].in_channels, cfg.threshold, dict(TASKS[task].card_params))
 
         def run(batch):
             with torch.no_grad():
@@ -86,8 +86,8 @@ def _segmentation(task: str):
     return command
 
 
-evaluate_app.command("disc")(_segmentation("disc"))
-evaluate_app.command("lesion")(_segmentation("lesion"))
+for _task in task_names("segmentation"):
+    evaluate_app.command(_task)(_segmentation(_task))
 
 
 def _classification(task: str):
@@ -192,5 +192,5 @@ def _oof(path: Path, labels: list[str]):
     return truth, prob
 
 
-for _task in ("glaucoma", "progression", "breast-class"):
+for _task in task_names("classification"):
     evaluate_app.command(_task)(_classification(_task))

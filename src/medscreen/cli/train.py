@@ -11,6 +11,7 @@ from medscreen.cli.data import load_indexes
 from medscreen.config import get_settings
 from medscreen.datasets.records import Record
 from medscreen.errors import ConfigError
+from medscreen.tasks import TASKS, task_names
 
 __all__ = ["train_app", "gather_records"]
 
@@ -70,12 +71,12 @@ def _segmentation(task: str):
         run = train_segmentation(records, config, out, resume=resume)
         console.print(f"run folder: {run}  (best checkpoint: {run / 'checkpoints' / 'best.ckpt'})")
 
-    command.__doc__ = f"Train the {task} segmentation model."
+    command.__doc__ = f"Train the {task} model: {TASKS[task].description}."
     return command
 
 
-train_app.command("disc")(_segmentation("disc"))
-train_app.command("lesion")(_segmentation("lesion"))
+for _task in task_names("segmentation"):
+    train_app.command(_task)(_segmentation(_task))
 
 
 def _classification(task: str):
@@ -125,9 +126,9 @@ def _classification(task: str):
         console.print(f"run folder: {run}  (best checkpoint: {run / 'checkpoints' / 'best.ckpt'}; "
                       f"validation report: {run / 'summary.json'})")
 
-    command.__doc__ = f"Train the {task} classifier."
+    command.__doc__ = f"Train the {task} classifier: {TASKS[task].description}."
     return command
 
 
-for _task in ("glaucoma", "progression", "breast-class"):
+for _task in task_names("classification"):
     train_app.command(_task)(_classification(_task))

@@ -23,6 +23,7 @@ from medscreen.errors import ConfigError, ModelError
 from medscreen.inference.runtime import ModelSpec, OnnxModel, bundled_model_path, load_onnx_model
 from medscreen.inference.segmentation import segment_disc, segment_lesion
 from medscreen.io.images import read_image
+from medscreen.tasks import TASKS, get_task
 from medscreen.transforms.classification import glaucoma_crop, to_model_input
 from medscreen.transforms.geometry import crop_box, square_box
 
@@ -101,7 +102,7 @@ def breast_input(grey: np.ndarray, *, use_mask: bool, lesion: OnnxModel | None =
 def task_image(record: Record, task: str, *, is_crop: bool, use_mask: bool = False, framing: str = "diameter",
                k: float = 2.2) -> np.ndarray | None:
     """Read ``record.image`` and return the classifier's input image (uint8, ``H×W×C``), None without a disc."""
-    if task == "breast-class":
+    if TASKS[task].modality == "ultrasound":
         return breast_input(read_image(record.image, mode="gray"), use_mask=use_mask)
     return fundus_crop(read_image(record.image, mode="rgb"), is_crop=is_crop, framing=framing, k=k)
 
@@ -178,8 +179,7 @@ def clinical_matrix(records: Sequence[Record]) -> np.ndarray:
 
 def spec_params(config: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:
     """The card's ``params`` for a classifier trained with ``config`` (a ClassificationConfig dump)."""
-    if config["task"] not in ("glaucoma", "progression", "breast-class"):
-        raise ConfigError(f"not a classification task: {config['task']!r}")
+    get_task(config["task"], "classification")
     return {
         "labels": list(labels),
         "inputs": config["inputs"],

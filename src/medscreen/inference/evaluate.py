@@ -25,6 +25,7 @@ from medscreen.inference.runtime import ModelSpec, Runner
 from medscreen.inference.segmentation import segment_disc, segment_lesion
 from medscreen.io.images import read_image, read_mask
 from medscreen.transforms.geometry import centred_box, crop_box, mask_geometry
+from medscreen.tasks import TASKS
 
 __all__ = ["SegmentationCase", "iter_cases", "evaluate_segmentation", "write_report"]
 
@@ -43,7 +44,7 @@ def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float
     for r in records:
         if not r.masks and r.label != "normal":
             continue
-        image = read_image(r.image, mode="rgb" if task == "disc" else "gray")
+        image = read_image(r.image, mode="rgb" if TASKS[task].in_channels == 3 else "gray")
         truth = read_mask(r.masks) if r.masks else np.zeros(image.shape[:2], bool)
         if truth.shape != image.shape[:2]:
             raise ImageReadError(
@@ -82,7 +83,7 @@ def evaluate_segmentation(
     Raises:
         ConfigError: no record has a mask (nothing to evaluate).
     """
-    segment = segment_disc if task == "disc" else segment_lesion
+    segment = segment_disc if TASKS[task].modality == "fundus" else segment_lesion
     rows, counts, hd, kept = [], [], [], []
     for i, case in enumerate(iter_cases(records, task, crop_scales)):
         out = segment(case.image, runner, spec)

@@ -24,6 +24,7 @@ import numpy as np
 
 from medscreen.errors import ModelError
 from medscreen.inference.runtime import ModelSpec
+from medscreen.tasks import task_names
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +42,7 @@ __all__ = [
 
 #: tag stored in every ``.pt`` written by :func:`save_torch_weights`
 WEIGHTS_FORMAT = "medscreen-torch-weights/1"
-_SEGMENTATION_TASKS = ("disc", "lesion")
+_SEGMENTATION_TASKS = task_names("segmentation")
 
 
 def torch_weights_path(onnx_path: Path) -> Path:

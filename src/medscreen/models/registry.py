@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from medscreen.errors import ConfigError
+from medscreen.tasks import TASKS, task_names
 
 __all__ = ["ArchSpec", "SEGMENTATION_ARCHS", "SEGMENTATION_TASKS", "create_model", "lookup"]
 
@@ -81,8 +82,8 @@ SEGMENTATION_ARCHS: dict[str, ArchSpec] = {
     "effnet-b4": ArchSpec(_effnet_b4_unet, "U-Net with an EfficientNet-B4 encoder (MONAI FlexibleUNet), GlaucoScreen's model"),
 }
 
-#: input channels per segmentation task: fundus photos are RGB, ultrasound grey.
-SEGMENTATION_TASKS: dict[str, int] = {"disc": 3, "lesion": 1}
+#: input channels per segmentation task (from the task table): fundus photos are RGB, ultrasound grey.
+SEGMENTATION_TASKS: dict[str, int] = {name: TASKS[name].in_channels for name in task_names("segmentation")}
 
 
 def lookup(name: str, choices: dict[str, object], what: str) -> str:

@@ -70,6 +70,8 @@ from medscreen.pipelines.schema import (
     ProgressionFinding,
     ScreeningResult,
 )
+from medscreen.tasks import MODALITIES, task_names
+from medscreen.tasks import TASKS as ALL_TASKS
 from medscreen.transforms.classification import glaucoma_crop_box
 from medscreen.transforms.geometry import Box, crop_box, square_box
 
@@ -89,10 +91,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BACKENDS: tuple[str, ...] = ("onnxruntime", "torch")
-#: the models each pipeline runs, in order
-TASKS: dict[str, tuple[str, ...]] = {"fundus": ("disc", "glaucoma", "progression"),
-                                     "ultrasound": ("lesion", "breast-class")}
-_SEGMENTATION = ("disc", "lesion")
+#: the models each pipeline runs, in order (from the task table)
+TASKS: dict[str, tuple[str, ...]] = {modality: task_names(modality=modality) for modality in MODALITIES}
 NO_DISC = "optic disc not found; retake centred on the disc"
 
 
@@ -125,18 +125,19 @@ class _Model:
 
 
 def _load_model(task: str, path: Path, backend: str, threads: int | None) -> _Model:
+    segmentation = ALL_TASKS[task].is_segmentation
     if backend == "torch":
         from medscreen.inference.torch_backend import load_torch_model
 
         tm = load_torch_model(path)
         spec, file, sha = tm.spec, tm.path, tm.sha256
-        runner: Runner | None = tm if task in _SEGMENTATION else None
-        classifier = None if task in _SEGMENTATION else Classifier(spec, tm.run, f"{file} (PyTorch)")
+        runner: Runner | None = tm if segmentation else None
+        classifier = None if segmentation else Classifier(spec, tm.run, f"{file} (PyTorch)")
     else:
         om = OnnxModel(path, threads=threads, spinning=False)
         spec, file, sha = om.spec, om.path, om.sha256
-        runner = om if task in _SEGMENTATION else None
-        classifier = None if task in _SEGMENTATION else onnx_classifier(om)
+        runner = om if segmentation else None
+        classifier = None if segmentation else onnx_classifier(om)
     if spec.task != task:
         raise ModelError(f"{path} is a {spec.task!r} model, not {task!r}; give the {task} model for {task}")
     if classifier is not None and classifier.inputs == "clinical":
@@ -189,8 +190,7 @@ class Screener:
     def __init__(self, backend: str = "onnxruntime", *, models: Mapping[str, str | Path] | None = None,
                  threads: int | None = None, settings: Settings | None = None):
         self.backend = _choose(backend, BACKENDS, "backend")
-        all_tasks = tuple(t for tasks in TASKS.values() for t in tasks)
-        self.paths = {_choose(task, all_tasks, "model task"): Path(p) for task, p in (models or {}).items()}
+        self.paths = {_choose(task, tuple(ALL_TASKS), "model task"): Path(p) for task, p in (models or {}).items()}
         self.threads = threads
         self.settings = settings
         self._models: dict[str, _Model] = {}

@@ -41,6 +41,7 @@ from medscreen.store.audit import authorize
 from medscreen.store.models import Capture, Modality, ScreeningStatus, User
 from medscreen.store.screenings import add_review, review_queue
 from medscreen.store.timeline import eye_timeline
+from medscreen.tasks import primary_task
 
 __all__ = ["router", "review_default_task", "visit_report"]
 
@@ -153,7 +154,7 @@ def get_overlay(screening_id: int, request: Request, db: DbSession, auth: ApiUse
 
 def review_default_task(modality: Modality) -> str:
     """The finding a review is about when none is named."""
-    return "glaucoma" if modality is Modality.FUNDUS else "breast-class"
+    return primary_task(modality.value).name
 
 
 @router.post("/screenings/{screening_id}/reviews", response_model=ReviewPublic, status_code=201)

@@ -36,7 +36,7 @@ from medscreen.store.models import Role, Screening
 from medscreen.store.screenings import MODALITY_TASKS, add_review, review_queue
 from medscreen.store.timeline import eye_timeline
 from medscreen.store.users import authenticate
-from medscreen.training.config import CLASS_NAMES
+from medscreen.tasks import TASKS
 
 __all__ = ["router"]
 
@@ -223,7 +223,7 @@ def _case(request: Request, db: DbSession, auth: Any, screening: Screening, *, m
     return render(request, "review_case.html", {
         "screening": screening, "result": result, "findings": describe_findings(result) if result else [],
         "tasks": tasks, "default_task": review_default_task(modality),
-        "labels": {t: CLASS_NAMES[t] for t in tasks}, "message": message,
+        "labels": {t: TASKS[t].classes for t in tasks}, "message": message,
     }, status_code=status_code, user=auth.user)
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from medscreen.store.models import Capture, Patient, Screening, Visit
+from medscreen.store.models import Capture, Patient, ReviewTask, Screening, Visit
 
 __all__ = [
     "CapturePublic",
@@ -100,8 +100,8 @@ class ReviewCreate(BaseModel):
     """A reviewer's verdict: ``confirm`` the model's finding or ``correct`` it with ``label``."""
 
     decision: Literal["confirm", "correct"]
-    task: Literal["glaucoma", "progression", "breast-class"] | None = Field(
-        None, description="Default: glaucoma for fundus photos, breast-class for ultrasound.")
+    task: ReviewTask | None = Field(
+        None, description="Default: the modality's main finding (glaucoma for fundus photos, breast-class for ultrasound).")
     label: str | None = Field(None, max_length=32)
     comment: str | None = Field(None, max_length=4000)
 

@@ -41,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from sqlalchemy.types import TypeDecorator
 
 from medscreen.store.errors import StoreError
+from medscreen.tasks import task_names
 
 __all__ = [
     "Advice",
@@ -126,12 +127,12 @@ class Decision(StrEnum):
     CORRECT = "correct"
 
 
-class ReviewTask(StrEnum):
-    """The finding a review is about; the names of ``medscreen train`` tasks."""
-
-    GLAUCOMA = "glaucoma"
-    PROGRESSION = "progression"
-    BREAST_CLASS = "breast-class"
+#: The finding a review is about: the task table's reviewed tasks (GLAUCOMA = "glaucoma", …,
+#: BREAST_CLASS = "breast-class"). A new reviewed task also needs a migration for the
+#: ``ck_reviews_task`` CHECK constraint; ``tests/store/test_store_database.py`` compares the DDL.
+ReviewTask = StrEnum(  # type: ignore[misc]
+    "ReviewTask", {name.upper().replace("-", "_"): name for name in task_names(reviewed=True)}
+)
 
 
 def utcnow() -> datetime:

@@ -36,7 +36,7 @@ from medscreen.store.models import (
     utcnow,
 )
 from medscreen.store.users import require
-from medscreen.training.config import CLASS_NAMES
+from medscreen.tasks import TASKS, task_names
 
 if TYPE_CHECKING:
     from medscreen.pipelines.schema import ScreeningResult
@@ -56,8 +56,7 @@ logger = logging.getLogger(__name__)
 
 #: the findings a reviewer can confirm or correct, per modality
 MODALITY_TASKS: dict[Modality, tuple[ReviewTask, ...]] = {
-    Modality.FUNDUS: (ReviewTask.GLAUCOMA, ReviewTask.PROGRESSION),
-    Modality.ULTRASOUND: (ReviewTask.BREAST_CLASS,),
+    m: tuple(ReviewTask(t) for t in task_names(modality=m.value, reviewed=True)) for m in Modality
 }
 #: advice that puts a screening in the review queue: referred, and rescreen (the pipeline could not decide)
 QUEUE_ADVICE: tuple[Advice, ...] = (Advice.REFER, Advice.RESCREEN)
@@ -93,15 +92,13 @@ def record_failure(session: Session, screening: Screening, error: str) -> None:
 
 def model_label(screening: Screening, task: ReviewTask | str) -> str | None:
     """The model's finding for ``task`` as a class name of that task, or None when the model gave none."""
-    task = parse_task(task)
-    result = screening.result_json or {}
-    if task is ReviewTask.GLAUCOMA and result.get("glaucoma"):
-        return "glaucoma" if result["glaucoma"]["positive"] else "normal"
-    if task is ReviewTask.PROGRESSION and result.get("progression"):
-        return "progressing" if result["progression"]["progressing"] else "stable"
-    if task is ReviewTask.BREAST_CLASS:
-        return screening.breast_label or (result.get("breast_class") or {}).get("label")
-    return None
+    spec = TASKS[parse_task(task).value]
+    finding = (screening.result_json or {}).get(spec.result_field)
+    if not finding:
+        return None
+    if spec.positive_flag is not None:  # a binary finding: its flag means the second class
+        return spec.classes[1] if finding[spec.positive_flag] else spec.classes[0]
+    return finding.get("label")
 
 
 def parse_task(task: ReviewTask | str) -> ReviewTask:
@@ -194,7 +191,7 @@ def add_review(
                 f"to give {label!r} use decision 'correct'"
             )
         label = finding
-    classes = CLASS_NAMES[task.value]
+    classes = TASKS[task.value].classes
     if label not in classes:
         hint = difflib.get_close_matches(str(label), classes, n=1)
         raise StoreError(

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from medscreen.errors import ConfigError
+from medscreen.tasks import TASKS, Kind, get_task, task_names
 
 __all__ = ["ClassificationConfig", "SegmentationConfig", "CLASS_NAMES"]
+
+
+def _task_of_kind(task: str, kind: Kind) -> str:
+    try:
+        return get_task(task, kind).name
+    except ConfigError as exc:  # pydantic reports ValueErrors as validation errors of the field
+        raise ValueError(str(exc)) from None
 
 
 class SegmentationConfig(BaseModel):
     """Everything that defines a segmentation run; saved as ``config.json`` in the run folder."""
 
-    task: Literal["disc", "lesion"]
+    task: str = Field(description="A segmentation task of medscreen.tasks.TASKS.")
     arch: str = "compact"
     norm: Literal["batch", "instance"] = "batch"
     loss: Literal["dice", "bce", "dice+bce"] = "dice+bce"
@@ -32,19 +42,24 @@ class SegmentationConfig(BaseModel):
     num_workers: int = Field(0, ge=0)
     accelerator: str = "auto"
 
+    @field_validator("task")
+    @classmethod
+    def _segmentation_task(cls, task: str) -> str:
+        return _task_of_kind(task, "segmentation")
+
+    @property
+    def in_channels(self) -> int:
+        return TASKS[self.task].in_channels
+
 
 #: class names per classification task, negative first; a binary model's output is the last class's logit
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "glaucoma": ("normal", "glaucoma"),
-    "progression": ("stable", "progressing"),
-    "breast-class": ("normal", "benign", "malignant"),
-}
+CLASS_NAMES: dict[str, tuple[str, ...]] = {name: TASKS[name].classes for name in task_names("classification")}
 
 
 class ClassificationConfig(BaseModel):
     """Everything that defines a classification run; saved as ``config.json`` in the run folder."""
 
-    task: Literal["glaucoma", "progression", "breast-class"]
+    task: str = Field(description="A classification task of medscreen.tasks.TASKS.")
     arch: str = Field("compact", description="Image architecture (medscreen.models.classification).")
     inputs: Literal["image", "clinical", "fused"] = Field(
         "image", description="progression: photo only, baseline clinical data only, or both (summed logits)."
@@ -77,9 +92,21 @@ class ClassificationConfig(BaseModel):
     num_workers: int = Field(0, ge=0)
     accelerator: str = "auto"
 
+    @field_validator("task")
+    @classmethod
+    def _classification_task(cls, task: str) -> str:
+        return _task_of_kind(task, "classification")
+
+    @model_validator(mode="after")
+    def _mask_needs_ultrasound(self) -> ClassificationConfig:
+        if self.use_mask and TASKS[self.task].modality != "ultrasound":
+            raise ValueError(f"use_mask adds the lesion model's map, which only ultrasound tasks have; "
+                             f"drop --use-mask for {self.task}")
+        return self
+
     @property
     def classes(self) -> tuple[str, ...]:
-        return CLASS_NAMES[self.task]
+        return TASKS[self.task].classes
 
     @property
     def binary(self) -> bool:
@@ -95,6 +122,5 @@ class ClassificationConfig(BaseModel):
 
     @property
     def in_channels(self) -> int:
-        if self.task == "breast-class":
-            return 2 if self.use_mask else 1
-        return 3
+        """The image's channels, plus the lesion probability map when ``use_mask``."""
+        return TASKS[self.task].in_channels + int(self.use_mask)

@@ -20,6 +20,7 @@ from medscreen.datasets.records import Record
 from medscreen.errors import ImageReadError
 from medscreen.io.images import read_image, read_mask
 from medscreen.transforms.geometry import centred_box, crop_box, fov_box, mask_geometry, resize, square_box
+from medscreen.tasks import TASKS
 
 __all__ = ["CachedImage", "load_cached", "DiscFramer", "SegmentationDataset", "fixed_disc_views"]
 
@@ -59,7 +60,7 @@ def load_cached(records: Sequence[Record], task: str, side: int) -> list[CachedI
     out: list[CachedImage] = []
     for r in records:
         mask = read_mask(r.masks) if r.masks else None
-        if task == "disc":
+        if TASKS[task].modality == "fundus":
             rgb = read_image(r.image, mode="rgb")
             _same_size(r, rgb, mask)
             mask = mask if mask is not None else np.zeros(rgb.shape[:2], bool)

@@ -30,6 +30,7 @@ from medscreen.training.config import SegmentationConfig
 from medscreen.training.logs import EpochLog, plot_curves
 from medscreen.training.data import CachedImage, DiscFramer, SegmentationDataset, fixed_disc_views, load_cached
 from medscreen.transforms.presets import segmentation_augment
+from medscreen.tasks import TASKS
 
 __all__ = ["SegmentationModule", "train_segmentation", "split_for_training", "plot_curves", "load_module"]
 
@@ -82,7 +83,7 @@ class SegmentationModule(L.LightningModule):
         if not self._val_counts:
             return
         summary = summarise_segmentation(self._val_counts, n_boot=1)
-        if self.config.task == "disc":  # the pipeline figure is logged by DiscPipelineValidation
+        if _fundus(self.config):  # the pipeline figure is logged by DiscPipelineValidation
             self.log("val_iou_single_pass", summary["iou"])
         else:
             self.log("val_iou", summary["iou"], prog_bar=True)
@@ -128,6 +129,12 @@ class DiscPipelineValidation(Callback):
         module.log("val_dice", summary["dice"])
 
 
+def _fundus(config: SegmentationConfig) -> bool:
+    """Fundus segmentation (the disc): photos cached large, framed from whole field to disc crops,
+    validated through the coarse-to-fine disc stage; ultrasound images are simply resized."""
+    return TASKS[config.task].modality == "fundus"
+
+
 def split_for_training(records: Sequence[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
     """Use a manifest's ``split`` column when given, else split by patient (stratified by label)."""
     given = [r.fields.get("split") for r in records]
@@ -144,10 +151,11 @@ def split_for_training(records: Sequence[Record], val_fraction: float, seed: int
 def _loaders(
     train: list[Record], val: list[Record], cfg: SegmentationConfig
 ) -> tuple[DataLoader, DataLoader, list[CachedImage]]:
-    side = cfg.cache_side if cfg.task == "disc" else cfg.input_size
+    fundus = _fundus(cfg)
+    side = cfg.cache_side if fundus else cfg.input_size
     train_items, val_items = load_cached(train, cfg.task, side), load_cached(val, cfg.task, side)
-    framer = DiscFramer() if cfg.task == "disc" else None
-    if cfg.task == "disc":
+    framer = DiscFramer() if fundus else None
+    if fundus:
         val_items = fixed_disc_views(val_items)
     train_ds = SegmentationDataset(
         train_items, cfg.input_size, framer=framer, augment=segmentation_augment(cfg.task, cfg.seed),
@@ -197,7 +205,7 @@ def train_segmentation(
         module.net.load_state_dict(start.net.state_dict())
         log.info("starting from the weights of %s", config.init_from)
     extra: list[Callback] = []
-    if config.task == "disc":
+    if _fundus(config):
         extra.append(DiscPipelineValidation(val_views, config.input_size, config.threshold))
     trainer = L.Trainer(
         max_epochs=config.epochs,

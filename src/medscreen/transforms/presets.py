@@ -24,7 +24,7 @@ from monai.transforms import (
     RandShiftIntensityd,
 )
 
-from medscreen.models.registry import lookup
+from medscreen.tasks import get_task
 from medscreen.transforms.appearance import RandFieldEdged, RandRimFlared
 
 __all__ = ["CLASSIFICATION_AUGMENT", "SEGMENTATION_AUGMENT", "classification_augment", "segmentation_augment"]
@@ -81,12 +81,13 @@ def _ultrasound(keys: tuple[str, ...] = _KEYS) -> Compose:
     )
 
 
-SEGMENTATION_AUGMENT = {"disc": _fundus, "lesion": _ultrasound}
+#: augmentation presets of segmentation tasks, by preset name (``TaskSpec.augment``)
+SEGMENTATION_AUGMENT = {"fundus-field": _fundus, "ultrasound": _ultrasound}
 
 
 def segmentation_augment(task: str, seed: int) -> Compose:
     """The training augmentation for ``task``, seeded for reproducibility."""
-    transform = SEGMENTATION_AUGMENT[lookup(task, SEGMENTATION_AUGMENT, "task")]()
+    transform = SEGMENTATION_AUGMENT[get_task(task, "segmentation").augment]()
     transform.set_random_state(seed=seed)
     return transform
 
@@ -119,11 +120,12 @@ def _fundus_crop() -> Compose:
     )
 
 
-CLASSIFICATION_AUGMENT = {"glaucoma": _fundus_crop, "progression": _fundus_crop, "breast-class": lambda: _ultrasound(("image",))}
+#: augmentation presets of classification tasks (image key only), by preset name (``TaskSpec.augment``)
+CLASSIFICATION_AUGMENT = {"fundus-crop": _fundus_crop, "ultrasound": lambda: _ultrasound(("image",))}
 
 
 def classification_augment(task: str, seed: int) -> Compose:
     """The training augmentation for classifier ``task`` (``image`` key only), seeded."""
-    transform = CLASSIFICATION_AUGMENT[lookup(task, CLASSIFICATION_AUGMENT, "task")]()
+    transform = CLASSIFICATION_AUGMENT[get_task(task, "classification").augment]()
     transform.set_random_state(seed=seed)
     return transform
