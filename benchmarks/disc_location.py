@@ -50,7 +50,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 from medscreen.datasets import read_dataset  # noqa: E402
 from medscreen.inference.runtime import OnnxModel  # noqa: E402
-from medscreen.inference.segmentation import segment_disc  # noqa: E402
+from medscreen.inference.laterality import eye_from_disc  # noqa: E402
+from medscreen.inference.segmentation import disc_confidence, segment_disc  # noqa: E402
 from medscreen.io.images import read_image, read_mask  # noqa: E402
 from medscreen.transforms.geometry import mask_geometry  # noqa: E402
 
@@ -75,6 +76,10 @@ class Case:
     iou: float | None = None
     located: bool | None = None
     distance_dd: float | None = None  # centre distance in disc diameters
+    confidence: float | None = None  # the pipeline's disc.confidence
+    size_ratio: float | None = None
+    eye: str | None = None  # from the disc's side (full photos only)
+    eye_true: str | None = None  # from the file name (GRAPE: OD/OS)
 
 
 def is_heldout(source: str, image_name: str) -> bool:
@@ -167,12 +172,17 @@ def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | No
     cases: list[Case] = []
     for key, rgb, ref, mask, is_crop in iter_images(source, data, split_csv, limit, heldout=heldout):
         out = segment_disc(rgb, model, model.spec, is_crop=is_crop)
-        view = float(out.boxes[0][2] - out.boxes[0][0])  # the squared field of view (or squared crop) of pass 1
+        fov = out.boxes[0]  # the squared field of view (or squared crop) of pass 1
+        view = float(fov[2] - fov[0])
         geo = out.geometry()
         ref_d = mask_geometry(mask)["diameter"] if mask is not None else None
         case = Case(source, key, ref[0] if ref else None, ref[1] if ref else None, ref_d, view, geo is not None)
+        case.eye_true = {"_OD_": "right", "_OS_": "left"}.get(next((t for t in ("_OD_", "_OS_") if t in key), ""))
         if geo is not None:
             case.pred_x, case.pred_y, case.pred_diameter = geo["cx"], geo["cy"], geo["diameter"]
+            conf = disc_confidence(out, view, is_crop=is_crop, params=model.spec.params)
+            case.confidence, case.size_ratio = (conf.confidence, conf.size_ratio) if conf else (None, None)
+            case.eye = None if is_crop else eye_from_disc(geo["cx"], fov[1], fov[3])
             if mask is not None:
                 inter = float((out.mask & mask).sum())
                 case.iou = inter / max(float((out.mask | mask).sum()), 1.0)
@@ -217,8 +227,42 @@ def summarise(source: str, cases: list[Case], typical: float | None) -> dict:
     if any(c.ref_diameter for c in cases):  # a missed disc counts as IoU 0
         ious = [c.iou if c.iou is not None else 0.0 for c in cases]
         out["iou_mean"] = float(np.mean(ious))
+    with_eye = [c for c in cases if c.eye_true]
+    if with_eye:
+        decided = [c for c in with_eye if c.eye]
+        right = sum(c.eye == c.eye_true for c in decided)
+        out["laterality"] = {"n": len(with_eye), "decided": len(decided), "correct": right,
+                             "accuracy": right / len(decided) if decided else None,
+                             "accuracy_ci95": wilson(right, len(decided)) if decided else None,
+                             "wrong": [c.key for c in decided if c.eye != c.eye_true]}
+    elif any(c.eye for c in cases):
+        out["laterality"] = {"n": len(cases), "decided": sum(c.eye is not None for c in cases),
+                             "right": sum(c.eye == "right" for c in cases), "note": "no eye labels"}
     if source == "skimage" and cases:
         out["prediction"] = asdict(cases[0])
+    return out
+
+
+def plausibility(cases: list[Case], limits: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)) -> dict:
+    """For each disc.confidence limit: per source, good photos turned away and misplaced discs caught.
+
+    A judged case is good when located; a disc that was not found is caught by
+    the pipeline's no-disc rule already, so only found-but-misplaced discs count
+    as misses to catch.
+    """
+    out: dict = {}
+    for limit in limits:
+        per: dict = {}
+        for source in sorted({c.source for c in cases}):
+            judged = [c for c in cases if c.source == source and c.located is not None and c.found]
+            good = [c for c in judged if c.located]
+            bad = [c for c in judged if not c.located]
+            away = sum((c.confidence or 0.0) < limit for c in good)
+            caught = sum((c.confidence or 0.0) < limit for c in bad)
+            per[source] = {"good": len(good), "good_turned_away": away,
+                           "good_turned_away_share": away / len(good) if good else None,
+                           "misplaced": len(bad), "misplaced_caught": caught}
+        out[f"{limit:.2f}"] = per
     return out
 
 
@@ -291,6 +335,7 @@ def main() -> None:
               f"{'  IoU %.3f' % summary['iou_mean'] if 'iou_mean' in summary else ''}", flush=True)
         if args.sheet:
             contact_sheets(cases, data, source, Path(args.sheet))
+    report["plausibility"] = plausibility(all_cases)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     if args.cases:

@@ -129,14 +129,15 @@ def _classifier_card(task: str, labels: list[str], size: int, channels: int, thr
 
 
 def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc_bias: float = -10.0,
-                          breast_logits: tuple[float, float, float] = (0.0, 0.0, 2.0)) -> dict[str, Path]:
+                          breast_logits: tuple[float, float, float] = (0.0, 0.0, 2.0),
+                          disc_params: dict | None = None) -> dict[str, Path]:
     """Tiny hand-made ONNX models with cards, one per screening task (milliseconds to build, no torch).
 
     ``disc``: bright green = disc (finds :func:`fundus_like`'s disc). ``lesion``: dark but not black
     after a 9×9 mean = lesion (finds :func:`ultrasound_like`'s lesion). The classifiers output constant
     logits: glaucoma/progression probability 0.5 (positive when the card's threshold ≤ 0.5), breast
     class ``breast_logits`` (normal, benign, malignant) through a 2-channel (``use_mask``) input.
-    ``disc_bias`` -1000 makes a disc model that never finds a disc.
+    ``disc_bias`` -1000 makes a disc model that never finds a disc; ``disc_params`` are added to its card.
     """
     from onnx import helper
 
@@ -147,7 +148,7 @@ def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc
                        ["N", 3, size, size], ["N", 1, size, size],
                        [_const("w", np.array([0.0, 20.0, 0.0]).reshape(1, 3, 1, 1)), _const("b", [disc_bias])])
     _card(disc, {"task": "disc", "input_size": size, "in_channels": 3, "threshold": 0.5,
-                 "params": {"refine_k": 3.0, "min_refine": 0.35}})
+                 "params": {"refine_k": 3.0, "min_refine": 0.35, **(disc_params or {})}})
     paths["disc"] = disc
     nodes = [
         helper.make_node("AveragePool", ["image"], ["h"], kernel_shape=[9, 9], pads=[4, 4, 4, 4],

@@ -18,7 +18,8 @@ from medscreen.inference.runtime import OnnxModel
 from medscreen.inference.segmentation import segment_disc
 from medscreen.io.images import file_sha256
 from medscreen.pipelines.schema import ScreeningResult
-from medscreen.pipelines.screening import NO_DISC, Screener, _breast_advice, get_screener, read_inputs, screen
+from medscreen.inference.laterality import eye_from_disc
+from medscreen.pipelines.screening import DISC_UNCLEAR, NO_DISC, Screener, _breast_advice, get_screener, read_inputs, screen
 from medscreen.transforms.geometry import mask_geometry
 from tests_support import fundus_like, make_screening_models, ultrasound_like
 
@@ -64,6 +65,7 @@ def test_fundus_photo_goes_through_every_stage(screener, models, fundus):
     disc_x, disc_y = w / 2 + 0.45 * 0.46 * h, h / 2  # where fundus_like draws the disc
     assert r.disc.found and abs(r.disc.centre_x - disc_x) < 5 and abs(r.disc.centre_y - disc_y) < 5
     assert 40 < r.disc.diameter_px < 120 and r.disc.area_px == out.mask.sum()
+    assert r.disc.eye == "right"  # fundus_like draws the disc right of the field's middle
     x0, y0, x1, y1 = r.disc.crop_box
     assert x1 - x0 == y1 - y0 == int(2.2 * r.disc.diameter_px) and x0 < disc_x < x1
     assert r.glaucoma.probability == pytest.approx(0.5) and r.glaucoma.threshold == 0.4 and r.glaucoma.positive
@@ -85,6 +87,22 @@ def test_no_disc_found_is_rescreen_without_a_probability(tmp_path, fundus):
     r = Screener(models=make_screening_models(tmp_path, disc_bias=-1000.0)).screen(fundus)
     assert r.gradable and r.advice == "rescreen" and r.reasons == [NO_DISC]
     assert r.disc is not None and not r.disc.found and r.disc.diameter_px is None and r.glaucoma is None
+
+
+def test_an_implausible_disc_is_rescreen_without_a_glaucoma_finding(tmp_path, fundus):
+    sure = Screener(models=make_screening_models(tmp_path / "a", disc_params={"min_confidence": 0.0})).screen(fundus)
+    assert sure.advice == "refer" and 0.0 < sure.disc.confidence < 1.0
+    limit = sure.disc.confidence + 1e-3  # just above what the disc stage reaches on this photo
+    r = Screener(models=make_screening_models(tmp_path / "b", disc_params={"min_confidence": limit})).screen(fundus)
+    assert r.gradable and r.advice == "rescreen" and r.reasons == [DISC_UNCLEAR]
+    assert r.disc.found and r.disc.confidence == sure.disc.confidence and r.disc.eye == "right"
+    assert r.glaucoma is None and r.progression is None and "glaucoma" not in r.models
+
+
+def test_eye_from_the_disc_side():
+    assert eye_from_disc(700, 0, 1000) == "right" and eye_from_disc(300, 0, 1000) == "left"
+    assert eye_from_disc(530, 0, 1000) is None and eye_from_disc(470, 0, 1000) is None  # disc-centred photo
+    assert eye_from_disc(10, 20, 20) is None
 
 
 def test_ultrasound_image_goes_through_every_stage(screener, ultrasound):

@@ -31,7 +31,8 @@ __all__ = [
     "ScreeningResult",
 ]
 
-SCHEMA_VERSION = "1.1"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental
+SCHEMA_VERSION = "1.2"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
+# an implausible disc (confidence below the disc card's min_confidence) gives rescreen with no glaucoma finding
 
 #: shown with every result, in the report and on screen
 DISCLAIMER = (
@@ -64,6 +65,9 @@ class DiscFinding(_Finding):
         "plausible size for the view × disc-like shape (see size_ratio).")
     size_ratio: float | None = Field(
         None, ge=0, description="Disc diameter ÷ the side of the squared field of view (or of the crop).")
+    eye: Literal["left", "right"] | None = Field(
+        None, description="The eye a full photo shows, from the disc's side (right of the field's middle: right "
+        "eye); None for disc-centred photos and crops.")
 
 
 class GlaucomaFinding(_Finding):

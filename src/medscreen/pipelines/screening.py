@@ -14,7 +14,9 @@ Advice rules:
 
 * Fundus. Not a fundus photo, or not gradable → ``rescreen`` with the input
   check's reasons. No optic disc found → ``rescreen`` ("optic disc not found;
-  retake centred on the disc"). Glaucoma probability ≥ the model's stored
+  retake centred on the disc"); a disc the disc stage is not sure of
+  (``disc.confidence`` below the disc card's ``min_confidence``) → ``rescreen``
+  too, with no glaucoma finding from its crop. Glaucoma probability ≥ the model's stored
   threshold → ``refer`` (the reason gives probability and threshold; when the
   progression probability is ≥ its threshold, "signs of progression: earlier
   review" is added). Otherwise ``routine``.
@@ -57,6 +59,7 @@ from medscreen.config import Settings
 from medscreen.errors import ConfigError, ModelError
 from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
 from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
+from medscreen.inference.laterality import eye_from_disc
 from medscreen.inference.segmentation import disc_confidence, segment_disc, segment_lesion
 from medscreen.pipelines._quality_features import has_surround
 from medscreen.pipelines.inputs import ImageInput, ScreeningInput, read_input, read_inputs
@@ -94,6 +97,7 @@ BACKENDS: tuple[str, ...] = ("onnxruntime", "torch")
 #: the models each pipeline runs, in order (from the task table)
 TASKS: dict[str, tuple[str, ...]] = {modality: task_names(modality=modality) for modality in MODALITIES}
 NO_DISC = "optic disc not found; retake centred on the disc"
+DISC_UNCLEAR = "the optic disc could not be found clearly: retake the photo centred on the disc"
 
 
 def _choose(value: str, choices: tuple[str, ...], what: str) -> str:
@@ -277,7 +281,7 @@ class Screener:
         geo = seg.geometry()
         if geo is None:
             return {"advice": "rescreen", "reasons": [NO_DISC], "disc": DiscFinding(found=False)}, seg.mask
-        glaucoma = self._model("glaucoma", run)
+        glaucoma = self._models["glaucoma"]  # listed in the result's models only once it has run
         clf = glaucoma.classifier
         assert clf is not None
         crops: dict[tuple[str, float], tuple[Box, np.ndarray]] = {}
@@ -291,19 +295,22 @@ class Screener:
                 crops[key] = (box, crop_box(rgb, box))  # type: ignore[arg-type]
             return crops[key]
 
-        box, crop = run.timed("crop", crop_for, clf.spec.params)
-        p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
-        finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold)
         fov = seg.boxes[0]  # the squared field of view (a crop: the squared image) that pass 1 looked at
         conf = disc_confidence(seg, float(fov[2] - fov[0]), is_crop=is_crop, params=disc.spec.params)
-        out: dict[str, Any] = {
-            "disc": DiscFinding(found=True, centre_x=geo["cx"], centre_y=geo["cy"], diameter_px=geo["diameter"],
-                                area_px=geo["area"], bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]),
-                                                           int(geo["y1"])], crop_box=_box_xyxy(box),
-                                confidence=conf.confidence if conf else None,
-                                size_ratio=conf.size_ratio if conf else None),
-            "glaucoma": finding,
-        }
+        box, crop = run.timed("crop", crop_for, clf.spec.params)
+        disc_finding = DiscFinding(
+            found=True, centre_x=geo["cx"], centre_y=geo["cy"], diameter_px=geo["diameter"], area_px=geo["area"],
+            bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]), int(geo["y1"])], crop_box=_box_xyxy(box),
+            confidence=conf.confidence if conf else None, size_ratio=conf.size_ratio if conf else None,
+            eye=None if is_crop else eye_from_disc(geo["cx"], fov[1], fov[3]),
+        )
+        min_confidence = float(disc.spec.params.get("min_confidence", 0.0))
+        if conf is not None and conf.confidence < min_confidence:  # an implausible disc: no finding from its crop
+            return {"advice": "rescreen", "reasons": [DISC_UNCLEAR], "disc": disc_finding}, seg.mask
+        self._model("glaucoma", run)
+        p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
+        finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold)
+        out: dict[str, Any] = {"disc": disc_finding, "glaucoma": finding}
         reasons = []
         if finding.positive:
             reasons.append(f"glaucoma probability {p:.2f} is at or above the referral threshold "
