@@ -212,3 +212,21 @@ def test_summarise_by_source_one_source_and_multiclass_names():
     assert set(r["per_class"]) == {"normal", "benign", "malignant"}
     assert r["per_class"]["malignant"]["sensitivity"] == pytest.approx(((p.argmax(1) == 2) & (y == 2)).sum() / 10)
     json.dumps(r, allow_nan=False)
+
+
+def test_threshold_band_brackets_the_threshold_and_narrows_with_more_data():
+    from medscreen.evaluation.classification import choose_threshold, threshold_band
+
+    rng = np.random.default_rng(3)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.random(n) < 0.4
+        return y.astype(int), np.clip(rng.normal(0.35 + 0.3 * y, 0.15), 0, 1)
+
+    y, p = sample(200)
+    low, high = threshold_band(y, p, 0.9, n_boot=300)
+    assert low < choose_threshold(y, p, 0.9) < high
+    y4, p4 = sample(3200)
+    low4, high4 = threshold_band(y4, p4, 0.9, n_boot=300)
+    assert high4 - low4 < (high - low) / 2
+    assert all(np.isnan(threshold_band([1, 1, 1], [0.2, 0.5, 0.9], n_boot=10)))

@@ -24,6 +24,7 @@ from medscreen.errors import ConfigError, MedscreenError
 from medscreen.evaluation.stats import bootstrap_ci, nan_to_none
 
 __all__ = [
+    "threshold_band",
     "calibration_bins",
     "choose_threshold",
     "compute_auc",
@@ -238,6 +239,37 @@ def choose_threshold(
         return float("nan")
     _, tpr, thresholds = roc_curve(truth, p, drop_intermediate=False)
     return float(thresholds[int(np.argmax(tpr >= min_sensitivity - 1e-12))])
+
+
+def threshold_band(
+    y_true: Sequence | np.ndarray, y_prob: Sequence | np.ndarray, min_sensitivity: float = 0.90, *,
+    n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+) -> tuple[float, float]:
+    """How far the operating threshold could move: its bootstrap interval on the validation data.
+
+    Each resample (stratified by class, so every one has both) picks its own
+    threshold with :func:`choose_threshold`; the band is the central ``level``
+    interval of those thresholds. A probability inside the band is one the
+    validation data cannot place on either side of the threshold with
+    confidence: the screening pipeline advises a specialist's review there
+    instead of a routine interval.
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` without both classes.
+    """
+    t, p = _as_arrays(y_true, y_prob)
+    truth = _binary_truth(t, None)
+    pos, neg = np.flatnonzero(truth == 1), np.flatnonzero(truth == 0)
+    if not (pos.size and neg.size):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    picks = []
+    for _ in range(n_boot):
+        i = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        picks.append(choose_threshold(truth[i], p[i], min_sensitivity))
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(picks, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _summarise_binary(truth: np.ndarray, p: np.ndarray, threshold: float, n_boot: int, seed: int) -> dict:
