@@ -130,14 +130,16 @@ def _classifier_card(task: str, labels: list[str], size: int, channels: int, thr
 
 def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc_bias: float = -10.0,
                           breast_logits: tuple[float, float, float] = (0.0, 0.0, 2.0),
-                          disc_params: dict | None = None) -> dict[str, Path]:
+                          disc_params: dict | None = None,
+                          glaucoma_band: tuple[float, float] | None = None) -> dict[str, Path]:
     """Tiny hand-made ONNX models with cards, one per screening task (milliseconds to build, no torch).
 
     ``disc``: bright green = disc (finds :func:`fundus_like`'s disc). ``lesion``: dark but not black
     after a 9×9 mean = lesion (finds :func:`ultrasound_like`'s lesion). The classifiers output constant
     logits: glaucoma/progression probability 0.5 (positive when the card's threshold ≤ 0.5), breast
     class ``breast_logits`` (normal, benign, malignant) through a 2-channel (``use_mask``) input.
-    ``disc_bias`` -1000 makes a disc model that never finds a disc; ``disc_params`` are added to its card.
+    ``disc_bias`` -1000 makes a disc model that never finds a disc; ``disc_params`` are added to its card;
+    ``glaucoma_band`` is the glaucoma card's ``review_band``.
     """
     from onnx import helper
 
@@ -176,7 +178,10 @@ def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc
                  helper.make_node("Gemm", ["m", "w", "b"], ["logits"])]
         path = _onnx_model(folder / f"{task}.onnx", nodes, ["N", channels, 32, 32], ["N", k],
                            [_const("w", np.zeros((channels, k))), _const("b", logits)])
-        _card(path, _classifier_card(task, labels, 32, channels, threshold, use_mask))
+        card = _classifier_card(task, labels, 32, channels, threshold, use_mask)
+        if task == "glaucoma" and glaucoma_band is not None:
+            card["params"]["review_band"] = list(glaucoma_band)
+        _card(path, card)
         paths[task] = path
     return paths
 

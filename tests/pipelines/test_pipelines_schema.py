@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from medscreen.pipelines.schema import (
+    ADVICE,
     DISCLAIMER,
     SCHEMA_VERSION,
     BreastClassFinding,
@@ -60,7 +61,7 @@ def test_json_has_the_documented_keys():
     for key in ("schema_version", "modality", "gradable", "advice", "reasons", "disclaimer", "models", "backend",
                 "timings_ms", "disc", "glaucoma", "progression", "lesion", "breast_class", "quality_reasons"):
         assert key in data, key
-    assert data["schema_version"] == SCHEMA_VERSION == "1.2"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.3"
     assert {"confidence", "size_ratio", "eye"} <= set(data["disc"]) and data["progression"]["experimental"] is False
     assert data["glaucoma"]["probability"] == pytest.approx(0.9119625198)
     assert data["progression"]["probability"] == 0.71 and data["disc"]["diameter_px"] == 141.3
@@ -73,7 +74,7 @@ def test_json_schema_documents_every_field():
     schema = ScreeningResult.model_json_schema()
     assert {"schema_version", "modality", "gradable", "advice", "reasons", "glaucoma", "breast_class"} <= set(
         schema["properties"])
-    assert set(schema["properties"]["advice"]["enum"]) == {"refer", "rescreen", "routine"}
+    assert tuple(schema["properties"]["advice"]["enum"]) == ADVICE == ("refer", "review", "rescreen", "routine")
 
 
 def test_a_rejected_image_cannot_carry_findings_or_other_advice():

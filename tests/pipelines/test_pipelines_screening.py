@@ -83,6 +83,14 @@ def test_below_threshold_is_routine_and_progression_is_not_run(tmp_path, fundus)
     assert "progression" not in r.models and "routine" in r.reasons[0]
 
 
+@pytest.mark.parametrize(("band", "advice"), [((0.45, 0.7), "review"), ((0.55, 0.7), "routine"), (None, "routine")])
+def test_a_probability_in_the_review_band_below_the_threshold_is_review(tmp_path, fundus, band, advice):
+    r = Screener(models=make_screening_models(tmp_path, glaucoma_threshold=0.6, glaucoma_band=band)).screen(fundus)
+    assert r.glaucoma.probability == pytest.approx(0.5) and not r.glaucoma.positive
+    assert r.advice == advice and r.glaucoma.review_band == (list(band) if band else None)
+    assert ("a specialist should look" in r.reasons[0]) == (advice == "review") and r.progression is None
+
+
 def test_no_disc_found_is_rescreen_without_a_probability(tmp_path, fundus):
     r = Screener(models=make_screening_models(tmp_path, disc_bias=-1000.0)).screen(fundus)
     assert r.gradable and r.advice == "rescreen" and r.reasons == [NO_DISC]

@@ -11,6 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from medscreen.store.database import (
     alembic_config,
@@ -32,7 +33,9 @@ def _table_ddl(engine) -> dict[str, list[str]]:
         rows = conn.execute(
             text("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version'")
         )
-        return {name: sorted(line.strip().rstrip(",") for line in sql.splitlines()) for name, sql in rows}
+        # quotes dropped: SQLite writes the name of a table copied by a migration (ALTER TABLE RENAME) quoted
+        return {name: sorted(line.strip().rstrip(",").replace('"', "") for line in sql.splitlines())
+                for name, sql in rows}
 
 
 def test_upgrade_from_empty_reaches_head_and_matches_models(tmp_path: Path) -> None:
@@ -130,3 +133,38 @@ def test_migration_renders_for_postgresql() -> None:
         assert f"CREATE TABLE {table}" in sql
     assert "CONSTRAINT ck_users_role CHECK" in sql
     assert "TIMESTAMP WITH TIME ZONE" in sql
+
+
+def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> None:
+    """SQLite copies the screenings table to change its CHECK: rows and the reviews pointing at them survive."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'medscreen.db'}")
+    command.upgrade(alembic_config(engine), "0001")
+    now = "'2026-12-01 10:00:00.000000'"
+    with engine.begin() as conn:
+        for sql in (
+            f"INSERT INTO clinics (id, name, created_at) VALUES (1, 'Kisumu', {now})",
+            f"INSERT INTO users (id, username, role, password_hash, active, created_at) "
+            f"VALUES (1, 'rev', 'reviewer', 'x', 1, {now})",
+            f"INSERT INTO patients (id, clinic_id, name, created_at) VALUES (1, 1, 'A', {now})",
+            f"INSERT INTO visits (id, patient_id, modality, taken_at, created_by_id) VALUES (1, 1, 'fundus', {now}, 1)",
+            f"INSERT INTO images (id, sha256, path, byte_size, width, height, media_type, created_at) "
+            f"VALUES (1, 'ab', 'blobs/ab', 1, 1, 1, 'image/png', {now})",
+            f"INSERT INTO captures (id, visit_id, image_id, uploaded_by_id, uploaded_at) VALUES (1, 1, 1, 1, {now})",
+            f"INSERT INTO screenings (id, capture_id, status, advice, created_at) VALUES (7, 1, 'done', 'refer', {now})",
+            f"INSERT INTO reviews (id, screening_id, reviewer_id, task, decision, created_at) "
+            f"VALUES (3, 7, 1, 'glaucoma', 'confirm', {now})",
+        ):
+            conn.exec_driver_sql(sql)
+    upgrade(engine)
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT id, advice FROM screenings").fetchall() == [(7, "refer")]
+        assert conn.exec_driver_sql("SELECT id, screening_id FROM reviews").fetchall() == [(3, 7)]
+        conn.exec_driver_sql("UPDATE screenings SET advice = 'review' WHERE id = 7")
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on after the migration
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE screenings SET advice = 'maybe' WHERE id = 7")
+    command.downgrade(alembic_config(engine), "0001")
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT id, advice FROM screenings").fetchall() == [(7, "refer")]
+        assert conn.exec_driver_sql("SELECT count(*) FROM reviews").scalar() == 1
+    engine.dispose()

@@ -57,7 +57,7 @@ def _parse_models(values: list[str] | None) -> dict[str, Path]:
 
 
 def _print_summary(index: int, total: int, result: Any) -> None:
-    colour = {"refer": "bold red", "rescreen": "bold yellow", "routine": "bold green"}[result.advice]
+    colour = {"refer": "bold red", "review": "bold magenta", "rescreen": "bold yellow", "routine": "bold green"}[result.advice]
     head = f"[{index}/{total}] " if total > 1 else ""
     console.print(f"{head}[bold]{result.source or 'image'}[/]: {result.modality}, "
                   f"{'gradable' if result.gradable else 'not gradable'} → [{colour}]{result.advice.upper()}[/]",
@@ -93,7 +93,7 @@ def screen_command(
     model: list[str] | None = typer.Option(None, "--model", help="TASK=PATH: use this .onnx (card beside it) "
                                            "instead of the bundled model; repeatable."),
 ) -> None:
-    """Screen images: input check, models, advice (refer / rescreen / routine) with the reasons.
+    """Screen images: input check, models, advice (refer / review / rescreen / routine) with the reasons.
 
     A screening aid, not a diagnosis. Exit status 0 when at least one image was
     screened, 1 when every file failed, 2 for a usage or model error.
@@ -102,7 +102,7 @@ def screen_command(
 
     from medscreen.config import get_settings
     from medscreen.pipelines.report import SUMMARY_COLUMNS, save_overlay_png, save_report_pdf, summary_row
-    from medscreen.pipelines.schema import DISCLAIMER
+    from medscreen.pipelines.schema import ADVICE, DISCLAIMER
     from medscreen.pipelines.screening import Screener, read_inputs
 
     screener = Screener(backend, models=_parse_models(model))  # checks backend and task names first
@@ -150,7 +150,7 @@ def screen_command(
             writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
-    tally = ", ".join(f"{k} {advice[k]}" for k in ("refer", "rescreen", "routine") if advice[k])
+    tally = ", ".join(f"{k} {advice[k]}" for k in ADVICE if advice[k])
     failed = len(items) - screened
     summary_console = err_console if as_json else console
     summary_console.print(f"screened {screened} of {len(items)} image(s)" + (f" ({failed} failed)" if failed else "")

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from medscreen.evaluation.overlays import draw_outlines
-from medscreen.pipelines.schema import ScreeningResult
+from medscreen.pipelines.schema import ADVICE_COLOUR, ScreeningResult
 from medscreen.pipelines.screening import ScreeningOutput
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 _DISC, _CROP, _LESION = (255, 255, 0), (0, 200, 255), (255, 0, 255)
-_ADVICE_COLOUR = {"refer": "#b00020", "rescreen": "#b26a00", "routine": "#1b5e20"}
 
 #: columns of ``summary.csv``, one row per file (``status`` is ``screened`` or ``error``)
 SUMMARY_COLUMNS = (
@@ -135,7 +134,7 @@ def report_figure(output: ScreeningOutput) -> Figure:
     fig.text(0.5, 0.495, _legend(output), fontsize=7.5, color="#444", ha="center", va="top")
     y = 0.47
     fig.text(0.06, y, f"Advice: {result.advice.upper()}", fontsize=15, weight="bold", va="top",
-             color=_ADVICE_COLOUR[result.advice])
+             color=ADVICE_COLOUR[result.advice])
     y -= 0.035
     for reason in result.reasons:
         for i, line in enumerate(textwrap.wrap(reason, 100)):

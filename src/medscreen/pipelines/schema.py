@@ -20,6 +20,8 @@ from medscreen import __version__
 __all__ = [
     "SCHEMA_VERSION",
     "DISCLAIMER",
+    "ADVICE",
+    "ADVICE_COLOUR",
     "Advice",
     "Backend",
     "BreastClassFinding",
@@ -31,8 +33,9 @@ __all__ = [
     "ScreeningResult",
 ]
 
-SCHEMA_VERSION = "1.2"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
-# an implausible disc (confidence below the disc card's min_confidence) gives rescreen with no glaucoma finding
+SCHEMA_VERSION = "1.3"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
+# an implausible disc (confidence below the disc card's min_confidence) gives rescreen with no glaucoma finding;
+# 1.3: advice "review" (a probability in the model's review band below its threshold), glaucoma.review_band
 
 #: shown with every result, in the report and on screen
 DISCLAIMER = (
@@ -40,7 +43,12 @@ DISCLAIMER = (
     "and decide on care."
 )
 
-Advice = Literal["refer", "rescreen", "routine"]
+Advice = Literal["refer", "review", "rescreen", "routine"]
+#: the advice values, most urgent first: refer (a finding), review (the model cannot decide: a specialist
+#: should look), rescreen (the image cannot be used: retake it), routine (nothing found)
+ADVICE: tuple[str, ...] = ("refer", "review", "rescreen", "routine")
+#: one colour per advice, for reports and pages
+ADVICE_COLOUR: dict[str, str] = {"refer": "#b00020", "review": "#6a1b9a", "rescreen": "#b26a00", "routine": "#1b5e20"}
 Backend = Literal["onnxruntime", "torch"]
 ScreenedModality = Literal["fundus", "ultrasound", "unknown"]
 _Box = list[int]
@@ -76,6 +84,9 @@ class GlaucomaFinding(_Finding):
     probability: float = Field(ge=0, le=1)
     threshold: float = Field(ge=0, le=1)
     positive: bool
+    review_band: list[float] | None = Field(
+        None, min_length=2, max_length=2, description="[low, high]: the bootstrap interval of the threshold on "
+        "validation (the model's card); a probability from low up to the threshold is advised 'review'.")
 
 
 class ProgressionFinding(_Finding):

@@ -19,7 +19,9 @@ Advice rules:
   too, with no glaucoma finding from its crop. Glaucoma probability ≥ the model's stored
   threshold → ``refer`` (the reason gives probability and threshold; when the
   progression probability is ≥ its threshold, "signs of progression: earlier
-  review" is added). Otherwise ``routine``.
+  review" is added). Below the threshold but inside the card's ``review_band``
+  (the threshold's bootstrap interval on validation) → ``review``: uncertain,
+  a specialist should look. Otherwise ``routine``.
 * Ultrasound. Not an ultrasound image, or not gradable → ``rescreen``. Most
   probable class malignant → ``refer``, urgently; benign → ``refer`` for a
   non-urgent specialist review of the lesion; normal → ``routine``, unless the
@@ -309,7 +311,10 @@ class Screener:
             return {"advice": "rescreen", "reasons": [DISC_UNCLEAR], "disc": disc_finding}, seg.mask
         self._model("glaucoma", run)
         p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
-        finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold)
+        band = clf.spec.params.get("review_band")
+        finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold,
+                                  review_band=[float(v) for v in band] if band else None)
+        uncertain = not finding.positive and band is not None and p >= float(band[0])
         out: dict[str, Any] = {"disc": disc_finding, "glaucoma": finding}
         reasons = []
         if finding.positive:
@@ -325,10 +330,14 @@ class Screener:
             if q >= prog.spec.threshold and not experimental:  # an experimental model never changes the advice
                 reasons.append(f"signs of progression (probability {q:.2f} ≥ {prog.spec.threshold:.2f}): "
                                "earlier review")
+        elif uncertain:
+            reasons.append(f"uncertain: glaucoma probability {p:.2f} is just below the referral threshold "
+                           f"{finding.threshold:.2f}, where the model cannot tell glaucoma from normal reliably "
+                           f"(from {float(band[0]):.2f}): a specialist should look at this photo")
         else:
             reasons.append(f"glaucoma probability {p:.2f} is below the referral threshold "
                            f"{finding.threshold:.2f}: routine screening interval")
-        out.update(advice="refer" if finding.positive else "routine", reasons=reasons)
+        out.update(advice="refer" if finding.positive else "review" if uncertain else "routine", reasons=reasons)
         return out, seg.mask
 
     @staticmethod

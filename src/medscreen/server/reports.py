@@ -14,14 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from medscreen.pipelines.report import describe_findings, report_figure
-from medscreen.pipelines.schema import DISCLAIMER, ScreeningResult
+from medscreen.pipelines.schema import ADVICE_COLOUR, DISCLAIMER, ScreeningResult
 from medscreen.pipelines.screening import ScreeningOutput
 
 __all__ = ["MAX_ROWS", "visit_report_pdf"]
 
 #: images that fit on the page; later ones are left out (the page says so)
 MAX_ROWS = 4
-_ADVICE_COLOUR = {"refer": "#b00020", "rescreen": "#b26a00", "routine": "#1b5e20"}
 
 
 def visit_report_pdf(title: str, items: Sequence[tuple[str, ScreeningResult, np.ndarray]]) -> bytes:
@@ -57,7 +56,7 @@ def visit_report_pdf(title: str, items: Sequence[tuple[str, ScreeningResult, np.
             ax.set_title(label, fontsize=10, loc="left")
             y = top - 0.01
             fig.text(0.43, y, f"Advice: {result.advice.upper()}", fontsize=12, weight="bold", va="top",
-                     color=_ADVICE_COLOUR[result.advice])
+                     color=ADVICE_COLOUR[result.advice])
             y -= 0.025
             for line in [*result.reasons, *describe_findings(result)]:
                 for j, part in enumerate(textwrap.wrap(line, 60)[:2]):

@@ -116,6 +116,7 @@ class Advice(StrEnum):
     """The pipeline's advice (:data:`medscreen.pipelines.schema.Advice`)."""
 
     REFER = "refer"
+    REVIEW = "review"
     RESCREEN = "rescreen"
     ROUTINE = "routine"
 

@@ -58,8 +58,9 @@ logger = logging.getLogger(__name__)
 MODALITY_TASKS: dict[Modality, tuple[ReviewTask, ...]] = {
     m: tuple(ReviewTask(t) for t in task_names(modality=m.value, reviewed=True)) for m in Modality
 }
-#: advice that puts a screening in the review queue: referred, and rescreen (the pipeline could not decide)
-QUEUE_ADVICE: tuple[Advice, ...] = (Advice.REFER, Advice.RESCREEN)
+#: advice that puts a screening in the review queue: referred, review (the model could not decide), and
+#: rescreen (the pipeline could not use the image)
+QUEUE_ADVICE: tuple[Advice, ...] = (Advice.REFER, Advice.REVIEW, Advice.RESCREEN)
 _MAX_ERROR = 2000
 
 
