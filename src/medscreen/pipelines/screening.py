@@ -70,6 +70,7 @@ from medscreen.pipelines.schema import (
     LesionFinding,
     ModelVersion,
     ProgressionFinding,
+    ScreeningOutput,
     ScreeningResult,
 )
 from medscreen.tasks import MODALITIES, task_names
@@ -138,15 +139,6 @@ def _load_model(task: str, path: Path, backend: str, threads: int | None) -> _Mo
     if classifier is not None and classifier.inputs == "clinical":
         raise ModelError(f"{path}: a clinical-only {task} model cannot screen an image; give an image model")
     return _Model(spec, ModelVersion(file=Path(file).name, sha256=sha), runner, classifier)
-
-
-@dataclass
-class ScreeningOutput:
-    """A result plus what the report needs beside it: the RGB image and the disc or lesion mask."""
-
-    result: ScreeningResult
-    image: np.ndarray
-    mask: np.ndarray | None = None
 
 
 @dataclass
