@@ -8,7 +8,7 @@ DATA_DIR ?= $(or $(MEDSCREEN_DATA_DIR),../shared/data)
 MEDSCREEN_HOME ?= medscreen-data
 PORT ?= 8000
 
-.PHONY: install chromium run test benchmark models clean
+.PHONY: install chromium run test test-fast benchmark models clean
 
 # Re-installs only when pyproject.toml changed (the package itself is editable).
 $(STAMP): pyproject.toml
@@ -34,6 +34,10 @@ chromium:
 
 test: install chromium
 	$(BIN)/python -m pytest -n 2 -q
+
+# The quick loop: everything but the tests marked slow (training runs, large networks, the browser, real datasets).
+test-fast: install
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 benchmark: install
 	$(BIN)/python benchmarks/segmentation.py --out benchmarks/results/segmentation.json

@@ -29,7 +29,7 @@ from medscreen.transforms.geometry import mask_geometry
 
 
 def measure(name: str, model: OnnxModel, step: int) -> dict:
-    records = read_dataset(get_settings().data_dir / name).records[::step]
+    records = read_dataset(get_settings().paths.data_dir / name).records[::step]
     ratios, offsets, missing = [], [], 0
     start = time.perf_counter()
     for record in records:
@@ -60,7 +60,7 @@ def diameter_bias(model: OnnxModel, ks: tuple[float, ...] = (2.5, 3.0)) -> dict:
     from medscreen.transforms.geometry import centred_box, crop_box
 
     ratios: dict[str, list[float]] = {"full": [], **{f"crop{k:g}": [] for k in ks}}
-    for record in read_dataset(get_settings().data_dir / "idrid").records:
+    for record in read_dataset(get_settings().paths.data_dir / "idrid").records:
         image, truth = read_image(record.image), mask_geometry(read_mask(record.masks))
         if truth is None:
             continue

@@ -64,7 +64,7 @@ def main() -> None:
     from skimage import data as skdata
 
     disc = disc_masker(args.disc_model)
-    data = get_settings().data_dir
+    data = get_settings().paths.data_dir
     classifier = load_classifier("glaucoma", args.model)
     grape = [r for r in with_grape_images(list(read_dataset(data / "grape").records), "cfp")
              if r.fields.get("visit") == 1]

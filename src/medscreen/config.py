@@ -1,18 +1,49 @@
 """One settings object for medscreen, read from ``MEDSCREEN_*`` environment variables.
 
-Library code never reads ``os.environ``: it receives a :class:`Settings` (or
-calls :func:`get_settings` at the command-line boundary).
+:class:`Settings` has four sections — ``paths``, ``limits``, ``server`` and
+``database`` — plus ``seed`` and ``num_workers``. A section's field is set as
+``MEDSCREEN_<SECTION>__<FIELD>`` (e.g. ``MEDSCREEN_LIMITS__MAX_IMAGE_PIXELS``);
+the documented short names keep working (``MEDSCREEN_HOME``,
+``MEDSCREEN_DATA_DIR``, ``MEDSCREEN_MAX_IMAGE_PIXELS``, ``MEDSCREEN_MAX_IMAGE_BYTES``,
+``MEDSCREEN_DATABASE_URL``, see :data:`SHORT_NAMES`); the nested form wins
+when both are set.
+
+Library code never reads ``os.environ``: it receives a :class:`Settings` (the
+command line calls :func:`get_settings` once and passes it down). Where a library
+function's ``settings`` is omitted it uses :func:`default_settings` — the built-in
+defaults, not the environment.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "default_data_dir"]
+__all__ = [
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "DEFAULT_MAX_IMAGE_PIXELS",
+    "SHORT_NAMES",
+    "DatabaseSettings",
+    "LimitSettings",
+    "PathSettings",
+    "ServerSettings",
+    "Settings",
+    "default_data_dir",
+    "default_settings",
+    "get_settings",
+]
+
+ENV_PREFIX = "MEDSCREEN_"
+#: largest image accepted, in pixels (decompression-bomb guard); ``MEDSCREEN_MAX_IMAGE_PIXELS``
+DEFAULT_MAX_IMAGE_PIXELS = 60_000_000
+#: largest image file accepted, in bytes; ``MEDSCREEN_MAX_IMAGE_BYTES``
+DEFAULT_MAX_IMAGE_BYTES = 100_000_000
 
 
 def default_data_dir() -> Path:
@@ -30,23 +61,93 @@ def default_data_dir() -> Path:
     return Path.cwd().parent / "shared" / "data"
 
 
-class Settings(BaseSettings):
-    """medscreen settings; each field can be set as ``MEDSCREEN_<FIELD>``."""
+class PathSettings(BaseModel):
+    """Folders: the clinic app's data folder and the public datasets."""
 
-    model_config = SettingsConfigDict(env_prefix="MEDSCREEN_", extra="ignore")
-
+    home: Path = Field(Path("medscreen-data"), description="The clinic app's data folder (database, images).")
     data_dir: Path = Field(default_factory=default_data_dir, description="Folder of public datasets.")
+
+
+class LimitSettings(BaseModel):
+    """Limits on accepted images."""
+
     max_image_pixels: int = Field(
-        default=60_000_000,
-        gt=0,
+        DEFAULT_MAX_IMAGE_PIXELS, gt=0,
         description="Images with more pixels than this are refused (decompression-bomb guard).",
     )
-    max_image_bytes: int = Field(default=100_000_000, gt=0, description="Largest image file accepted, in bytes.")
+    max_image_bytes: int = Field(DEFAULT_MAX_IMAGE_BYTES, gt=0, description="Largest image file accepted, in bytes.")
+
+
+class ServerSettings(BaseModel):
+    """The clinic web app's session cookie."""
+
+    session_cookie: str = Field("medscreen_session", min_length=1, description="Name of the session cookie.")
+    session_max_age_s: int = Field(12 * 3600, gt=0, description="Seconds a login lasts.")
+    same_site: Literal["lax", "strict", "none"] = Field("lax", description="The cookie's SameSite attribute.")
+    https_only: bool = Field(False, description="Send the cookie over HTTPS only (set behind a TLS proxy).")
+
+
+class DatabaseSettings(BaseModel):
+    """Where the clinic database lives."""
+
+    url: str | None = Field(None, description="A SQLAlchemy URL; default SQLite in the data folder.")
+
+
+#: short environment names (after ``MEDSCREEN_``) → (section, field)
+SHORT_NAMES: dict[str, tuple[str, str]] = {
+    "HOME": ("paths", "home"),
+    "DATA_DIR": ("paths", "data_dir"),
+    "MAX_IMAGE_PIXELS": ("limits", "max_image_pixels"),
+    "MAX_IMAGE_BYTES": ("limits", "max_image_bytes"),
+    "DATABASE_URL": ("database", "url"),
+}
+
+
+class _ShortNames(PydanticBaseSettingsSource):
+    """The documented short variables (``MEDSCREEN_HOME`` …) as nested values; blank counts as unset."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is done in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, (section, key) in SHORT_NAMES.items():
+            value = os.environ.get(ENV_PREFIX + name, "").strip()
+            if value:
+                values.setdefault(section, {})[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    """medscreen settings (see the module docstring for the environment variables)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
+
+    paths: PathSettings = Field(default_factory=PathSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     seed: int = Field(default=42, description="Default random seed for splits and training.")
-    num_workers: int = Field(default=0, ge=0, description="Data-loading worker processes (0 = main process).")
+    num_workers: int = Field(default=0, ge=0, description="Training data-loading worker processes (0 = main process).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _ShortNames(settings_cls), dotenv_settings, file_secret_settings
+
+
+def default_settings() -> Settings:
+    """Settings at their built-in defaults, ignoring the environment (what library functions use when not given any)."""
+    return Settings.model_construct()
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings from the environment, read once per process."""
+    """Settings from the environment, read once per process (for the command line, the process boundary)."""
     return Settings()

@@ -13,11 +13,10 @@ This module is a leaf: it imports nothing from medscreen but :mod:`errors`.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from medscreen.errors import ConfigError
+from medscreen.errors import choose
 
 __all__ = [
     "TASKS",
@@ -128,13 +127,7 @@ def get_task(name: str, kind: Kind | None = None) -> TaskSpec:
     Raises:
         ConfigError: unknown name; the message lists the choices and the closest one.
     """
-    choices = task_names(kind)
-    if name not in choices:
-        close = difflib.get_close_matches(str(name), choices, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        what = f"{kind} task" if kind else "task"
-        raise ConfigError(f"unknown {what} {name!r}; choose one of {', '.join(choices)}.{hint}")
-    return TASKS[name]
+    return TASKS[choose(name, task_names(kind), f"{kind} task" if kind else "task")]
 
 
 def primary_task(modality: Modality) -> TaskSpec:

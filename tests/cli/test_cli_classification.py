@@ -34,6 +34,7 @@ def trained(tmp_path_factory):
     return root, manifest, run
 
 
+@pytest.mark.slow
 def test_train_glaucoma_writes_a_run(trained):
     _, _, run = trained
     summary = json.loads((run / "summary.json").read_text())
@@ -42,6 +43,7 @@ def test_train_glaucoma_writes_a_run(trained):
     assert (run / "checkpoints" / "best.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_export_then_evaluate_with_onnx_and_checkpoint_agree(trained):
     root, manifest, run = trained
     onnx = root / "model" / "X.onnx"
@@ -90,6 +92,7 @@ def _per_case(path: Path) -> dict[str, float]:
         return {Path(r["image"]).name: float(r["p_glaucoma"]) for r in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_the_operating_threshold_is_not_on_a_validation_score(trained):
     _, _, run = trained
     threshold = json.loads((run / "summary.json").read_text())["threshold"]

@@ -85,6 +85,7 @@ def exported(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_image_only_export_matches_pytorch(exported):
     net, path = exported["glaucoma"]
     model = OnnxModel(path)
@@ -94,6 +95,7 @@ def test_image_only_export_matches_pytorch(exported):
     assert check_classifier_parity(net, path, {"image": images}) < 1e-4
 
 
+@pytest.mark.slow
 def test_fused_export_matches_pytorch_with_missing_clinical_values(exported):
     net, path = exported["fused"]
     model = OnnxModel(path)
@@ -107,6 +109,7 @@ def test_fused_export_matches_pytorch_with_missing_clinical_values(exported):
     assert np.all(np.isfinite(got)) and got.shape == (4, 1)
 
 
+@pytest.mark.slow
 def test_parity_failure_is_reported(exported):
     _, path = exported["glaucoma"]
     torch.manual_seed(5)
@@ -123,6 +126,7 @@ def _images(n: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_onnx_classifier_predicts_like_pytorch(exported):
     net, path = exported["glaucoma"]
     classifier = onnx_classifier(OnnxModel(path))
@@ -138,6 +142,7 @@ def test_onnx_classifier_predicts_like_pytorch(exported):
         classifier.predict(None)
 
 
+@pytest.mark.slow
 def test_fused_onnx_classifier_needs_clinical_data_and_uses_it(exported):
     net, path = exported["fused"]
     classifier = onnx_classifier(OnnxModel(path))
@@ -252,6 +257,7 @@ def test_evaluate_classifier_reports_and_writes_per_case_and_plots(tmp_path):
     json.dumps(report)  # JSON-able for --json
 
 
+@pytest.mark.slow
 def test_evaluate_classifier_with_the_onnx_model(exported, tmp_path):
     net, path = exported["glaucoma"]
     records = _crops(tmp_path, n=6)
@@ -266,6 +272,7 @@ def test_evaluate_classifier_with_the_onnx_model(exported, tmp_path):
     assert report["threshold"] == 0.4
 
 
+@pytest.mark.slow
 def test_a_model_of_another_task_is_refused(exported, tmp_path):
     _, path = exported["glaucoma"]
     with pytest.raises(ConfigError, match="'glaucoma' model, not 'progression'"):

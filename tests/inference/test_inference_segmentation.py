@@ -31,6 +31,7 @@ def onnx_disc(tmp_path_factory):
     return net, path
 
 
+@pytest.mark.slow
 def test_onnx_matches_pytorch(onnx_disc):
     net, path = onnx_disc
     images = np.random.default_rng(0).random((3, 3, 64, 64), dtype=np.float32)
@@ -42,6 +43,7 @@ def test_onnx_matches_pytorch(onnx_disc):
     assert len(model.sha256) == 64
 
 
+@pytest.mark.slow
 def test_parity_failure_is_reported(onnx_disc):
     _, path = onnx_disc
     other = create_model("disc", "compact").eval()
@@ -92,6 +94,7 @@ def test_lesion_min_area_drops_speckle():
     assert mask[50, 50] and not mask[100, 100]
 
 
+@pytest.mark.slow
 def test_train_export_evaluate_through_the_cli(tmp_path):
     from tests_support import make_blob_records
 
@@ -130,6 +133,7 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
     assert json.loads(out_ckpt.read_text())["dice"] == pytest.approx(report["dice"], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_evaluate_rejects_a_model_of_another_task(onnx_disc, tmp_path):
     _, path = onnx_disc
     m = tmp_path / "m.csv"

@@ -38,6 +38,7 @@ def classifier(tmp_path) -> tuple[torch.nn.Module, Path]:
     return net, onnx
 
 
+@pytest.mark.slow
 def test_classifier_weights_round_trip_in_float16(classifier):
     net, onnx = classifier
     pt = save_torch_weights(net, torch_weights_path(onnx), task="breast-class", source="test")

@@ -57,11 +57,13 @@ def test_inception_v3_matches_torchvisions_parameter_counts():
 
 @torch.no_grad()
 @pytest.mark.parametrize("size", [299, 224, 160])
+@pytest.mark.slow
 def test_inception_v3_classifies_common_input_sizes(size):
     net = InceptionV3(3, aux_logits=True).eval()
     assert net(torch.rand(1, 3, size, size)).shape == (1, 3)
 
 
+@pytest.mark.slow
 def test_inception_v3_auxiliary_head_in_training_only():
     net = InceptionV3(2, in_channels=1, aux_logits=True).train()
     logits, aux = net(torch.rand(2, 1, 160, 160))

@@ -271,6 +271,7 @@ def _ultrasound_sample() -> np.ndarray:
     return np.asarray(Image.open(busi[0]).convert("L")) if busi else ultrasound_like()
 
 
+@pytest.mark.slow
 def test_torch_and_onnxruntime_backends_agree():
     _bundled_or_skip()
     _bundled_or_skip(".pt")

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from tests_support import invoke_cli
 
+pytestmark = pytest.mark.slow  # a real browser against a live server
+
 PHONE = {"width": 360, "height": 740}
 PASSWORD = "correct horse battery"
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from medscreen.config import Settings
 from medscreen.store.database import (
     alembic_config,
     current_revision,
@@ -103,17 +104,18 @@ def test_require_current_refuses_an_empty_database(tmp_path: Path) -> None:
 
 def test_database_url_defaults_to_sqlite_in_the_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEDSCREEN_DATABASE_URL", raising=False)
-    assert database_url(tmp_path) == f"sqlite:///{(tmp_path / 'medscreen.db').as_posix()}"
+    assert database_url(tmp_path, Settings().database.url) == f"sqlite:///{(tmp_path / 'medscreen.db').as_posix()}"
     monkeypatch.setenv("MEDSCREEN_DATABASE_URL", "postgresql+psycopg://u:p@db/medscreen")
-    assert database_url(tmp_path) == "postgresql+psycopg://u:p@db/medscreen"
+    assert database_url(tmp_path, Settings().database.url) == "postgresql+psycopg://u:p@db/medscreen"
+    assert database_url(tmp_path) == f"sqlite:///{(tmp_path / 'medscreen.db').as_posix()}"  # the store reads no env
 
 
 def test_default_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDSCREEN_HOME", str(tmp_path / "home"))
-    assert default_data_home() == (tmp_path / "home").resolve()
+    assert default_data_home(Settings()) == (tmp_path / "home").resolve()
     monkeypatch.delenv("MEDSCREEN_HOME")
     monkeypatch.chdir(tmp_path)
-    assert default_data_home() == (tmp_path / "medscreen-data").resolve()
+    assert default_data_home(Settings()) == (tmp_path / "medscreen-data").resolve()
 
 
 def test_bad_url_is_a_store_error() -> None:

@@ -59,6 +59,7 @@ def test_load_items_breast_class_grey_images(tmp_path):
     assert items[0].image.shape == (32, 32, 1) and items[2].image[5, 5, 0] == 150
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss_on_bright_vs_dark(tmp_path):
     records = make_class_records(tmp_path, n_patients=8, per_patient=1, size=32)
     cfg = ClassificationConfig(task="glaucoma", input_size=32, preprocess="none", lr=1e-2)
@@ -136,6 +137,7 @@ def test_loss_choice_and_class_weights():
         ClassifierModule({**breast, "loss": "bce"}, [1.0, 1.0, 1.0])
 
 
+@pytest.mark.slow
 def test_train_classifier_writes_a_complete_run_split_by_patient(tmp_path):
     records = make_class_records(tmp_path, n_patients=8, per_patient=2, size=32)
     cfg = ClassificationConfig(task="glaucoma", input_size=32, epochs=2, batch_size=4, val_fraction=0.34,
@@ -171,6 +173,7 @@ def test_train_classifier_writes_a_complete_run_split_by_patient(tmp_path):
         train_classifier(records, cfg, run, progress=False)
 
 
+@pytest.mark.slow
 def test_cross_validation_never_shares_a_subject_between_folds(tmp_path):
     records = _progression_records(12)
     cfg = ClassificationConfig(task="progression", inputs="clinical", epochs=2, batch_size=4, lr=0.05,
@@ -258,6 +261,7 @@ def test_plot_curves_draws_the_metric_columns(tmp_path):
     assert not (tmp_path / "none.png").exists()
 
 
+@pytest.mark.slow
 def test_cross_validation_decodes_each_image_once(tmp_path, monkeypatch):
     import medscreen.inference.classification as inference
 

@@ -19,6 +19,7 @@ from medscreen.training.data import DiscFramer, SegmentationDataset, load_cached
 from medscreen.training.segmentation import SegmentationModule, train_segmentation
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss(tmp_path):
     records = make_blob_records(tmp_path)
     torch.manual_seed(0)
@@ -46,6 +47,7 @@ def test_disc_framer_gives_crops_and_full_views(tmp_path):
     assert (64, 64) in shapes and len(shapes) > 2
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_resumable_run(tmp_path):
     records = make_blob_records(tmp_path, n=6)
     cfg = SegmentationConfig(task="lesion", input_size=64, epochs=2, batch_size=4, val_fraction=0.34)
@@ -75,6 +77,7 @@ def test_training_without_masks_is_a_clear_error(tmp_path):
         train_segmentation(rec, SegmentationConfig(task="lesion"), tmp_path / "run", progress=False)
 
 
+@pytest.mark.slow
 def test_disc_run_validates_with_the_coarse_to_fine_pipeline(tmp_path):
     records = make_blob_records(tmp_path, n=6, rgb=True)
     cfg = SegmentationConfig(task="disc", input_size=64, cache_side=64, epochs=1, batch_size=4, val_fraction=0.34)

@@ -1,9 +1,14 @@
-"""``medscreen data``: check datasets and write reproducible splits."""
+"""``medscreen data``: check datasets and write reproducible splits.
+
+Heavy libraries (scikit-learn, Pillow) are imported inside the commands, so
+``medscreen --help`` does not load them.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import Progress
@@ -11,12 +16,13 @@ from rich.table import Table
 
 from medscreen.cli._common import console, handle_errors
 from medscreen.config import get_settings
-from medscreen.datasets.check import CheckReport, check_index
 from medscreen.datasets.manifest import read_manifest, write_manifest
 from medscreen.datasets.records import DatasetIndex, Severity
 from medscreen.datasets.registry import find_datasets, read_dataset
-from medscreen.datasets.splits import assign_splits, kfold_records
-from medscreen.errors import ConfigError
+from medscreen.errors import ConfigError, choose
+
+if TYPE_CHECKING:
+    from medscreen.datasets.check import CheckReport
 
 __all__ = ["data_app", "load_indexes"]
 
@@ -69,6 +75,8 @@ def check(
     Exit status 1 when any dataset has errors (unreadable file, image without its
     mask, size mismatch, unknown label, missing column); warnings do not fail.
     """
+    from medscreen.datasets.check import check_index  # reads image headers (Pillow, pydicom)
+
     settings = get_settings()
     indexes = load_indexes(path, manifest, dataset)
     reports: list[CheckReport] = []
@@ -78,7 +86,7 @@ def check(
             reports.append(
                 check_index(
                     index,
-                    max_pixels=settings.max_image_pixels,
+                    max_pixels=settings.limits.max_image_pixels,
                     on_progress=lambda done, total, t=task: progress.update(t, completed=done, total=total),
                 )
             )
@@ -112,6 +120,8 @@ def split(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: MEDSCREEN_SEED, 42)."),
 ) -> None:
     """Split by patient (stratified by label) and write the split as a manifest."""
+    from medscreen.datasets.splits import assign_splits, kfold_records  # scikit-learn
+
     seed = get_settings().seed if seed is None else seed
     records = [r for index in load_indexes(path, manifest, dataset) for r in index.records]
     if kfold:
@@ -139,12 +149,11 @@ def crops(
 ) -> None:
     """Find the disc once per photo and write the classifier's crops with a manifest (a training cache)."""
     from medscreen.inference.crops import write_disc_crops
-    from medscreen.models.registry import lookup
     from medscreen.tasks import task_names
     from medscreen.training.classification import task_records
 
-    lookup(framing, {"diameter": 0, "box+50": 0}, "--framing")
-    lookup(task, dict.fromkeys(task_names("classification", "fundus")), "--task")
+    choose(framing, ["box+50", "diameter"], "--framing")
+    choose(task, sorted(task_names("classification", "fundus")), "--task")
     records = task_records([r for p in paths for index in load_indexes(p, None) for r in index.records], task)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("cropping", total=len(records))

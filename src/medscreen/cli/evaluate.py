@@ -166,9 +166,10 @@ def _classification(task: str):
 def _cross_validate(records, task: str, k: int, out: Path, *, crops: bool, **settings) -> dict:
     from medscreen.evaluation.plots import plot_calibration, plot_confusion, plot_roc
     from medscreen.training.classification import cross_validate
+    from medscreen.config import get_settings
     from medscreen.training.config import ClassificationConfig
 
-    config = ClassificationConfig(task=task, full_photos=not crops, **settings)
+    config = ClassificationConfig(task=task, full_photos=not crops, num_workers=get_settings().num_workers, **settings)
     console.print(f"{k}-fold cross-validation of {task} ({config.inputs}) on {len(records)} cases; "
                   f"folds in {out}")
     report = cross_validate(records, config, out, k=k)

@@ -105,7 +105,8 @@ def screen_command(
     from medscreen.pipelines.schema import ADVICE, DISCLAIMER
     from medscreen.pipelines.screening import Screener, read_inputs
 
-    screener = Screener(backend, models=_parse_models(model))  # checks backend and task names first
+    settings = get_settings()
+    screener = Screener(backend, models=_parse_models(model), settings=settings)  # checks backend and task names first
     if modality is not None and modality not in ("fundus", "ultrasound"):
         raise ConfigError(f"--modality {modality!r}: choose fundus or ultrasound, or leave it out to detect it")
     items: list[tuple[str, Any]] = [(f, f) for f in expand_inputs(list(images or []))]
@@ -115,7 +116,6 @@ def screen_command(
         items.append((SAMPLE_NAME, retina()))
     if not items:
         raise ConfigError("nothing to screen: give image files, folders or globs, or --sample")
-    settings = get_settings()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     rows, advice, stems = [], Counter(), set()

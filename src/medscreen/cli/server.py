@@ -19,15 +19,17 @@ _DATA_DIR = typer.Option(None, "--data-dir", help="Data folder (database, images
 
 
 def _home(data_dir: Path | None) -> Path:
+    from medscreen.config import get_settings
     from medscreen.store.database import default_data_home
 
-    return data_dir.expanduser().resolve() if data_dir is not None else default_data_home()
+    return data_dir.expanduser().resolve() if data_dir is not None else default_data_home(get_settings())
 
 
 def _sessions(home: Path):
+    from medscreen.config import get_settings
     from medscreen.store.database import database_url, make_engine, session_factory, upgrade
 
-    engine = make_engine(database_url(home))
+    engine = make_engine(database_url(home, get_settings().database.url))
     upgrade(engine)
     return engine, session_factory(engine)
 
@@ -43,6 +45,7 @@ def serve_command(
     import uvicorn
     from sqlalchemy import func, select
 
+    from medscreen.config import get_settings
     from medscreen.server import create_app
     from medscreen.store.models import User
 
@@ -51,7 +54,7 @@ def serve_command(
     with sessions() as s:
         users = s.scalar(select(func.count()).select_from(User))
     engine.dispose()
-    app = create_app(home, workers=workers)
+    app = create_app(home, workers=workers, settings=get_settings())
     console.print(f"medscreen serving {home} at http://{host}:{port}/ (API docs: /api/docs); Ctrl+C stops it",
                   highlight=False, soft_wrap=True)
     if not users:

@@ -67,6 +67,7 @@ def _segmentation(task: str):
             task=task, arch=arch, norm=norm, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size,
             repeats=repeats, val_fraction=val_fraction, seed=get_settings().seed if seed is None else seed,
             max_images=max_images, early_stop_patience=early_stop, init_from=str(init) if init else None,
+            num_workers=get_settings().num_workers,
         )
         run = train_segmentation(records, config, out, resume=resume)
         console.print(f"run folder: {run}  (best checkpoint: {run / 'checkpoints' / 'best.ckpt'})")
@@ -120,7 +121,7 @@ def _classification(task: str):
             epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size, val_fraction=val_fraction,
             min_sensitivity=min_sensitivity, full_photos=full_photos, framing=framing, crop_k=crop_k,
             seed=get_settings().seed if seed is None else seed, max_images=max_images, early_stop_patience=early_stop,
-            select=select, weight_decay=weight_decay,
+            select=select, weight_decay=weight_decay, num_workers=get_settings().num_workers,
         )
         run = train_classifier(records, config, out, resume=resume)
         console.print(f"run folder: {run}  (best checkpoint: {run / 'checkpoints' / 'best.ckpt'}; "

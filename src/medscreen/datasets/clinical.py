@@ -10,12 +10,14 @@ sensitivity, its standard deviation, and the share of points under 10 dB —
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CLINICAL_FEATURES", "clinical_vector"]
+from medscreen.datasets.records import Record
+
+__all__ = ["CLINICAL_FEATURES", "clinical_matrix", "clinical_vector"]
 
 #: feature names, in the order of the model's clinical input
 CLINICAL_FEATURES: tuple[str, ...] = (
@@ -60,3 +62,8 @@ def clinical_vector(fields: Mapping[str, Any]) -> np.ndarray:
     derived = _derived(fields)
     values = [_number(fields[name]) if name in fields else derived.get(name, math.nan) for name in CLINICAL_FEATURES]
     return np.asarray(values, dtype=np.float32)
+
+
+def clinical_matrix(records: Sequence[Record]) -> np.ndarray:
+    """``N×F`` clinical features of ``records`` (NaN where missing)."""
+    return np.stack([clinical_vector(r.fields) for r in records]) if records else np.zeros((0, len(CLINICAL_FEATURES)))

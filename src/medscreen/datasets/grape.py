@@ -26,7 +26,6 @@ import dataclasses
 
 import logging
 import re
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +34,7 @@ import pandas as pd
 from medscreen.datasets._grape_sheet import Sheet, read_sheets
 from medscreen.datasets._layout import find_child, layout_error, list_files, resolve_root
 from medscreen.datasets.records import DatasetIndex, Record
-from medscreen.errors import ConfigError
+from medscreen.errors import ConfigError, did_you_mean
 
 __all__ = ["GRAPE_CRITERIA", "GRAPE_WORKBOOK", "looks_like_grape", "read_grape", "read_grape_eyes", "relabel_grape", "with_grape_images"]
 
@@ -231,9 +230,8 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     folded = {c.casefold(): c for c in choices}
     if str(value).casefold() in folded:
         return folded[str(value).casefold()]
-    close = get_close_matches(str(value).casefold(), list(folded), n=1)
-    hint = f" Did you mean {folded[close[0]]!r}?" if close else ""
-    raise ConfigError(f"GRAPE {name}={value!r} is not one of {', '.join(choices)}.{hint}")
+    raise ConfigError(f"GRAPE {name}={value!r} is not one of {', '.join(choices)}."
+                      + did_you_mean(value, choices, fold=True, sentence=True))
 
 
 def _find_workbook(root: Path) -> tuple[Path, Path]:

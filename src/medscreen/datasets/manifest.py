@@ -28,7 +28,6 @@ row 1, the first image row 2.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import logging
 import os
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from medscreen.datasets.records import DatasetIndex, Record
-from medscreen.errors import ManifestError
+from medscreen.errors import ManifestError, closest
 
 __all__ = ["MANIFEST_COLUMNS", "MASK_SEPARATOR", "read_manifest", "write_manifest"]
 
@@ -233,7 +232,7 @@ def _match_columns(csv_path: Path, header: list[str]) -> dict[str, int]:
     found = ", ".join(repr(h.strip()) for h in header if h.strip()) or "none"
     message = f"manifest {csv_path} has no 'image' column (columns found: {found})"
     alias = next((name for name in columns if name in _IMAGE_ALIASES), None)
-    guess = alias or next(iter(difflib.get_close_matches("image", list(columns), n=1, cutoff=0.6)), None)
+    guess = alias or closest("image", columns)
     if guess is not None:
         message += f"; did you mean {guess!r}? Rename it to 'image'"
     elif len(columns) == 1 and any(sep in header[0] for sep in ";\t|"):
@@ -247,12 +246,12 @@ def _warn_near_miss_columns(index: DatasetIndex, csv_path: Path, columns: Mappin
     for name in columns:
         if name in _WRITTEN_COLUMNS:
             continue
-        close = difflib.get_close_matches(name, [c for c in _WRITTEN_COLUMNS if c not in columns], n=1, cutoff=0.75)
+        close = closest(name, [c for c in _WRITTEN_COLUMNS if c not in columns], cutoff=0.75)
         if close:
             index.warn(
                 csv_path,
                 f"column {name!r} is not a manifest column and is kept as an extra field; "
-                f"did you mean {close[0]!r}? Rename it if so",
+                f"did you mean {close!r}? Rename it if so",
             )
 
 
@@ -300,9 +299,8 @@ def _read_row(
     label = _cell(cells, columns, "label") or None
     if label is not None and allowed is not None and label not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
-        hint = difflib.get_close_matches(label, allowed, n=1, cutoff=0.5)
-        hint = hint or [a for a in allowed if a.lower() == label.lower()]
-        suffix = f"; did you mean {hint[0]!r}?" if hint else "; fix the label or delete the row"
+        hint = closest(label, allowed, cutoff=0.5) or next((a for a in allowed if a.lower() == label.lower()), None)
+        suffix = f"; did you mean {hint!r}?" if hint else "; fix the label or delete the row"
         index.error(csv_path, f"row {row}, column 'label': {label!r} is not one of {choices}{suffix}")
         ok = False
     if not ok or image is None:

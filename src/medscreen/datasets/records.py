@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Record", "Problem", "Severity", "DatasetIndex"]
+__all__ = ["Record", "Problem", "Severity", "DatasetIndex", "task_label"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,10 @@ class DatasetIndex:
         for r in self.records:
             counts[r.label or "(none)"] = counts.get(r.label or "(none)", 0) + 1
         return dict(sorted(counts.items()))
+
+
+def task_label(record: Record, task: str) -> str | None:
+    """The record's label for ``task`` (GRAPE's eyes are all glaucomatous, so ``glaucoma`` for that task)."""
+    if task == "glaucoma" and record.dataset == "grape":
+        return "glaucoma"
+    return record.label

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from difflib import get_close_matches
+from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
 from medscreen.datasets._layout import layout_error
-from medscreen.datasets.acrima import looks_like_acrima, read_acrima
-from medscreen.datasets.busbra import looks_like_busbra, read_busbra
-from medscreen.datasets.busi import looks_like_busi, read_busi
-from medscreen.datasets.grape import looks_like_grape, read_grape
-from medscreen.datasets.hygd import looks_like_hygd, read_hygd
-from medscreen.datasets.idrid import looks_like_idrid, read_idrid
 from medscreen.datasets.records import DatasetIndex
-from medscreen.errors import ConfigError, DatasetLayoutError
+from medscreen.errors import ConfigError, DatasetLayoutError, did_you_mean
 
 __all__ = ["DatasetReader", "READERS", "detect_dataset", "read_dataset", "find_datasets", "dataset_names"]
 
@@ -28,43 +22,51 @@ logger = logging.getLogger(__name__)
 
 
 class DatasetReader(NamedTuple):
-    """How to recognise and read one public dataset's published layout."""
+    """How to recognise and read one public dataset's published layout.
 
-    detect: Callable[[Path], bool]
-    read: Callable[[Path], DatasetIndex]
+    The reader's module is imported on first use of :attr:`detect` or
+    :attr:`read` (GRAPE's pulls in pandas), so importing the registry is cheap.
+    """
+
+    module: str
+    detect_name: str
+    read_name: str
     description: str
+
+    @property
+    def detect(self) -> Callable[[Path], bool]:
+        """``looks_like_<dataset>(path) -> bool``."""
+        return getattr(import_module(self.module), self.detect_name)
+
+    @property
+    def read(self) -> Callable[[Path], DatasetIndex]:
+        """``read_<dataset>(path) -> DatasetIndex``."""
+        return getattr(import_module(self.module), self.read_name)
+
+
+def _reader(dataset: str, description: str) -> DatasetReader:
+    module = dataset.replace("-", "")
+    return DatasetReader(f"medscreen.datasets.{module}", f"looks_like_{module}", f"read_{module}", description)
 
 
 READERS: dict[str, DatasetReader] = {
-    "busi": DatasetReader(
-        looks_like_busi,
-        read_busi,
+    "busi": _reader(
+        "busi",
         "BUSI: 'Dataset_BUSI_with_GT/{benign,malignant,normal}/<class> (<n>).png' with '<class> (<n>)_mask.png'",
     ),
-    "bus-bra": DatasetReader(
-        looks_like_busbra,
-        read_busbra,
+    "bus-bra": _reader(
+        "bus-bra",
         "BUS-BRA: 'bus_data.csv' beside 'Images/bus_XXXX-s.png' and 'Masks/mask_XXXX-s.png'",
     ),
-    "idrid": DatasetReader(
-        looks_like_idrid,
-        read_idrid,
+    "idrid": _reader(
+        "idrid",
         "IDRiD part A: 'A. Segmentation/1. Original Images/a. Training Set/IDRiD_XX.jpg' with "
         "'A. Segmentation/2. All Segmentation Groundtruths/a. Training Set/5. Optic Disc/IDRiD_XX_OD.tif'",
     ),
-    "acrima": DatasetReader(
-        looks_like_acrima,
-        read_acrima,
-        "ACRIMA: 'Database/Images/ImNNN_ACRIMA.jpg' and 'ImNNN_g_ACRIMA.jpg'",
-    ),
-    "grape": DatasetReader(
-        looks_like_grape,
-        read_grape,
-        "GRAPE: 'VF and clinical information.xlsx' beside 'ROI images/' and 'CFPs/'",
-    ),
-    "hygd": DatasetReader(
-        looks_like_hygd,
-        read_hygd,
+    "acrima": _reader("acrima", "ACRIMA: 'Database/Images/ImNNN_ACRIMA.jpg' and 'ImNNN_g_ACRIMA.jpg'"),
+    "grape": _reader("grape", "GRAPE: 'VF and clinical information.xlsx' beside 'ROI images/' and 'CFPs/'"),
+    "hygd": _reader(
+        "hygd",
         "HYGD: 'Labels.csv' (Image Name, Patient, Label GON+/GON-) beside 'Images/<patient>_<n>.jpg'",
     ),
 }
@@ -85,9 +87,8 @@ def _canonical(name: str) -> str:
     key = squashed.get(name.strip().casefold().replace("-", "").replace("_", ""))
     if key is not None:
         return key
-    close = get_close_matches(name.casefold(), list(READERS), n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(READERS)}.{hint}")
+    raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(READERS)}."
+                      + did_you_mean(name.casefold(), READERS, cutoff=0.5, sentence=True))
 
 
 def detect_dataset(path: Path) -> str | None:

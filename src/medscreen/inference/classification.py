@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_vector
-from medscreen.datasets.records import Record
+from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_matrix
+from medscreen.datasets.records import Record, task_label
 from medscreen.errors import ConfigError, ModelError
 from medscreen.inference.runtime import ModelSpec, OnnxModel, bundled_model_path, load_onnx_model
 from medscreen.inference.segmentation import segment_disc, segment_lesion
 from medscreen.io.images import read_image
 from medscreen.tasks import TASKS, get_task
-from medscreen.transforms.classification import glaucoma_crop, to_model_input
+from medscreen.transforms.classification import glaucoma_crop, probabilities, to_model_input
 from medscreen.transforms.geometry import crop_box, square_box
 
 __all__ = [
@@ -44,13 +44,6 @@ __all__ = [
 
 #: maps named float32 inputs (``image``, ``clinical``) to ``N×K`` logits
 FeedRunner = Callable[[dict[str, np.ndarray]], np.ndarray]
-
-
-def task_label(record: Record, task: str) -> str | None:
-    """The record's label for ``task`` (GRAPE's eyes are all glaucomatous, so ``glaucoma`` for that task)."""
-    if task == "glaucoma" and record.dataset == "grape":
-        return "glaucoma"
-    return record.label
 
 
 def _squared(image: np.ndarray) -> np.ndarray:
@@ -107,15 +100,6 @@ def task_image(record: Record, task: str, *, is_crop: bool, use_mask: bool = Fal
     return fundus_crop(read_image(record.image, mode="rgb"), is_crop=is_crop, framing=framing, k=k)
 
 
-def probabilities(logits: np.ndarray) -> np.ndarray:
-    """``N×1`` logits → ``N`` positive-class probabilities; ``N×K`` → row-wise softmax."""
-    logits = np.asarray(logits, dtype=np.float64)
-    if logits.ndim == 2 and logits.shape[1] == 1:
-        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
 @dataclass
 class Classifier:
     """A classifier and what its card says about feeding it.
@@ -170,11 +154,6 @@ def onnx_classifier(model: OnnxModel) -> Classifier:
         return model.session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
 
     return Classifier(model.spec, run, f"{model.path} (ONNX Runtime, sha256 {model.sha256[:12]})")
-
-
-def clinical_matrix(records: Sequence[Record]) -> np.ndarray:
-    """``N×F`` clinical features of ``records`` (NaN where missing)."""
-    return np.stack([clinical_vector(r.fields) for r in records]) if records else np.zeros((0, len(CLINICAL_FEATURES)))
 
 
 def spec_params(config: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:

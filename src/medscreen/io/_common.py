@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
 
-from medscreen.errors import ConfigError, ImageReadError
+from medscreen.config import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS
+from medscreen.errors import ConfigError, ImageReadError, did_you_mean
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -26,10 +26,10 @@ __all__ = [
     "sniff_format",
 ]
 
-DEFAULT_MAX_PIXELS: int = 60_000_000
-"""Largest image accepted, in pixels (same as ``Settings.max_image_pixels``)."""
-DEFAULT_MAX_BYTES: int = 100_000_000
-"""Largest image file accepted, in bytes (same as ``Settings.max_image_bytes``)."""
+DEFAULT_MAX_PIXELS: int = DEFAULT_MAX_IMAGE_PIXELS
+"""Largest image accepted, in pixels (the default of ``Settings.limits.max_image_pixels``)."""
+DEFAULT_MAX_BYTES: int = DEFAULT_MAX_IMAGE_BYTES
+"""Largest image file accepted, in bytes (the default of ``Settings.limits.max_image_bytes``)."""
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".dcm"})
 """Suffixes of supported files; DICOM files without a suffix are recognised by content."""
 
@@ -105,8 +105,7 @@ def require_format(name: str, head: bytes) -> str:
 def check_args(mode: str | None, max_pixels: int) -> None:
     """Validate the caller's ``mode`` (None: not applicable) and ``max_pixels``."""
     if mode is not None and mode not in ("rgb", "gray"):
-        hint = difflib.get_close_matches(str(mode), ["rgb", "gray"], n=1)
-        raise ConfigError(f"mode must be 'rgb' or 'gray', got {mode!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        raise ConfigError(f"mode must be 'rgb' or 'gray', got {mode!r}" + did_you_mean(mode, ["rgb", "gray"]))
     if not isinstance(max_pixels, int) or max_pixels <= 0:
         raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
 

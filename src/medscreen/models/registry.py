@@ -7,13 +7,12 @@ pretrained weights exist offline, and none are ever downloaded.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
-from medscreen.errors import ConfigError
+from medscreen.errors import choose
 from medscreen.tasks import TASKS, task_names
 
 __all__ = ["ArchSpec", "SEGMENTATION_ARCHS", "SEGMENTATION_TASKS", "create_model", "lookup"]
@@ -88,11 +87,7 @@ SEGMENTATION_TASKS: dict[str, int] = {name: TASKS[name].in_channels for name in 
 
 def lookup(name: str, choices: dict[str, object], what: str) -> str:
     """Return ``name`` if it is a key of ``choices``, else raise with the choices and a suggestion."""
-    if name in choices:
-        return name
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(choices))}.{hint}")
+    return choose(name, sorted(choices), what)
 
 
 NORMS = {"batch": "batch", "instance": "instance"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medscreen.config import Settings, get_settings
+from medscreen.config import Settings, default_settings
 from medscreen.errors import ImageReadError
 from medscreen.io.images import decode_image, read_image
 
@@ -54,15 +54,15 @@ def read_input(image: ImageInput | ScreeningInput, *, source: str | None = None,
     Args:
         image: an image file path, the file's bytes (an upload), or a uint8 ``H×W[×3]`` array.
         source: the name shown in the result and in errors (default: the file name).
-        settings: limits on image size (default: :func:`~medscreen.config.get_settings`).
+        settings: limits on image size (default: the built-in limits, :func:`~medscreen.config.default_settings`).
 
     Raises:
         ImageReadError: unreadable, corrupt or too large file; an array of the wrong type or shape.
     """
     if isinstance(image, ScreeningInput):
         return image
-    settings = settings or get_settings()
-    limits = {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_image_bytes}
+    settings = settings or default_settings()
+    limits = {"max_pixels": settings.limits.max_image_pixels, "max_bytes": settings.limits.max_image_bytes}
     t = time.perf_counter()
     if isinstance(image, str | Path):
         source = source or Path(image).name
@@ -90,7 +90,7 @@ def read_inputs(items: Sequence[tuple[str, ImageInput]], *, workers: int = 2,
     models running in the caller's thread; the bound keeps memory flat in a
     long batch. Each future raises the item's :class:`~medscreen.errors.ImageReadError`.
     """
-    settings = settings or get_settings()
+    settings = settings or default_settings()
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
         todo = iter(items)
         pending: deque[tuple[str, Future[ScreeningInput]]] = deque()

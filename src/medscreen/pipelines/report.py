@@ -16,8 +16,7 @@ import numpy as np
 from PIL import Image
 
 from medscreen.evaluation.overlays import draw_outlines
-from medscreen.pipelines.schema import ADVICE_COLOUR, ScreeningResult
-from medscreen.pipelines.screening import ScreeningOutput
+from medscreen.pipelines.schema import ADVICE_COLOUR, ScreeningOutput, ScreeningResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -11,11 +11,15 @@ Boxes are ``[x0, y0, x1, y1]`` in pixels of the input image, end-exclusive
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medscreen import __version__
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -30,6 +34,7 @@ __all__ = [
     "LesionFinding",
     "ModelVersion",
     "ProgressionFinding",
+    "ScreeningOutput",
     "ScreeningResult",
 ]
 
@@ -164,3 +169,12 @@ class ScreeningResult(BaseModel):
                 raise ValueError(f"an ungradable image must be advised 'rescreen' with no findings, got "
                                  f"advice {self.advice!r} and findings {given}")
         return self
+
+
+@dataclass
+class ScreeningOutput:
+    """A result plus what the report needs beside it: the RGB image and the disc or lesion mask."""
+
+    result: ScreeningResult
+    image: np.ndarray
+    mask: np.ndarray | None = None

@@ -44,7 +44,6 @@ shared between threads.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 import time
@@ -58,7 +57,7 @@ import numpy as np
 from PIL import Image
 
 from medscreen.config import Settings
-from medscreen.errors import ConfigError, ModelError
+from medscreen.errors import ModelError, choose
 from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
 from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
 from medscreen.inference.laterality import eye_from_disc
@@ -73,6 +72,7 @@ from medscreen.pipelines.schema import (
     LesionFinding,
     ModelVersion,
     ProgressionFinding,
+    ScreeningOutput,
     ScreeningResult,
 )
 from medscreen.tasks import MODALITIES, task_names
@@ -100,14 +100,6 @@ BACKENDS: tuple[str, ...] = ("onnxruntime", "torch")
 TASKS: dict[str, tuple[str, ...]] = {modality: task_names(modality=modality) for modality in MODALITIES}
 NO_DISC = "optic disc not found; retake centred on the disc"
 DISC_UNCLEAR = "the optic disc could not be found clearly: retake the photo centred on the disc"
-
-
-def _choose(value: str, choices: tuple[str, ...], what: str) -> str:
-    if value in choices:
-        return value
-    close = difflib.get_close_matches(str(value), choices, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}.{hint}")
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -152,15 +144,6 @@ def _load_model(task: str, path: Path, backend: str, threads: int | None) -> _Mo
 
 
 @dataclass
-class ScreeningOutput:
-    """A result plus what the report needs beside it: the RGB image and the disc or lesion mask."""
-
-    result: ScreeningResult
-    image: np.ndarray
-    mask: np.ndarray | None = None
-
-
-@dataclass
 class _Run:
     """Bookkeeping while one image goes through a pipeline."""
 
@@ -187,7 +170,7 @@ class Screener:
         models: per task (``disc``, ``glaucoma``, ``progression``, ``lesion``, ``breast-class``)
             an ``.onnx`` file with its ``.json`` card, instead of the bundled one.
         threads: ONNX Runtime intra-op threads per model (None: one per physical core).
-        settings: image size limits (default :func:`~medscreen.config.get_settings`).
+        settings: image size limits (default: the built-in limits, :func:`~medscreen.config.default_settings`).
 
     Raises:
         ConfigError: unknown backend or task name.
@@ -195,8 +178,8 @@ class Screener:
 
     def __init__(self, backend: str = "onnxruntime", *, models: Mapping[str, str | Path] | None = None,
                  threads: int | None = None, settings: Settings | None = None):
-        self.backend = _choose(backend, BACKENDS, "backend")
-        self.paths = {_choose(task, tuple(ALL_TASKS), "model task"): Path(p) for task, p in (models or {}).items()}
+        self.backend = choose(backend, BACKENDS, "backend")
+        self.paths = {choose(task, tuple(ALL_TASKS), "model task"): Path(p) for task, p in (models or {}).items()}
         self.threads = threads
         self.settings = settings
         self._models: dict[str, _Model] = {}
@@ -216,7 +199,7 @@ class Screener:
         Raises:
             ModelError: a model file or its card (or, for torch, its ``.pt``) is missing or unusable.
         """
-        tasks = TASKS[_choose(modality, tuple(TASKS), "modality")]
+        tasks = TASKS[choose(modality, tuple(TASKS), "modality")]
         with self._lock:
             for task in tasks:
                 if task not in self._models:
@@ -245,7 +228,7 @@ class Screener:
             ModelError: a model needed is missing or unusable.
         """
         if modality is not None:
-            _choose(modality, tuple(TASKS), "modality")
+            choose(modality, tuple(TASKS), "modality")
         data = read_input(image, source=source, settings=self.settings)
         start = time.perf_counter()
         run = _Run({"decode": data.decode_ms})
@@ -405,7 +388,7 @@ def get_screener(backend: str = "onnxruntime") -> Screener:
     Raises:
         ConfigError: unknown backend.
     """
-    return _shared_screener(_choose(backend, BACKENDS, "backend"))
+    return _shared_screener(choose(backend, BACKENDS, "backend"))
 
 
 def screen(image: ImageInput, modality: str | None = None, *, backend: str = "onnxruntime") -> ScreeningResult:

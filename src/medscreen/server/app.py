@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from medscreen import __version__
-from medscreen.config import Settings, get_settings
+from medscreen.config import Settings, default_settings
 from medscreen.errors import MedscreenError
 from medscreen.server import api, pages
 from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated
@@ -52,11 +52,12 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
 
     Args:
         data_home: the data folder (database by default, images, overlays, the session key).
-        database_url: a SQLAlchemy URL; default SQLite in ``data_home`` (or ``MEDSCREEN_DATABASE_URL``).
+        database_url: a SQLAlchemy URL; default ``settings.database.url``, else SQLite in ``data_home``.
         workers: screening threads.
         screener: the screener to share (default: a :class:`~medscreen.pipelines.screening.Screener`
             with the bundled models, loaded on first use); anything with its ``analyse`` method.
-        settings: image size limits (default :func:`~medscreen.config.get_settings`).
+        settings: image size limits, session cookie, database (default: the built-in
+            :func:`~medscreen.config.default_settings`; the CLI passes :func:`~medscreen.config.get_settings`).
 
     Raises:
         StoreError: the session key cannot be made or read, or the database URL is unusable.
@@ -65,8 +66,8 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
         raise ValueError(f"workers must be at least 1, got {workers}; use --workers 1 or more")
     home = Path(data_home).expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
-    settings = settings or get_settings()
-    url = database_url or default_database_url(home)
+    settings = settings or default_settings()
+    url = database_url or default_database_url(home, settings.database.url)
     secret = load_secret_key(home)
 
     @asynccontextmanager
@@ -75,7 +76,8 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
         upgrade(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        app.state.blobs = BlobStore(home, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+        app.state.blobs = BlobStore(home, max_pixels=settings.limits.max_image_pixels,
+                                    max_bytes=settings.limits.max_image_bytes)
         if screener is None:
             from medscreen.pipelines.screening import Screener
 
@@ -95,8 +97,9 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
                               "not a diagnosis.")
     app.state.data_home = home
     app.state.settings = settings
-    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="medscreen_session",
-                       max_age=12 * 3600, same_site="lax", https_only=False)
+    cookie = settings.server
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie=cookie.session_cookie,
+                       max_age=cookie.session_max_age_s, same_site=cookie.same_site, https_only=cookie.https_only)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:

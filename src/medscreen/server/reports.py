@@ -14,8 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from medscreen.pipelines.report import describe_findings, report_figure
-from medscreen.pipelines.schema import ADVICE_COLOUR, DISCLAIMER, ScreeningResult
-from medscreen.pipelines.screening import ScreeningOutput
+from medscreen.pipelines.schema import ADVICE_COLOUR, DISCLAIMER, ScreeningOutput, ScreeningResult
 
 __all__ = ["MAX_ROWS", "visit_report_pdf"]
 

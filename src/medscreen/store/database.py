@@ -2,7 +2,7 @@
 
 SQLite (in WAL mode, with foreign keys enforced) in the data folder by
 default; PostgreSQL or any other SQLAlchemy URL through
-``MEDSCREEN_DATABASE_URL``. The schema is made and upgraded only by the Alembic
+``Settings.database.url`` (``MEDSCREEN_DATABASE_URL``), which the caller passes in. The schema is made and upgraded only by the Alembic
 migrations shipped in ``medscreen/store/migrations``; :func:`upgrade` runs them
 from code, so no ``alembic.ini`` is needed.
 
@@ -13,7 +13,6 @@ and a session factory with :func:`session_factory` and pass them down.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from medscreen.config import Settings
 from medscreen.store.errors import StoreError
 
 __all__ = [
@@ -54,25 +54,21 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 EngineOrUrl = Engine | URL | str
 
 
-def default_data_home() -> Path:
-    """The data folder (database and images): ``MEDSCREEN_HOME``, else ``./medscreen-data``, made absolute.
-
-    Reads the environment because :class:`~medscreen.config.Settings` has no
-    field for it yet; the server and CLI call it once and pass the path down.
-    """
-    return Path(os.environ.get(HOME_ENV) or "medscreen-data").expanduser().resolve()
+def default_data_home(settings: Settings) -> Path:
+    """The data folder (database and images): ``settings.paths.home`` (``MEDSCREEN_HOME``), made absolute."""
+    return Path(settings.paths.home).expanduser().resolve()
 
 
-def database_url(data_home: str | Path | None = None) -> str:
-    """``MEDSCREEN_DATABASE_URL`` when set, else ``sqlite:///<data_home>/medscreen.db``.
+def database_url(data_home: str | Path, url: str | None = None) -> str:
+    """``url`` when given (``Settings.database.url``, ``MEDSCREEN_DATABASE_URL``), else ``sqlite:///<data_home>/medscreen.db``.
 
     Args:
-        data_home: the data folder; default :func:`default_data_home`.
+        data_home: the data folder.
+        url: the configured database URL; blank or None means SQLite in ``data_home``.
     """
-    url = os.environ.get(DATABASE_URL_ENV, "").strip()
-    if url:
-        return url
-    home = Path(data_home).expanduser().resolve() if data_home is not None else default_data_home()
+    if url and url.strip():
+        return url.strip()
+    home = Path(data_home).expanduser().resolve()
     return f"sqlite:///{(home / DATABASE_FILE).as_posix()}"
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medscreen.datasets.manifest import write_manifest
+from medscreen.datasets.records import Record
 from medscreen.store.errors import StoreError
 from medscreen.store.models import Capture, Decision, Image, Patient, Review, ReviewTask, Screening, Visit
 from medscreen.store.screenings import model_label, parse_task
@@ -50,10 +52,6 @@ def export_labels(
     Raises:
         StoreError: no reviewed finding to export (for this task).
     """
-    # imported here: medscreen.datasets pulls in pandas, which the server otherwise does not need
-    from medscreen.datasets.manifest import write_manifest
-    from medscreen.datasets.records import Record
-
     home = Path(data_home).expanduser().resolve()
     query = (
         select(Review, Screening, Image.sha256, Image.path, Patient.clinic_id, Patient.id)

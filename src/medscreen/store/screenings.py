@@ -11,7 +11,6 @@ Functions add and flush; the caller commits.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from medscreen.errors import did_you_mean
 from medscreen.store.errors import StoreError
 from medscreen.store.models import (
     Advice,
@@ -108,11 +108,7 @@ def parse_task(task: ReviewTask | str) -> ReviewTask:
         return ReviewTask(task)
     except ValueError:
         choices = [t.value for t in ReviewTask]
-        hint = difflib.get_close_matches(str(task), choices, n=1)
-        raise StoreError(
-            f"review task {task!r} is not one of {', '.join(choices)}"
-            + (f"; did you mean {hint[0]!r}?" if hint else "")
-        ) from None
+        raise StoreError(f"review task {task!r} is not one of {', '.join(choices)}" + did_you_mean(task, choices)) from None
 
 
 def review_queue(
@@ -194,10 +190,8 @@ def add_review(
         label = finding
     classes = TASKS[task.value].classes
     if label not in classes:
-        hint = difflib.get_close_matches(str(label), classes, n=1)
         raise StoreError(
-            f"label {label!r} is not a {task.value} class ({', '.join(classes)})"
-            + (f"; did you mean {hint[0]!r}?" if hint else "")
+            f"label {label!r} is not a {task.value} class ({', '.join(classes)})" + did_you_mean(label, classes)
         )
     review = Review(screening=screening, reviewer=reviewer, task=task, decision=decision, label=label, comment=comment)
     session.add(review)

@@ -15,7 +15,6 @@ Functions add and flush; the caller commits.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import logging
 import re
@@ -28,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medscreen.errors import did_you_mean
 from medscreen.store.errors import PermissionDeniedError, StoreError
 from medscreen.store.models import ApiToken, Capture, Clinic, Patient, Review, Role, Screening, User, Visit, utcnow
 
@@ -98,10 +98,7 @@ def parse_role(role: Role | str) -> Role:
         return Role(value)
     except ValueError:
         choices = [r.value for r in Role]
-        hint = difflib.get_close_matches(value, choices, n=1)
-        raise StoreError(
-            f"role {role!r} is not one of {', '.join(choices)}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-        ) from None
+        raise StoreError(f"role {role!r} is not one of {', '.join(choices)}" + did_you_mean(value, choices)) from None
 
 
 def _username(username: str) -> str:
@@ -240,10 +237,9 @@ def revoke_api_token(session: Session, token: ApiToken) -> None:
 
 def _check_action(action: str) -> None:
     if action not in ACTIONS:
-        hint = difflib.get_close_matches(action, sorted(ACTIONS), n=1)
         raise StoreError(
             f"unknown action {action!r}"
-            + (f"; did you mean {hint[0]!r}?" if hint else "")
+            + did_you_mean(action, sorted(ACTIONS))
             + f"; actions are {', '.join(sorted(ACTIONS))}"
         )
 

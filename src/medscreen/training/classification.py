@@ -27,9 +27,9 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from medscreen.datasets.clinical import CLINICAL_FEATURES
+from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_matrix
 from medscreen.datasets.manifest import write_manifest
-from medscreen.datasets.records import Record
+from medscreen.datasets.records import Record, task_label
 from medscreen.datasets.splits import kfold_records, split_records
 from medscreen.errors import ConfigError
 from medscreen.evaluation.classification import (
@@ -41,7 +41,7 @@ from medscreen.models.classification import FocalLoss, ScreeningClassifier
 from medscreen.training.config import CLASS_NAMES, ClassificationConfig
 from medscreen.training.logs import EpochLog
 from medscreen.training.segmentation import load_lightning_checkpoint, split_for_training
-from medscreen.transforms.classification import normalise
+from medscreen.transforms.classification import normalise, probabilities
 from medscreen.transforms.geometry import resize
 from medscreen.transforms.presets import classification_augment
 
@@ -79,8 +79,6 @@ def task_records(records: Sequence[Record], task: str) -> list[Record]:
     Raises:
         ConfigError: none of the records carries one of the task's labels.
     """
-    from medscreen.inference.classification import task_label
-
     classes = CLASS_NAMES[task]
     out, skipped = [], Counter()
     for r in records:
@@ -112,7 +110,7 @@ def load_items(records: Sequence[Record], config: ClassificationConfig,
     left out with a warning. ``cache`` (image path → input image) lets
     cross-validation decode and crop each image once, not once per fold.
     """
-    from medscreen.inference.classification import clinical_matrix, task_image
+    from medscreen.inference.classification import task_image  # the deployed disc stage crops full photos
 
     classes = config.classes
     clinical = clinical_matrix(records) if config.uses_clinical else None
@@ -225,8 +223,6 @@ class ClassifierModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self._val:
             return
-        from medscreen.inference.classification import probabilities
-
         truth = np.concatenate([t for t, _ in self._val])
         prob = probabilities(np.concatenate([p for _, p in self._val]))
         self._val = []
@@ -282,8 +278,6 @@ def _loader(items: Sequence[ClassItem], cfg: ClassificationConfig, *, train: boo
 
 def predict_items(module: ClassifierModule, items: Sequence[ClassItem]) -> np.ndarray:
     """Probabilities (``N`` or ``N×K``) of ``module`` on ``items``, no augmentation."""
-    from medscreen.inference.classification import probabilities
-
     module.eval()
     logits = []
     with torch.no_grad():

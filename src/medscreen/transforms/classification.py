@@ -29,6 +29,7 @@ __all__ = [
     "glaucoma_crop_box",
     "glaucoma_crop",
     "normalise",
+    "probabilities",
     "to_model_input",
 ]
 
@@ -100,3 +101,12 @@ def to_model_input(image: np.ndarray, size: int, method: str) -> np.ndarray:
         image = image[..., None]
     chw = resize(image, (size, size)).reshape(size, size, -1).transpose(2, 0, 1).astype(np.float32) / 255.0
     return normalise(chw, method)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """``N×1`` logits → ``N`` positive-class probabilities; ``N×K`` → row-wise softmax."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
