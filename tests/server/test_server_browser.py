@@ -93,7 +93,7 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def referred_photo(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A glaucomatous GRAPE photo that the bundled models refer (the first, in name order).
 
-    A normal eye (scikit-image's retina) is correctly routine, so the review
+    A normal eye (scikit-image's retina) is not referred (routine, or review in the uncertain band), so the review
     queue needs a real glaucomatous eye; GRAPE's are all glaucomatous.
     """
     import medscreen
