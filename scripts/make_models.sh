@@ -58,7 +58,8 @@ timed glaucoma-all "$MS" train glaucoma --manifest "$RUNS/crops/manifest.csv" \
   --out "$RUNS/glaucoma" "${GLAUCOMA[@]}" --resume
 [ -f "$RUNS/glaucoma.onnx" ] || timed glaucoma-export "$MS" export classifier \
   "$RUNS/glaucoma/checkpoints/best.ckpt" --out "$RUNS/glaucoma.onnx" --card cards/glaucoma.json
-timed glaucoma-review-band "$PY" scripts/review_band.py "$RUNS/glaucoma" --card "$RUNS/glaucoma.json"
+timed glaucoma-review-band "$PY" scripts/operating_point.py "$RUNS/glaucoma/val_predictions.csv" \
+  --card "$RUNS/glaucoma.json" --positive glaucoma --write review_band
 
 # 4. Evidence from sources each model did not train on (full photos go through the new disc stage).
 [ -f "$RUNS/eval-no-hygd-on-hygd.json" ] || timed eval-no-hygd "$MS" evaluate glaucoma \

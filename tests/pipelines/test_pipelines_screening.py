@@ -146,6 +146,23 @@ def test_breast_advice_rules():
     assert _breast_advice(normal, some)[0] == "refer"
     advice, reasons = _breast_advice(benign, some)
     assert advice == "refer" and "non-urgent" in reasons[0]
+    malignant = BreastClassFinding(probabilities={"normal": 0.1, "benign": 0.2, "malignant": 0.7}, label="malignant",
+                                   urgent=True)
+    assert "refer urgently" in _breast_advice(malignant, some)[1][0]
+    below = BreastClassFinding(probabilities={"normal": 0.05, "benign": 0.75, "malignant": 0.2}, label="benign",
+                               malignancy_threshold=0.15, urgent=True)
+    advice, reasons = _breast_advice(below, some)
+    assert advice == "refer" and "refer urgently" in reasons[0] and "reaches the malignancy threshold 0.15" in reasons[0]
+
+
+@pytest.mark.parametrize(("limit", "urgent"), [(0.2, True), (0.5, False), (None, False)])
+def test_malignant_probability_at_the_cards_threshold_is_urgent(tmp_path, ultrasound, limit, urgent):
+    """Constant logits (normal 0, benign 2, malignant 1): benign is the label, malignant probability 0.24."""
+    models = make_screening_models(tmp_path, breast_logits=(0.0, 2.0, 1.0), malignancy_threshold=limit)
+    r = Screener(models=models).screen(ultrasound)
+    assert r.breast_class.label == "benign" and r.breast_class.probabilities["malignant"] == pytest.approx(0.2447, abs=1e-3)
+    assert r.breast_class.urgent is urgent and r.breast_class.malignancy_threshold == limit
+    assert r.advice == "refer" and ("refer urgently" in r.reasons[0]) is urgent
 
 
 @pytest.mark.parametrize("name", ["astronaut", "chelsea"])

@@ -40,7 +40,8 @@ __all__ = [
 
 SCHEMA_VERSION = "1.3"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
 # an implausible disc (confidence below the disc card's min_confidence) gives rescreen with no glaucoma finding;
-# 1.3: advice "review" (a probability in the model's review band below its threshold), glaucoma.review_band
+# 1.3: advice "review" (a probability in the model's review band below its threshold), glaucoma.review_band,
+# breast_class.malignancy_threshold and breast_class.urgent
 
 #: shown with every result, in the report and on screen
 DISCLAIMER = (
@@ -119,6 +120,11 @@ class BreastClassFinding(_Finding):
 
     probabilities: dict[str, float]
     label: str
+    malignancy_threshold: float | None = Field(
+        None, ge=0, le=1, description="The card's malignancy threshold (chosen on validation for malignant "
+        "sensitivity ≥ 0.90): a malignant probability at or above it is an urgent referral whatever the label.")
+    urgent: bool = Field(False, description="Urgent referral: malignant is the label, or its probability reaches "
+                         "malignancy_threshold.")
 
 
 class ModelVersion(_Finding):

@@ -353,17 +353,26 @@ class Screener:
         labels = clf.labels
         if probs.size == 1:  # a binary model: the positive (last) class's probability
             probs = np.array([1.0 - probs[0], probs[0]])
-        finding = BreastClassFinding(probabilities={c: float(v) for c, v in zip(labels, probs, strict=True)},
-                                     label=labels[int(np.argmax(probs))])
+        probabilities = {c: float(v) for c, v in zip(labels, probs, strict=True)}
+        label = labels[int(np.argmax(probs))]
+        limit = clf.spec.params.get("malignancy_threshold")
+        limit = None if limit is None else float(limit)
+        urgent = label == "malignant" or (limit is not None and probabilities.get("malignant", 0.0) >= limit)
+        finding = BreastClassFinding(probabilities=probabilities, label=label, malignancy_threshold=limit,
+                                     urgent=urgent)
         advice, reasons = _breast_advice(finding, found)
         return {"lesion": found, "breast_class": finding, "advice": advice, "reasons": reasons}, seg.mask
 
 
 def _breast_advice(finding: BreastClassFinding, lesion: LesionFinding) -> tuple[str, list[str]]:
     p = finding.probabilities[finding.label]
-    if finding.label == "malignant":
-        return "refer", [f"the image looks malignant (probability {p:.2f}): refer urgently to a breast "
-                         "specialist for assessment and biopsy"]
+    if finding.urgent:
+        pm = finding.probabilities.get("malignant", 0.0)
+        why = (f"the image looks malignant (probability {pm:.2f})" if finding.label == "malignant" else
+               f"the malignant probability {pm:.2f} reaches the malignancy threshold "
+               f"{finding.malignancy_threshold:.2f} (set so that 9 in 10 malignant images reach it), although "
+               f"{finding.label} is more probable ({p:.2f})")
+        return "refer", [f"{why}: refer urgently to a breast specialist for assessment and biopsy"]
     if finding.label == "normal":
         if lesion.found:
             return "refer", [f"the classifier says normal (probability {p:.2f}) but the lesion model outlines "

@@ -1,0 +1,80 @@
+"""Store an operating point chosen on validation in a model's card.
+
+    # glaucoma: the review band (bootstrap interval of the referral threshold)
+    python scripts/operating_point.py runs/models/glaucoma/val_predictions.csv \\
+        --card src/medscreen/weights/glaucoma.json --positive glaucoma --write review_band
+    # breast-class: the malignancy threshold for malignant sensitivity >= 0.90
+    python scripts/operating_point.py runs/breast/val/per_case.csv \\
+        --card src/medscreen/weights/breast-class.json --positive malignant --write malignancy_threshold
+
+The predictions CSV has a ``label`` column and one ``p_<class>`` column per
+class (a training run's ``val_predictions.csv``, or the ``per_case.csv`` that
+``medscreen evaluate --out`` writes for a validation split). ``review_band``:
+:func:`~medscreen.evaluation.classification.threshold_band`.
+``malignancy_threshold``: the training runs' rule — the highest threshold with
+sensitivity ≥ ``--min-sensitivity``, moved halfway down to the next lower
+score — with sensitivity and specificity (Wilson 95 % intervals) printed and
+stored under ``operating_points``. The card's JSON and Markdown are rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import binomtest
+
+from medscreen.evaluation.classification import choose_threshold, threshold_band
+from medscreen.inference.card import render_card_markdown
+
+
+def _wilson(k: int, n: int) -> list[float]:
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("predictions", type=Path, help="CSV with label and p_<class> columns (validation split)")
+    parser.add_argument("--card", type=Path, required=True, help="the model's card (.json) to update")
+    parser.add_argument("--positive", required=True, help="the class the operating point is for")
+    parser.add_argument("--write", required=True, choices=("review_band", "malignancy_threshold"))
+    parser.add_argument("--min-sensitivity", type=float, default=0.9)
+    parser.add_argument("--n-boot", type=int, default=2000)
+    args = parser.parse_args()
+    with open(args.predictions, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    column = f"p_{args.positive}"
+    if not rows or column not in rows[0]:
+        raise SystemExit(f"{args.predictions}: no {column} column; give predictions with label and p_<class> columns")
+    truth = np.array([r["label"] == args.positive for r in rows], int)
+    prob = np.array([float(r[column]) for r in rows])
+    card = json.loads(args.card.read_text())
+    params = card.setdefault("params", {})
+    if args.write == "review_band":
+        low, high = threshold_band(truth, prob, args.min_sensitivity, n_boot=args.n_boot)
+        params["review_band"] = [round(low, 6), round(high, 6)]
+        print(f"{args.card}: review_band [{low:.4f}, {high:.4f}] around threshold {card.get('threshold')}")
+    else:
+        t = choose_threshold(truth, prob, args.min_sensitivity)
+        lower = prob[prob < t]
+        t = float((t + lower.max()) / 2) if lower.size else float(t)
+        tp, pos = int(((prob >= t) & (truth == 1)).sum()), int(truth.sum())
+        tn, neg = int(((prob < t) & (truth == 0)).sum()), int((truth == 0).sum())
+        params["malignancy_threshold"] = round(t, 6)
+        point = {"threshold": round(t, 6), "n": len(rows), "sensitivity": round(tp / pos, 4),
+                 "sensitivity_ci95": _wilson(tp, pos), "specificity": round(tn / neg, 4),
+                 "specificity_ci95": _wilson(tn, neg), "positives": pos, "negatives": neg,
+                 "source": str(args.predictions.name)}
+        card.setdefault("operating_points", {})[f"{args.positive} (validation, chosen on it)"] = point
+        print(f"{args.card}: {args.write} {t:.4f}: sensitivity {tp}/{pos} {point['sensitivity_ci95']}, "
+              f"specificity {tn}/{neg} {point['specificity_ci95']}")
+    args.card.write_text(json.dumps(card, indent=2) + "\n")
+    args.card.with_suffix(".md").write_text(render_card_markdown(card))
+
+
+if __name__ == "__main__":
+    main()
