@@ -17,7 +17,6 @@ from medscreen.errors import ConfigError, ModelError
 from medscreen.training.classification import (
     ClassDataset,
     ClassifierModule,
-    cross_validate,
     load_classifier_module,
     load_items,
     predict_items,
@@ -26,7 +25,9 @@ from medscreen.training.classification import (
     train_classifier,
 )
 from medscreen.training.config import ClassificationConfig
+from medscreen.training.cv import cross_validate
 from medscreen.training.logs import plot_curves
+from medscreen.training.run import checkpoint_hyperparameters, set_checkpoint_hyperparameters
 from tests_support import make_class_records
 
 
@@ -167,10 +168,34 @@ def test_train_classifier_writes_a_complete_run_split_by_patient(tmp_path):
     assert {r["key"] for r in preds} == {Path(r["image"]).stem for r in split if r["split"] == "val"}
     assert all(0.0 <= float(r["p_glaucoma"]) <= 1.0 for r in preds)
     assert run_threshold(run / "checkpoints" / "best.ckpt") == pytest.approx(summary["threshold"], abs=1e-5)
+    assert summary["wall_time_s"] > 0
     module = load_classifier_module(run / "checkpoints" / "best.ckpt")
     assert module.config.task == "glaucoma" and not module.training
+    assert module.threshold == summary["threshold"]  # saved in the checkpoint
     with pytest.raises(ConfigError, match="not empty"):
         train_classifier(records, cfg, run, progress=False)
+
+    # the threshold is read from the checkpoint, not from the run folder's CSV …
+    (run / "val_predictions.csv").rename(run / "moved.csv")
+    assert run_threshold(run / "checkpoints" / "best.ckpt") == summary["threshold"]
+    # … except for checkpoints written before it was saved there
+    (run / "moved.csv").rename(run / "val_predictions.csv")
+    set_checkpoint_hyperparameters(run / "checkpoints" / "best.ckpt", threshold=None)
+    assert checkpoint_hyperparameters(run / "checkpoints" / "best.ckpt")["threshold"] is None
+    assert run_threshold(run / "checkpoints" / "best.ckpt") == pytest.approx(summary["threshold"], abs=1e-6)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"arch": "compakt"}, "Did you mean 'compact'"),
+    ({"loss": "ce"}, "binary"),
+    ({"accelerator": "cpuu"}, "unknown accelerator 'cpuu'"),
+])
+def test_a_run_that_cannot_start_writes_nothing(tmp_path, change, message):
+    records = make_class_records(tmp_path, n_patients=8, per_patient=1, size=32)
+    cfg = ClassificationConfig(task="glaucoma", input_size=32, epochs=1, **change)
+    with pytest.raises(ConfigError, match=message):
+        train_classifier(records, cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

@@ -69,6 +69,16 @@ def test_train_writes_a_complete_resumable_run(tmp_path):
     train_segmentation(records, cfg3, run, resume=True, progress=False)
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["wall_time_s"] > 0 and 0.0 <= summary["best_val_iou"] <= 1.0
+
+    # a fine-tuning start of another network is refused before the new run folder is written
+    other = cfg.model_copy(update={"norm": "instance", "init_from": str(run / "checkpoints" / "best.ckpt")})
+    with pytest.raises(ConfigError, match="lesion/compact/batch checkpoint cannot start a lesion/compact/instance"):
+        train_segmentation(records, other, tmp_path / "tuned", progress=False)
+    with pytest.raises(ConfigError, match="unknown architecture 'compakt'"):
+        train_segmentation(records, cfg.model_copy(update={"arch": "compakt"}), tmp_path / "tuned", progress=False)
+    assert not (tmp_path / "tuned").exists()
 
 
 def test_training_without_masks_is_a_clear_error(tmp_path):

@@ -1,12 +1,13 @@
-"""Train and cross-validate classifiers: ``train_classifier`` and ``cross_validate``.
+"""Train classifiers: ``train_classifier(records, config, out_dir) -> run folder``.
 
-A run folder holds ``config.json``, ``split.csv``, ``metrics.csv`` and
-``curves.png`` (per epoch), ``checkpoints/best.ckpt`` (by validation AUC)
-and ``latest.ckpt``, ``val_predictions.csv`` and ``summary.json`` — the
-validation report at the operating threshold chosen on that validation split
-(binary tasks: the highest threshold with sensitivity ≥ ``min_sensitivity``).
-Class imbalance is handled on the training split only; augmentation runs on
-the training split only.
+Besides the run folder every trainer writes (:mod:`medscreen.training.run`;
+``best.ckpt`` by validation AUC), a classification run holds
+``val_predictions.csv`` and, in ``summary.json``, the validation report at the
+operating threshold chosen on that validation split (binary tasks: the highest
+threshold with sensitivity ≥ ``min_sensitivity``); the threshold is also saved
+in ``best.ckpt``. Class imbalance is handled on the training split only;
+augmentation runs on the training split only. Cross-validation is in
+:mod:`medscreen.training.cv`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_matrix
-from medscreen.datasets.manifest import write_manifest
 from medscreen.datasets.records import Record, task_label
-from medscreen.datasets.splits import kfold_records, split_records
 from medscreen.errors import ConfigError
 from medscreen.evaluation.classification import (
     choose_threshold,
@@ -39,8 +37,14 @@ from medscreen.evaluation.classification import (
 )
 from medscreen.models.classification import FocalLoss, ScreeningClassifier
 from medscreen.training.config import CLASS_NAMES, ClassificationConfig
-from medscreen.training.logs import EpochLog
-from medscreen.training.segmentation import load_lightning_checkpoint, split_for_training
+from medscreen.training.run import (
+    build_trainer,
+    checkpoint_hyperparameters,
+    load_lightning_checkpoint,
+    open_run,
+    set_checkpoint_hyperparameters,
+    split_for_training,
+)
 from medscreen.transforms.classification import normalise, probabilities
 from medscreen.transforms.geometry import resize
 from medscreen.transforms.presets import classification_augment
@@ -49,7 +53,6 @@ __all__ = [
     "ClassDataset",
     "ClassItem",
     "ClassifierModule",
-    "cross_validate",
     "load_classifier_module",
     "load_items",
     "predict_items",
@@ -110,7 +113,9 @@ def load_items(records: Sequence[Record], config: ClassificationConfig,
     left out with a warning. ``cache`` (image path → input image) lets
     cross-validation decode and crop each image once, not once per fold.
     """
-    from medscreen.inference.classification import task_image  # the deployed disc stage crops full photos
+    from medscreen.inference.classification import (
+        task_image,  # the deployed disc stage crops full photos
+    )
 
     classes = config.classes
     clinical = clinical_matrix(records) if config.uses_clinical else None
@@ -166,13 +171,19 @@ def _class_counts(items: Sequence[ClassItem], k: int) -> np.ndarray:
 
 
 class ClassifierModule(L.LightningModule):
-    """A :class:`ScreeningClassifier`, its (class-weighted) loss, Adam with reduce-on-plateau on val AUC."""
+    """A :class:`ScreeningClassifier`, its (class-weighted) loss, Adam with reduce-on-plateau on val AUC.
+
+    ``threshold`` is the operating threshold, chosen after training and saved
+    into ``best.ckpt`` (None while training, and in checkpoints written before
+    it was saved there: see :func:`run_threshold`).
+    """
 
     def __init__(self, config: dict, class_counts: list[float], clinical_mean: list[float] | None = None,
-                 clinical_std: list[float] | None = None):
+                 clinical_std: list[float] | None = None, threshold: float | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.config = ClassificationConfig(**config)
+        self.threshold = threshold
         cfg, k = self.config, len(self.config.classes)
         self.net = ScreeningClassifier(
             cfg.arch if cfg.uses_image else None, cfg.in_channels, 1 if cfg.binary else k, cfg.input_size,
@@ -333,16 +344,15 @@ def train_classifier(
     """Train ``config.task`` on ``records`` (split by patient, stratified by label) and return the run folder.
 
     ``split`` gives the (train, validation) records directly and ``cache`` holds
-    decoded inputs across runs (both for cross-validation).
+    decoded inputs across runs (both for cross-validation). Nothing is written
+    until the settings, the split and the training classes have been checked.
 
     Raises:
-        ConfigError: too few usable records, a one-class training split, or a non-empty run folder without ``resume``.
+        ConfigError: a non-empty run folder without ``resume``, a setting the model refuses (e.g. an unknown
+            architecture), too few usable records, or a one-class training split.
     """
-    out_dir = Path(out_dir)
-    last = out_dir / "checkpoints" / "latest.ckpt"
-    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
-        raise ConfigError(f"run folder {out_dir} is not empty; pass --resume to continue it or choose another --out")
-    L.seed_everything(config.seed, workers=True)
+    k = len(config.classes)
+    run = open_run(out_dir, config, resume=resume, build=lambda: _placeholder_module(config))
     if split is None:
         records = task_records(records, config.task)
         if config.max_images:
@@ -352,15 +362,12 @@ def train_classifier(
         train, val = split_for_training(records, config.val_fraction, config.seed)
     else:
         train, val = list(split[0]), list(split[1])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(config.model_dump_json(indent=2))
-    write_manifest(train + val, out_dir / "split.csv", extra={"split": ["train"] * len(train) + ["val"] * len(val)})
     train_items, val_items = load_items(train, config, cache), load_items(val, config, cache)
-    k = len(config.classes)
     counts = _class_counts(train_items, k)
     if (counts == 0).any():
         missing = [c for c, n in zip(config.classes, counts, strict=True) if n == 0]
         raise ConfigError(f"the training split has no {', '.join(missing)} cases; add data or use another split")
+    run.write_files(config, train, val)
     log.info("training %s on %d cases %s, validating on %d", config.task, len(train_items),
              dict(zip(config.classes, counts.astype(int).tolist(), strict=True)), len(val_items))
     mean = std = None
@@ -368,32 +375,18 @@ def train_classifier(
         mean, std = _clinical_stats(train_items)
     module = ClassifierModule(config.model_dump(), counts.tolist(), mean, std)
     module.val_sources = [i.source for i in val_items]
-    checkpoints: list[Callback] = [
-        ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="latest", monitor=None, save_top_k=1,
-                        enable_version_counter=False),
-        EpochLog(out_dir, metric="auc", train_metric="acc"),
-    ]
-    if config.select != "last":
-        monitor, mode = ("val_auc", "max") if config.select == "auc" else ("val_loss", "min")
-        checkpoints += [
-            ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                            enable_version_counter=False),
-            EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stop_patience),
-        ]
-    trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=1, default_root_dir=out_dir,
-        logger=False, enable_progress_bar=progress, deterministic=False, log_every_n_steps=5, callbacks=checkpoints,
-    )
-    trainer.fit(module, _loader(train_items, config, train=True), _loader(val_items, config, train=False),
-                ckpt_path=str(last) if resume and last.exists() else None)
+    monitor = {"auc": ("val_auc", "max"), "loss": ("val_loss", "min")}.get(config.select)
+    trainer = build_trainer(config, run.out_dir, metric="auc", train_metric="acc", monitor=monitor, progress=progress)
+    run.fit(trainer, module, _loader(train_items, config, train=True), _loader(val_items, config, train=False))
     if config.select == "last":
-        shutil.copyfile(last, out_dir / "checkpoints" / "best.ckpt")
-    best = load_classifier_module(out_dir / "checkpoints" / "best.ckpt")
+        shutil.copyfile(run.last, run.best)
+    best = load_classifier_module(run.best)
     prob = predict_items(best, val_items)
     truth = np.array([i.label for i in val_items])
     threshold = _operating_threshold(truth, prob, config.min_sensitivity) if config.binary else 0.5
-    write_predictions(out_dir / "val_predictions.csv", val_items, prob, config.classes)
-    summary = {
+    set_checkpoint_hyperparameters(run.best, threshold=float(threshold))
+    write_predictions(run.out_dir / "val_predictions.csv", val_items, prob, config.classes)
+    summary = run.write_summary({
         "task": config.task, "classes": list(config.classes), "threshold": float(threshold),
         "threshold_rule": f"highest with validation sensitivity ≥ {config.min_sensitivity}" if config.binary
         else "argmax",
@@ -401,10 +394,16 @@ def train_classifier(
         "train_class_counts": dict(zip(config.classes, counts.astype(int).tolist(), strict=True)),
         "clinical_features": list(CLINICAL_FEATURES) if config.uses_clinical else [],
         "validation": _report(val_items, prob, config, threshold),
-    }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    log.info("best checkpoint %s (val AUC %.3f)", out_dir / "checkpoints" / "best.ckpt", summary["validation"]["auc"] or 0)
-    return out_dir
+    })
+    log.info("best checkpoint %s (val AUC %.3f)", run.best, summary["validation"]["auc"] or 0)
+    return run.out_dir
+
+
+def _placeholder_module(config: ClassificationConfig) -> ClassifierModule:
+    """The run's module with stand-in class counts and clinical statistics (to check the settings)."""
+    k, f = len(config.classes), len(CLINICAL_FEATURES)
+    clinical = ([0.0] * f, [1.0] * f) if config.uses_clinical else (None, None)
+    return ClassifierModule(config.model_dump(), [1.0] * k, *clinical)
 
 
 def load_classifier_module(checkpoint: Path) -> ClassifierModule:
@@ -420,15 +419,23 @@ def load_classifier_module(checkpoint: Path) -> ClassifierModule:
 
 
 def run_threshold(checkpoint: Path) -> float:
-    """The operating threshold of a run (from its ``val_predictions.csv`` and ``config.json``), else 0.5.
+    """The operating threshold of a trained classifier: the one saved in its checkpoint.
 
-    Recomputed from the stored validation predictions with the run's
-    ``min_sensitivity`` rule, so the threshold always follows the rule in force.
+    Checkpoints written before the threshold was saved in them fall back to
+    recomputing it from the run folder's ``val_predictions.csv`` with the
+    ``min_sensitivity`` of its ``config.json`` (0.5 when those are missing).
     """
-    run = Path(checkpoint).parent.parent
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_file():
+        saved = checkpoint_hyperparameters(checkpoint).get("threshold")
+        if saved is not None:
+            return float(saved)
+    # an older checkpoint (no threshold inside): recompute it from the run's validation predictions
+    run = checkpoint.parent.parent
     predictions, config_path = run / "val_predictions.csv", run / "config.json"
     if not (predictions.is_file() and config_path.is_file()):
-        log.warning("%s: no val_predictions.csv/config.json in its run folder; using threshold 0.5", checkpoint)
+        log.warning("%s: no threshold saved in it, nor val_predictions.csv/config.json in its run folder; "
+                    "using threshold 0.5", checkpoint)
         return 0.5
     config = ClassificationConfig(**json.loads(config_path.read_text()))
     if not config.binary:
@@ -438,62 +445,3 @@ def run_threshold(checkpoint: Path) -> float:
     truth = np.array([config.classes.index(r["label"]) for r in rows])
     prob = np.array([float(r[f"p_{config.classes[-1]}"]) for r in rows])
     return _operating_threshold(truth, prob, config.min_sensitivity)
-
-
-def cross_validate(records: Sequence[Record], config: ClassificationConfig, out_dir: Path, *, k: int = 5,
-                   progress: bool = False) -> dict:
-    """Patient-grouped ``k``-fold cross-validation with training inside each fold; pooled out-of-fold report.
-
-    In each fold the training part is split again by patient: its inner
-    validation split picks the checkpoint and the threshold, so the held-out
-    fold is touched only for the final predictions. Writes
-    ``oof_predictions.csv`` and ``cv_report.json`` in ``out_dir``.
-    """
-    out_dir = Path(out_dir)
-    records = task_records(records, config.task)
-    folds = kfold_records(records, k=k, seed=config.seed)
-    all_items: list[ClassItem] = []
-    probs, thresholds, per_fold = [], [], []
-    cache: dict[str, np.ndarray | None] = {}  # each image decoded (and its disc cropped) once for all folds
-    for i, (train_part, test_part) in enumerate(folds):
-        inner = split_records(train_part, val_fraction=config.val_fraction, seed=config.seed + i)
-        inner_train, inner_val = inner["train"], inner["val"]
-        run = train_classifier(records, config, out_dir / f"fold{i + 1}", split=(inner_train, inner_val),
-                               progress=progress, cache=cache)
-        summary = json.loads((run / "summary.json").read_text())
-        module = load_classifier_module(run / "checkpoints" / "best.ckpt")
-        items = load_items(test_part, config, cache)
-        p = predict_items(module, items)
-        all_items += items
-        probs.append(p)
-        thresholds.append(summary["threshold"])
-        fold_truth = np.array([it.label for it in items])
-        per_fold.append({"fold": i + 1, "n": len(items), "auc": compute_auc(fold_truth, p),
-                         "threshold": summary["threshold"],
-                         "groups": sorted({r.group for r in test_part})})
-        log.info("fold %d/%d: AUC %.3f on %d held-out cases", i + 1, k, per_fold[-1]["auc"], len(items))
-    prob = np.concatenate(probs)
-    truth = np.array([it.label for it in all_items])
-    if config.binary:  # each fold's own threshold decides its cases; pooled as one confusion matrix
-        fold_t = np.concatenate([np.full(len(p), t) for p, t in zip(probs, thresholds, strict=True)])
-        shifted = np.clip(prob - fold_t + 0.5, 0.0, 1.0)
-        sources = [it.source for it in all_items]
-        report = summarise_by_source(truth, prob, config.classes, sources)
-        decided = summarise_by_source(truth, shifted, config.classes, sources)
-        decided_keys = ("tp", "fp", "tn", "fn", "accuracy", "sensitivity", "specificity", "precision", "npv", "fpr",
-                        "fdr", "fnr", "mcc", "f1", "confusion_matrix", "sensitivity_ci95", "specificity_ci95")
-        for target, source in [(report, decided)] + [
-            (report["by_source"][s], decided["by_source"][s]) for s in report.get("by_source", {})
-        ]:
-            target.update({key: source[key] for key in decided_keys if key in source})
-        report["threshold"] = "per fold (inner-validation sensitivity rule)"
-    else:
-        report = summarise_by_source(truth, prob, config.classes, [it.source for it in all_items])
-    report["cv"] = {"k": k, "folds": [{kk: v for kk, v in f.items() if kk != "groups"} for f in per_fold],
-                    "groups_per_fold": [len(f["groups"]) for f in per_fold]}
-    report["config"] = config.model_dump()
-    write_predictions(out_dir / "oof_predictions.csv", all_items, prob, config.classes)
-    (out_dir / "cv_report.json").write_text(json.dumps(report, indent=2, default=str))
-    return report
-
-

@@ -19,28 +19,34 @@ def _task_of_kind(task: str, kind: Kind) -> str:
         raise ValueError(str(exc)) from None
 
 
+_VAL = "Share of patients held out for validation."
+_SEED = "Seed of the split and training."
+_WORKERS = "Data-loading worker processes (0: in the training process)."
+_ACCELERATOR = "Lightning accelerator: auto | cpu | gpu | cuda | mps."
+
+
 class SegmentationConfig(BaseModel):
     """Everything that defines a segmentation run; saved as ``config.json`` in the run folder."""
 
     task: str = Field(description="A segmentation task of medscreen.tasks.TASKS.")
-    arch: str = "compact"
-    norm: Literal["batch", "instance"] = "batch"
-    loss: Literal["dice", "bce", "dice+bce"] = "dice+bce"
+    arch: str = Field("compact", description="Architecture (medscreen.models.registry): compact | unet | effnet-b4.")
+    norm: Literal["batch", "instance"] = Field("batch", description="Normalisation (instance: mixed framings, small batches).")
+    loss: Literal["dice", "bce", "dice+bce"] = Field("dice+bce", description="Training loss.")
     input_size: int = Field(256, ge=32, description="Model input side in pixels (multiple of 16).")
     cache_side: int = Field(1024, ge=64, description="Fundus photos are cached at this side before framing.")
-    epochs: int = Field(60, ge=1)
-    batch_size: int = Field(8, ge=1)
+    epochs: int = Field(60, ge=1, description="Most epochs to train.")
+    batch_size: int = Field(8, ge=1, description="Images per batch.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (both seeds: 1e-3).")
     plateau_patience: int = Field(4, ge=1, description="Epochs without val IoU gain before the LR is reduced.")
     early_stop_patience: int = Field(12, ge=1, description="Epochs without val IoU gain before training stops.")
     repeats: int = Field(1, ge=1, description="Times each training image is visited per epoch.")
-    val_fraction: float = Field(0.2, gt=0, lt=1)
-    seed: int = 42
-    threshold: float = Field(0.5, gt=0, lt=1)
+    val_fraction: float = Field(0.2, gt=0, lt=1, description=_VAL)
+    seed: int = Field(42, description=_SEED)
+    threshold: float = Field(0.5, gt=0, lt=1, description="Probability above which a pixel is foreground.")
     max_images: int | None = Field(None, ge=2, description="Use only this many images (smoke tests).")
     init_from: str | None = Field(None, description="Start from this checkpoint's weights (fine-tuning).")
-    num_workers: int = Field(0, ge=0)
-    accelerator: str = "auto"
+    num_workers: int = Field(0, ge=0, description=_WORKERS)
+    accelerator: str = Field("auto", description=_ACCELERATOR)
 
     @field_validator("task")
     @classmethod
@@ -60,37 +66,43 @@ class ClassificationConfig(BaseModel):
     """Everything that defines a classification run; saved as ``config.json`` in the run folder."""
 
     task: str = Field(description="A classification task of medscreen.tasks.TASKS.")
-    arch: str = Field("compact", description="Image architecture (medscreen.models.classification).")
+    arch: str = Field("compact", description="Image architecture (medscreen.models.classification): compact | "
+                      "glaucoscreen-cnn | inception-v3 | efficientnet-b0 | densenet121.")
     inputs: Literal["image", "clinical", "fused"] = Field(
         "image", description="progression: photo only, baseline clinical data only, or both (summed logits)."
     )
     use_mask: bool = Field(False, description="breast-class: add the lesion model's probability map as a channel.")
-    preprocess: Literal["none", "standardise", "local-contrast"] = "standardise"
+    preprocess: Literal["none", "standardise", "local-contrast"] = Field(
+        "standardise", description="Image normalisation before the network."
+    )
     loss: Literal["auto", "bce", "focal", "ce"] = Field("auto", description="auto: BCE (binary) or cross-entropy.")
     balance: Literal["loss", "sampler", "source", "none"] = Field(
         "loss", description="Class imbalance, training split only: weighted loss, weighted sampling by class, "
         "or by source × class (every dataset and class drawn equally often, so the camera cannot predict the label)."
     )
-    input_size: int = Field(224, ge=32)
-    epochs: int = Field(40, ge=1)
-    batch_size: int = Field(32, ge=1)
+    input_size: int = Field(224, ge=32, description="Model input side in pixels.")
+    epochs: int = Field(40, ge=1, description="Most epochs to train.")
+    batch_size: int = Field(32, ge=1, description="Images per batch.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (GlaucoScreen's CNN: 1e-2).")
-    weight_decay: float = Field(1e-4, ge=0)
+    weight_decay: float = Field(1e-4, ge=0, description="Adam L2 penalty.")
     select: Literal["auc", "loss", "last"] = Field(
         "auc", description="Checkpoint kept: best validation AUC, lowest validation loss, or the last epoch "
         "(no early stopping; for tiny validation splits where AUC is noise)."
     )
-    plateau_patience: int = Field(4, ge=1)
-    early_stop_patience: int = Field(10, ge=1)
-    val_fraction: float = Field(0.2, gt=0, lt=1)
+    plateau_patience: int = Field(4, ge=1, description="Epochs without val AUC gain before the LR is reduced.")
+    early_stop_patience: int = Field(10, ge=1, description="Epochs without gain of the selected figure before "
+                                     "training stops.")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description=_VAL)
     min_sensitivity: float = Field(0.9, gt=0, le=1, description="Binary: the operating threshold's target.")
     full_photos: bool = Field(False, description="glaucoma: training images are full photos; crop the disc first.")
-    framing: Literal["diameter", "box+50"] = "diameter"
+    framing: Literal["diameter", "box+50"] = Field(
+        "diameter", description="Disc crop: k × disc diameter, or the disc's box plus 50 %."
+    )
     crop_k: float = Field(2.2, gt=1, description="Crop side in disc diameters (framing 'diameter').")
-    seed: int = 42
+    seed: int = Field(42, description=_SEED)
     max_images: int | None = Field(None, ge=4, description="Use only this many images (smoke tests).")
-    num_workers: int = Field(0, ge=0)
-    accelerator: str = "auto"
+    num_workers: int = Field(0, ge=0, description=_WORKERS)
+    accelerator: str = Field("auto", description=_ACCELERATOR)
 
     @field_validator("task")
     @classmethod

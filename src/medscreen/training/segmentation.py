@@ -1,14 +1,12 @@
 """Train a segmentation model: ``train_segmentation(records, config, out_dir) -> run folder``.
 
-The run folder is self-describing: ``config.json``, ``split.csv`` (the
-patient-level split as a manifest), ``metrics.csv`` (one row per epoch),
-``curves.png``, ``checkpoints/best.ckpt`` (by validation IoU) and
-``checkpoints/latest.ckpt`` (every epoch, to resume).
+The run folder is the one every trainer writes (:mod:`medscreen.training.run`):
+``best.ckpt`` is chosen by validation IoU, and ``summary.json`` gives the best
+IoU.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,23 +14,34 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from monai.losses import DiceCELoss, DiceLoss
 from torch.utils.data import DataLoader
 
-from medscreen.datasets.manifest import write_manifest
 from medscreen.datasets.records import Record
-from medscreen.datasets.splits import split_records
-from medscreen.errors import ConfigError, ModelError
+from medscreen.errors import ConfigError
 from medscreen.evaluation.segmentation import compute_counts, summarise_segmentation
 from medscreen.models.registry import create_model
-from medscreen.training.config import SegmentationConfig
-from medscreen.training.logs import EpochLog, plot_curves
-from medscreen.training.data import CachedImage, DiscFramer, SegmentationDataset, fixed_disc_views, load_cached
-from medscreen.transforms.presets import segmentation_augment
 from medscreen.tasks import TASKS
+from medscreen.training.config import SegmentationConfig
+from medscreen.training.data import (
+    CachedImage,
+    DiscFramer,
+    SegmentationDataset,
+    fixed_disc_views,
+    load_cached,
+)
+from medscreen.training.logs import plot_curves
+from medscreen.training.run import (
+    build_trainer,
+    checkpoint_hyperparameters,
+    load_lightning_checkpoint,
+    open_run,
+    split_for_training,
+)
+from medscreen.transforms.presets import segmentation_augment
 
-__all__ = ["SegmentationModule", "train_segmentation", "split_for_training", "plot_curves", "load_module"]
+__all__ = ["SegmentationModule", "load_module", "plot_curves", "split_for_training", "train_segmentation"]
 
 log = logging.getLogger(__name__)
 
@@ -135,19 +144,6 @@ def _fundus(config: SegmentationConfig) -> bool:
     return TASKS[config.task].modality == "fundus"
 
 
-def split_for_training(records: Sequence[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
-    """Use a manifest's ``split`` column when given, else split by patient (stratified by label)."""
-    given = [r.fields.get("split") for r in records]
-    if all(s in {"train", "val", "test"} for s in given):
-        train = [r for r in records if r.fields["split"] == "train"]
-        val = [r for r in records if r.fields["split"] == "val"]
-        if not train or not val:
-            raise ConfigError("the manifest's `split` column needs both `train` and `val` rows")
-        return train, val
-    splits = split_records(records, val_fraction=val_fraction, seed=seed)
-    return splits["train"], splits["val"]
-
-
 def _loaders(
     train: list[Record], val: list[Record], cfg: SegmentationConfig
 ) -> tuple[DataLoader, DataLoader, list[CachedImage]]:
@@ -178,80 +174,52 @@ def train_segmentation(
     """Train ``config.task`` on ``records`` (split by patient) and return the run folder.
 
     Raises:
-        ConfigError: no record has a mask, or the run folder exists without ``resume``.
+        ConfigError: the run folder exists without ``resume``, a setting the model refuses, an ``init_from``
+            checkpoint of another task or network, or no record has a mask.
     """
-    out_dir = Path(out_dir)
-    last = out_dir / "checkpoints" / "latest.ckpt"
-    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
-        raise ConfigError(f"run folder {out_dir} is not empty; pass --resume to continue it or choose another --out")
+    run = open_run(out_dir, config, resume=resume, build=lambda: SegmentationModule(config.model_dump()))
+    init_from = Path(config.init_from) if config.init_from and not run.resumes else None
+    if init_from is not None:
+        _check_init(init_from, config)
     records = [r for r in records if r.masks or r.label == "normal"]
     if config.max_images:
         records = list(records)[: config.max_images]
     if len(records) < 2:
         raise ConfigError("need at least two images with masks to train; check the data has masks")
-    L.seed_everything(config.seed, workers=True)
     train, val = split_for_training(records, config.val_fraction, config.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(config.model_dump_json(indent=2))
-    write_manifest(train + val, out_dir / "split.csv", extra={"split": ["train"] * len(train) + ["val"] * len(val)})
+    run.write_files(config, train, val)
     log.info("training %s on %d images, validating on %d", config.task, len(train), len(val))
     train_loader, val_loader, val_views = _loaders(train, val, config)
     module = SegmentationModule(config.model_dump())
-    if config.init_from and not (resume and last.exists()):
-        start = load_module(Path(config.init_from))
-        if start.config.task != config.task or start.config.arch != config.arch or start.config.norm != config.norm:
-            raise ConfigError(f"--init {config.init_from}: a {start.config.task}/{start.config.arch}/{start.config.norm} "
-                              f"checkpoint cannot start a {config.task}/{config.arch}/{config.norm} run; give a matching one")
-        module.net.load_state_dict(start.net.state_dict())
-        log.info("starting from the weights of %s", config.init_from)
+    if init_from is not None:
+        module.net.load_state_dict(load_module(init_from).net.state_dict())
+        log.info("starting from the weights of %s", init_from)
     extra: list[Callback] = []
     if _fundus(config):
         extra.append(DiscPipelineValidation(val_views, config.input_size, config.threshold))
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        accelerator=config.accelerator,
-        devices=1,
-        default_root_dir=out_dir,
-        logger=False,
-        enable_progress_bar=progress,
-        deterministic=False,
-        log_every_n_steps=5,
-        callbacks=[
-            *extra,
-            ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_iou", mode="max",
-                            enable_version_counter=False),
-            # every epoch, to resume from (save_last only writes when a new best is saved)
-            ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="latest", monitor=None, save_top_k=1,
-                            enable_version_counter=False),
-            EarlyStopping(monitor="val_iou", mode="max", patience=config.early_stop_patience),
-            EpochLog(out_dir, metric="iou", train_metric="iou"),
-        ],
-    )
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
-    best = out_dir / "checkpoints" / "best.ckpt"
-    summary = {"best_val_iou": float(trainer.checkpoint_callback.best_model_score or np.nan),
-               "epochs_run": trainer.current_epoch, "n_train": len(train), "n_val": len(val)}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    log.info("best checkpoint %s (val IoU %.4f)", best, summary["best_val_iou"])
-    return out_dir
+    trainer = build_trainer(config, run.out_dir, metric="iou", train_metric="iou", monitor=("val_iou", "max"),
+                            progress=progress, callbacks=extra)
+    run.fit(trainer, module, train_loader, val_loader)
+    summary = run.write_summary({
+        "best_val_iou": float(trainer.checkpoint_callback.best_model_score or np.nan),
+        "epochs_run": trainer.current_epoch, "n_train": len(train), "n_val": len(val),
+    })
+    log.info("best checkpoint %s (val IoU %.4f)", run.best, summary["best_val_iou"])
+    return run.out_dir
 
 
-def load_lightning_checkpoint(cls: type[L.LightningModule], checkpoint: Path, what: str, hint: str):
-    """``cls.load_from_checkpoint`` on CPU in eval mode, with errors that say what to give instead.
+def _check_init(checkpoint: Path, config: SegmentationConfig) -> None:
+    """Refuse an ``init_from`` checkpoint whose task, architecture or normalisation differ from the run's.
 
     Raises:
-        ModelError: the file is missing or is not a checkpoint of ``cls``.
+        ModelError: the checkpoint is missing or unreadable.
+        ConfigError: it is of another task or network.
     """
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise ModelError(f"checkpoint {checkpoint} not found; give a run's checkpoints/best.ckpt (or latest.ckpt)")
-    try:
-        module = cls.load_from_checkpoint(str(checkpoint), map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch/Lightning raise many untyped errors on foreign or corrupt files
-        raise ModelError(
-            f"{checkpoint.name}: not a readable medscreen {what} checkpoint ({type(exc).__name__}); {hint}"
-        ) from None
-    return module.eval()
+    saved = checkpoint_hyperparameters(checkpoint).get("config") or {}
+    start = (saved.get("task"), saved.get("arch"), saved.get("norm", "batch"))
+    if start != (config.task, config.arch, config.norm):
+        raise ConfigError(f"--init {checkpoint}: a {'/'.join(map(str, start))} checkpoint cannot start a "
+                          f"{config.task}/{config.arch}/{config.norm} run; give a matching one")
 
 
 def load_module(checkpoint: Path) -> SegmentationModule:
