@@ -16,8 +16,8 @@ from tests_support import invoke_cli, make_class_records
 _invoke = invoke_cli
 
 
-def _manifest(root: Path, labels=("normal", "glaucoma")) -> Path:
-    records = make_class_records(root, n_patients=8, per_patient=2, size=32, labels=labels)
+def _manifest(root: Path, labels=("normal", "glaucoma"), n_patients: int = 8) -> Path:
+    records = make_class_records(root, n_patients=n_patients, per_patient=2, size=32, labels=labels)
     m = root / "m.csv"
     m.write_text("image,label,patient_id\n" + "".join(f"{r.image.name},{r.label},{r.patient_id}\n" for r in records))
     return m
@@ -126,3 +126,26 @@ def test_labels_of_another_task_are_refused_naming_the_expected_ones(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "normal" in result.output and "glaucoma" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_cv_command_and_the_deprecated_evaluate_cv_give_the_same_report(tmp_path):
+    manifest = _manifest(tmp_path, n_patients=12)  # each fold's training part holds the 5 patients a split needs
+    settings = ["--epochs", "1", "--input-size", "32", "--select", "last", "--seed", "3"]
+    result = _invoke(["cv", "glaucoma", "--manifest", str(manifest), "--folds", "2", "--out", str(tmp_path / "cv"),
+                      *settings])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "cv" / "cv_report.json").read_text())
+    assert report["n"] == 24 and report["cv"]["k"] == 2 and report["config"]["epochs"] == 1
+    assert report["cv"]["wall_time_s"] > 0
+    for name in ("oof_predictions.csv", "roc.png", "confusion.png", "calibration.png", "fold2/summary.json"):
+        assert (tmp_path / "cv" / name).is_file(), name
+
+    old = tmp_path / "old.json"
+    result = _invoke(["evaluate", "glaucoma", "--manifest", str(manifest), "--crops", "--cv", "2", "--json", str(old),
+                      *settings])
+    assert result.exit_code == 0, result.output
+    assert "deprecated" in result.output
+    aliased = json.loads(old.read_text())
+    assert {"n", "auc", "sensitivity", "specificity", "confusion_matrix"} <= set(aliased)
+    assert aliased["config"] == report["config"] and aliased["cv"]["folds"] == report["cv"]["folds"]
+    assert (tmp_path / "old" / "fold1" / "checkpoints" / "best.ckpt").is_file()  # folds beside the --json

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from medscreen.errors import MedscreenError
 
-__all__ = ["console", "err_console", "handle_errors", "setup_logging"]
+__all__ = ["OPTION_NAMES", "console", "err_console", "handle_errors", "setup_logging"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,12 +41,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 #: settings whose command-line option is not the field name with dashes
-_OPTION_NAMES = {"val_fraction": "--val", "early_stop_patience": "--early-stop"}
+OPTION_NAMES = {"val_fraction": "--val", "early_stop_patience": "--early-stop", "init_from": "--init"}
 
 
 def _option(loc: tuple) -> str:
     field = "_".join(str(p) for p in loc)
-    return _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+    return OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
 def setup_logging(verbose: bool) -> None:

@@ -6,6 +6,7 @@ import typer
 
 from medscreen import __version__
 from medscreen.cli._common import setup_logging
+from medscreen.cli.cv import cv_app
 from medscreen.cli.data import data_app
 from medscreen.cli.evaluate import evaluate_app
 from medscreen.cli.export import export_app
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(cv_app, name="cv")
 app.add_typer(export_app, name="export")
 app.command("screen")(screen_command)
 app.command("serve")(serve_command)
