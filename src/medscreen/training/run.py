@@ -19,7 +19,6 @@ A trainer calls, in order:
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import time
@@ -35,7 +34,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from medscreen.datasets.manifest import write_manifest
 from medscreen.datasets.records import Record
 from medscreen.datasets.splits import split_records
-from medscreen.errors import ConfigError, ModelError
+from medscreen.errors import ConfigError, ModelError, choose
 from medscreen.training.logs import EpochLog
 
 __all__ = [
@@ -135,12 +134,7 @@ def check_accelerator(name: str) -> None:
     """
     from lightning.pytorch.accelerators import AcceleratorRegistry
 
-    known = sorted({"auto", "gpu", *AcceleratorRegistry.available_accelerators()})
-    if name not in known:
-        close = difflib.get_close_matches(str(name), known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown accelerator {name!r}; choose one of {', '.join(known)}.{hint}")
-    if name == "auto":
+    if choose(name, sorted({"auto", "gpu", *AcceleratorRegistry.available_accelerators()}), "accelerator") == "auto":
         return
     names = ("cuda", "mps") if name == "gpu" else (name,)
     if not any(AcceleratorRegistry[n]["accelerator"].is_available() for n in names):
