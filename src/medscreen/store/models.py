@@ -307,6 +307,8 @@ class Capture(Base):
     eye: Mapped[Eye | None] = mapped_column(_enum(Eye, "eye"))
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: when the health worker answered the laterality question (kept or moved the eye); None: not asked or open
+    eye_confirmed_at: Mapped[datetime | None]
 
     visit: Mapped[Visit] = relationship(back_populates="captures")
     image: Mapped[Image] = relationship()
@@ -339,7 +341,7 @@ class Screening(Base):
     finished_at: Mapped[datetime | None]
 
     capture: Mapped[Capture] = relationship(back_populates="screenings")
-    reviews: Mapped[list[Review]] = relationship(back_populates="screening", order_by="Review.created_at")
+    reviews: Mapped[list[Review]] = relationship(back_populates="screening", order_by="Review.id")
 
 
 class Review(Base):
@@ -348,6 +350,9 @@ class Review(Base):
     ``confirm`` keeps the model's finding; ``correct`` gives the reviewer's
     ``label`` in the task's vocabulary (``glaucoma``/``normal``,
     ``progressing``/``stable``, ``normal``/``benign``/``malignant``).
+    A screening has one current review: a newer one sets ``superseded_at`` on the
+    others (kept for audit). ``seen_at``: when a health worker first opened the
+    visit after the review.
     """
 
     __tablename__ = "reviews"
@@ -361,6 +366,8 @@ class Review(Base):
     label: Mapped[str | None] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[datetime | None]
+    seen_at: Mapped[datetime | None]
 
     screening: Mapped[Screening] = relationship(back_populates="reviews")
     reviewer: Mapped[User] = relationship()

@@ -42,14 +42,21 @@ if TYPE_CHECKING:
     from medscreen.pipelines.schema import ScreeningResult
 
 __all__ = [
+    "LABEL_ADVICE",
     "MODALITY_TASKS",
     "QUEUE_ADVICE",
+    "QUEUE_FILTERS",
     "add_review",
+    "current_review",
+    "mark_reviews_seen",
     "model_label",
     "parse_task",
+    "queue_category",
     "record_failure",
     "record_result",
     "review_queue",
+    "standing_advice",
+    "unseen_reviews",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,6 +69,17 @@ MODALITY_TASKS: dict[Modality, tuple[ReviewTask, ...]] = {
 #: rescreen (the pipeline could not use the image)
 QUEUE_ADVICE: tuple[Advice, ...] = (Advice.REFER, Advice.REVIEW, Advice.RESCREEN)
 _MAX_ERROR = 2000
+#: the queue's filters, most urgent first: a malignant (or above the malignancy threshold) breast finding,
+#: refer, review (uncertain), rescreen (a poor photo of the right kind), and images that are not the
+#: modality's kind at all (a cat, a document: not fundus / not ultrasound), which never mix with referrals
+QUEUE_FILTERS: tuple[str, ...] = ("urgent", "refer", "review", "rescreen", "rejected")
+#: the advice that stands after a review, per task and reviewed label (the pipeline's rules: a positive
+#: glaucoma or a breast lesion is referred; progression only ever adds a referral)
+LABEL_ADVICE: dict[str, dict[str, Advice | None]] = {
+    "glaucoma": {"glaucoma": Advice.REFER, "normal": Advice.ROUTINE},
+    "progression": {"progressing": Advice.REFER, "stable": None},
+    "breast-class": {"malignant": Advice.REFER, "benign": Advice.REFER, "normal": Advice.ROUTINE},
+}
 
 
 def record_result(session: Session, screening: Screening, result: ScreeningResult) -> None:
@@ -111,21 +129,38 @@ def parse_task(task: ReviewTask | str) -> ReviewTask:
         raise StoreError(f"review task {task!r} is not one of {', '.join(choices)}" + did_you_mean(task, choices)) from None
 
 
+def queue_category(screening: Screening) -> str:
+    """The screening's queue filter (:data:`QUEUE_FILTERS`): urgent, refer, review, rescreen or rejected."""
+    result = screening.result_json or {}
+    if (result.get("breast_class") or {}).get("urgent"):
+        return "urgent"
+    if screening.advice is Advice.RESCREEN and result.get("detected_modality") not in (None, result.get("modality")):
+        return "rejected"  # the input check says it is not a photo of this kind at all
+    return screening.advice.value if screening.advice is not None else "rescreen"
+
+
 def review_queue(
-    session: Session, user: User, *, advice: Sequence[Advice] = QUEUE_ADVICE, limit: int = 100
+    session: Session, user: User, *, advice: Sequence[Advice] = QUEUE_ADVICE, category: str | None = None,
+    limit: int = 100,
 ) -> list[Screening]:
-    """Finished, unreviewed screenings with the given advice, oldest first; the user's clinic only (admin: all).
+    """Finished, unreviewed screenings with the given advice, most urgent first; the user's clinic only (admin: all).
+
+    Args:
+        category: one of :data:`QUEUE_FILTERS`; None: every category but ``rejected``.
 
     Raises:
         PermissionDeniedError: the user may not read reviews (health workers).
+        StoreError: an unknown category.
     """
     require(user, "review.read")
+    if category is not None and category not in QUEUE_FILTERS:
+        raise StoreError(f"queue filter {category!r} is not one of {', '.join(QUEUE_FILTERS)}"
+                         + did_you_mean(category, QUEUE_FILTERS))
     query = (
         select(Screening)
         .where(Screening.status == ScreeningStatus.DONE, Screening.advice.in_(list(advice)))
         .where(~exists().where(Review.screening_id == Screening.id))
         .order_by(Screening.finished_at, Screening.id)
-        .limit(limit)
     )
     if user.role is not Role.ADMIN:
         query = (
@@ -134,7 +169,41 @@ def review_queue(
             .join(Patient, Visit.patient_id == Patient.id)
             .where(Patient.clinic_id == user.clinic_id)
         )
-    return list(session.scalars(query))
+    ranked = [(QUEUE_FILTERS.index(queue_category(s)), s) for s in session.scalars(query)]
+    wanted = [s for rank, s in ranked if (QUEUE_FILTERS[rank] == category if category else rank < len(QUEUE_FILTERS) - 1)]
+    wanted.sort(key=lambda s: QUEUE_FILTERS.index(queue_category(s)))  # stable: oldest first within a category
+    return wanted[:limit]
+
+
+def current_review(screening: Screening) -> Review | None:
+    """The review that stands (the newest; older ones are superseded), or None."""
+    current = [r for r in screening.reviews if r.superseded_at is None]
+    return current[-1] if current else None
+
+
+def standing_advice(screening: Screening) -> Advice | None:
+    """The advice that stands: the current review's (its label through :data:`LABEL_ADVICE`), else the model's."""
+    review = current_review(screening)
+    if review is None or review.label is None:
+        return screening.advice
+    return LABEL_ADVICE.get(review.task.value, {}).get(review.label) or screening.advice
+
+
+def unseen_reviews(visit: Visit) -> list[Review]:
+    """Current reviews of the visit's screenings that no health worker has opened yet."""
+    return [r for c in visit.captures for s in c.screenings
+            if (r := current_review(s)) is not None and r.seen_at is None]
+
+
+def mark_reviews_seen(visit: Visit, user: User) -> int:
+    """A health worker opened the visit: its new reviews are seen now; returns how many (others: none)."""
+    if user.role is not Role.HEALTH_WORKER:
+        return 0
+    fresh = unseen_reviews(visit)
+    now = utcnow()
+    for review in fresh:
+        review.seen_at = now
+    return len(fresh)
 
 
 def add_review(
@@ -147,7 +216,7 @@ def add_review(
     label: str | None = None,
     comment: str | None = None,
 ) -> Review:
-    """Record a reviewer's verdict on one finding of a finished screening.
+    """Record a reviewer's verdict on one finding of a finished screening; it supersedes earlier reviews.
 
     Args:
         task: ``glaucoma`` or ``progression`` (fundus), ``breast-class`` (ultrasound).
@@ -193,7 +262,12 @@ def add_review(
         raise StoreError(
             f"label {label!r} is not a {task.value} class ({', '.join(classes)})" + did_you_mean(label, classes)
         )
-    review = Review(screening=screening, reviewer=reviewer, task=task, decision=decision, label=label, comment=comment)
+    now = utcnow()
+    for older in screening.reviews:
+        if older.superseded_at is None:
+            older.superseded_at = now  # one current review per screening; the older ones stay for audit
+    review = Review(screening=screening, reviewer=reviewer, task=task, decision=decision, label=label, comment=comment,
+                    created_at=now)
     session.add(review)
     session.flush()
     logger.info("review %d of screening %d: %s %s", review.id, screening.id, task.value, decision.value)
