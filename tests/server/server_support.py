@@ -32,8 +32,26 @@ from medscreen.store.models import Clinic, Patient, Role, Sex
 PASSWORD = "correct horse battery"
 
 
+#: the red value of an image's first pixel picks a scripted fundus answer of the stub (see StubScreener)
+BORDERLINE, LEFT_EYE, CAT, EXPERIMENTAL, URGENT = 1, 2, 3, 4, 5
+
+
+def card_sha(task: str) -> str:
+    """The bundled card's SHA-256 of a model (a result naming it gets the card's measured limits)."""
+    import json
+    from importlib import resources
+
+    return json.loads((resources.files("medscreen") / "weights" / f"{task}.json").read_text())["sha256"]
+
+
 class StubScreener:
-    """Answers like :class:`~medscreen.pipelines.screening.Screener` in microseconds: fundus → refer, ultrasound → benign."""
+    """Answers like :class:`~medscreen.pipelines.screening.Screener` in microseconds: fundus → refer, ultrasound → benign.
+
+    An image whose first pixel's red value is :data:`BORDERLINE` gets a glaucoma probability in the review band
+    (advice review, the real glaucoma card's hash), :data:`LEFT_EYE` a disc on the left (``disc.eye`` left),
+    :data:`CAT` is no fundus photo at all (rescreen), :data:`EXPERIMENTAL` an experimental progression finding,
+    :data:`URGENT` (ultrasound) a malignant probability above the malignancy threshold.
+    """
 
     def __init__(self) -> None:
         self.calls = 0
@@ -43,6 +61,17 @@ class StubScreener:
         rgb = np.asarray(PILImage.open(io.BytesIO(image)).convert("RGB"))
         h, w = rgb.shape[:2]
         version = ModelVersion(file="stub.onnx", sha256="0" * 64)
+        script = int(rgb[0, 0, 0])
+        if modality != "ultrasound" and script in (BORDERLINE, LEFT_EYE, CAT, EXPERIMENTAL):
+            return ScreeningOutput(_scripted(script, source, w, h, version), rgb, None)
+        if modality == "ultrasound" and script == URGENT:
+            result = ScreeningResult(
+                source=source, modality="ultrasound", detected_modality="ultrasound", modality_confidence=0.9,
+                gradable=True, advice="refer", reasons=["malignant probability 0.30 ≥ 0.15: refer urgently"],
+                breast_class=BreastClassFinding(probabilities={"normal": 0.1, "benign": 0.6, "malignant": 0.3},
+                                                label="benign", malignancy_threshold=0.15, urgent=True),
+                models={"breast-class": version})
+            return ScreeningOutput(result, rgb, None)
         if modality == "ultrasound":
             result = ScreeningResult(
                 source=source, modality="ultrasound", detected_modality="ultrasound", modality_confidence=0.9,
@@ -61,6 +90,30 @@ class StubScreener:
                 progression=ProgressionFinding(probability=0.3, threshold=0.5, progressing=False),
                 models={"disc": version, "glaucoma": version, "progression": version})
         return ScreeningOutput(result, rgb, None)
+
+
+def _scripted(script: int, source: str | None, w: int, h: int, version: ModelVersion) -> ScreeningResult:
+    if script == CAT:
+        return ScreeningResult(source=source, modality="fundus", detected_modality="unknown", modality_confidence=0.9,
+                               gradable=False, advice="rescreen",
+                               reasons=["this does not look like a fundus photo: retake it"],
+                               quality_reasons=["not a fundus photo"])
+    p, positive = (0.41, False) if script in (BORDERLINE, LEFT_EYE) else (0.8, True)
+    glaucoma = GlaucomaFinding(probability=p, threshold=0.44, positive=positive, review_band=[0.34, 0.55])
+    advice = "review" if script == BORDERLINE else "refer" if positive else "routine"
+    reason = ("uncertain: glaucoma probability 0.41 is just below the referral threshold 0.44; a specialist should "
+              "look at this photo — " + "and this sentence is long on purpose, " * 4 + "ending here.")
+    return ScreeningResult(
+        source=source, modality="fundus", detected_modality="fundus", modality_confidence=0.95, gradable=True,
+        advice=advice, reasons=[reason if script == BORDERLINE else f"glaucoma probability {p:.2f}"],
+        disc=DiscFinding(found=True, centre_x=w / 4, centre_y=h / 2, diameter_px=min(h, w) / 4, area_px=10.0,
+                         bbox=[0, 0, 4, 4], crop_box=[0, 0, w // 2, h // 2],
+                         eye="left" if script == LEFT_EYE else "right"),
+        glaucoma=glaucoma,
+        progression=ProgressionFinding(probability=0.6, threshold=0.35, progressing=True, experimental=True)
+        if script == EXPERIMENTAL else None,
+        models={"disc": version, "glaucoma": ModelVersion(file="glaucoma.onnx", sha256=card_sha("glaucoma")),
+                "progression": ModelVersion(file="progression.onnx", sha256=card_sha("progression"))})
 
 
 @dataclass

@@ -9,10 +9,12 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from medscreen.pipelines.schema import ScreeningResult
 from medscreen.server.deps import ApiUser, Auth, CsrfChecked, DbSession
-from medscreen.server.reports import visit_report_pdf
+from medscreen.server.reports import ReportImage, disc_crop_jpeg, full_resolution_png, visit_report_pdf
+from medscreen.server.panels import ScreeningView, screening_view
 from medscreen.server.schemas import (
+    EyeAnswer,
+    EyeAnswered,
     PatientCreate,
     PatientDetail,
     PatientPublic,
@@ -34,18 +36,21 @@ from medscreen.server.services import (
     latest_screenings,
     read_overlay,
     search_patients,
+    set_capture_eye,
     upload_capture,
 )
 from medscreen.server.worker import overlay_path
 from medscreen.store.audit import authorize
-from medscreen.store.models import Capture, Modality, ScreeningStatus, User
-from medscreen.store.screenings import add_review, review_queue
+from medscreen.store.models import Capture, Eye, Modality, ScreeningStatus, User, Visit
+from medscreen.store.screenings import add_review, queue_category, review_queue
 from medscreen.store.timeline import eye_timeline
 from medscreen.tasks import primary_task
 
 __all__ = ["router", "review_default_task", "visit_report"]
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+
+_BROWSER_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp", "image/bmp"})
 
 
 class TimelinePointPublic(BaseModel):
@@ -138,7 +143,41 @@ def get_screening_status(screening_id: int, db: DbSession, auth: ApiUser) -> Scr
     """A screening's status; ``result`` holds the ScreeningResult once done."""
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     db.commit()
-    return ScreeningPublic.of(screening)
+    return ScreeningPublic.of(screening, screening_view(screening, auth.user))
+
+
+@router.post("/captures/{capture_id}/eye", response_model=EyeAnswered)
+def post_capture_eye(capture_id: int, body: EyeAnswer, db: DbSession, auth: CsrfChecked) -> EyeAnswered:
+    """Answer a laterality warning: ``eye`` is the eye the photo shows (moves the capture when it differs)."""
+    capture, moved = set_capture_eye(db, auth.user, capture_id, body.eye, auth.ip)
+    db.commit()
+    return EyeAnswered(capture_id=capture.id, eye=capture.eye.value, moved=moved)
+
+
+@router.get("/screenings/{screening_id}/image", response_class=Response,
+            responses={200: {"content": {"image/*": {}}}})
+def get_original(screening_id: int, request: Request, db: DbSession, auth: ApiUser) -> Response:
+    """The uploaded image at full resolution: as stored when a browser shows it, else as PNG (DICOM, TIFF)."""
+    screening = get_screening(db, auth.user, screening_id, auth.ip)
+    image = screening.capture.image
+    db.commit()
+    data, media_type = request.app.state.blobs.read(image.sha256), image.media_type
+    if media_type not in _BROWSER_IMAGES:
+        data, media_type = full_resolution_png(data), "image/png"
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/screenings/{screening_id}/disc.jpg", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}})
+def get_disc_crop(screening_id: int, request: Request, db: DbSession, auth: ApiUser) -> Response:
+    """The square around the optic disc that the glaucoma model looked at, from the original image."""
+    screening = get_screening(db, auth.user, screening_id, auth.ip)
+    db.commit()
+    box = ((screening.result_json or {}).get("disc") or {}).get("crop_box")
+    if not box:
+        raise NotFoundError(f"screening {screening_id} has no disc crop (no disc found, or not a fundus photo)")
+    data = request.app.state.blobs.read(screening.capture.image.sha256)
+    return Response(disc_crop_jpeg(data, box), media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/screenings/{screening_id}/overlay.jpg", response_class=FileResponse)
@@ -166,39 +205,80 @@ def post_review(screening_id: int, body: ReviewCreate, db: DbSession, auth: Csrf
     review = add_review(db, screening, auth.user, task=task, decision=body.decision, label=body.label,
                         comment=body.comment)
     db.commit()
-    return ReviewPublic(id=review.id, screening_id=screening.id, reviewer_id=auth.user.id, task=review.task.value,
-                        decision=review.decision.value, label=review.label, created_at=review.created_at)
+    return ReviewPublic.of(review)
 
 
 @router.get("/reviews/queue", response_model=list[QueueItem])
-def get_review_queue(db: DbSession, auth: ApiUser) -> list[QueueItem]:
-    """Finished, unreviewed screenings advised refer or rescreen, oldest first (reviewers and admins)."""
+def get_review_queue(db: DbSession, auth: ApiUser,
+                     show: str | None = Query(None, description="One of urgent, refer, review, rescreen, rejected "
+                                              "(not a fundus/ultrasound image); default: all but rejected.")
+                     ) -> list[QueueItem]:
+    """Finished, unreviewed screenings, most urgent first: urgent malignant, refer, review, rescreen (reviewers)."""
     authorize(db, auth.user, "review.read", ip=auth.ip)
-    items = review_queue(db, auth.user)
+    items = review_queue(db, auth.user, category=show)
     db.commit()
-    return [QueueItem(screening_id=s.id, patient_id=s.capture.visit.patient_id, visit_id=s.capture.visit_id,
+    return [QueueItem(screening_id=s.id, category=queue_category(s), patient_id=s.capture.visit.patient_id, visit_id=s.capture.visit_id,
                       modality=s.capture.visit.modality.value, eye=None if s.capture.eye is None else s.capture.eye.value,
                       advice=None if s.advice is None else s.advice.value, finished_at=s.finished_at)
             for s in items]
 
 
+def _review_status(view: ScreeningView) -> str:
+    rv = view.review
+    if rv is None:
+        waiting = view.advice in ("refer", "review", "rescreen")
+        return "not reviewed yet" + (" (a specialist will look at it)" if waiting else "")
+    what = "confirmed" if rv.decision.value == "confirm" else "corrected"
+    return (f"{what} by {rv.reviewer.username} on {rv.created_at:%Y-%m-%d %H:%M} UTC: {rv.task.value} "
+            f"{rv.label}" + (f" — {rv.comment}" if rv.comment else ""))
+
+
+def _report_choice(visit: Visit, user: User) -> tuple[list[tuple[str, ScreeningView, str | None]], list[str]]:
+    """Per eye the latest gradable photo (else the latest finished one); per ultrasound image, each finished one."""
+    done = [(c, s) for c, s in latest_screenings(visit) if s.status is ScreeningStatus.DONE and s.result_json]
+    chosen: list[tuple[str, ScreeningView, str | None]] = []
+    missing: list[str] = []
+    if visit.modality is Modality.ULTRASOUND:
+        for n, (capture, screening) in enumerate(done, start=1):
+            chosen.append((f"Image {n}", screening_view(screening, user), None))
+        return chosen, missing
+    for eye, name in ((Eye.OD, "Right eye (OD)"), (Eye.OS, "Left eye (OS)")):
+        photos = [(c, s) for c, s in done if c.eye is eye]
+        gradable = [(c, s) for c, s in photos if s.result_json.get("gradable")]
+        if not photos:
+            missing.append(f"{name}: no finished screening in this visit.")
+            continue
+        capture, screening = (gradable or photos)[-1]
+        note = None if len(photos) == 1 else (
+            f"the latest gradable of {len(photos)} photos" if gradable else f"no gradable photo among {len(photos)}")
+        chosen.append((name, screening_view(screening, user), note))
+    return chosen, missing
+
+
 def visit_report(request: Request, db: Session, auth: Auth, visit_id: int) -> Response:
-    """The visit's one-page PDF (shared with the pages)."""
+    """The visit's PDF (shared with the pages)."""
     visit = get_visit(db, auth.user, visit_id, auth.ip)
     db.commit()
+    chosen, missing = _report_choice(visit, auth.user)
     items = []
-    for n, (capture, screening) in enumerate(latest_screenings(visit), start=1):
-        if screening.status is not ScreeningStatus.DONE or screening.result_json is None:
+    for label, view, note in chosen:
+        overlay = read_overlay(overlay_path(request.app.state.data_home, view.screening.id))
+        if overlay is None or view.result is None:
             continue
-        image = read_overlay(overlay_path(request.app.state.data_home, screening.id))
-        if image is None:
-            continue
-        label = f"eye {capture.eye.value}" if capture.eye is not None else f"image {n}"
-        items.append((label, ScreeningResult.model_validate(screening.result_json), image))
+        items.append(ReportImage(label=label, result=view.result, overlay=overlay, advice=view.advice or view.result.advice,
+                                 review=_review_status(view), limits=[lim.text() for lim in view.limits.values()],
+                                 note=note))
     if not items:
         raise NotFoundError(f"visit {visit_id} has no finished screening yet; upload an image and wait for its result")
-    title = f"Visit {visit.id} · {visit.modality.value} · {visit.taken_at:%Y-%m-%d}"
-    pdf = visit_report_pdf(title, items)
+    p = visit.patient
+    patient_lines = [
+        f"Patient: {p.name or '(no name)'}" + (f" · clinic id {p.clinic_ref}" if p.clinic_ref else ""),
+        f"Birth year: {p.birth_year or 'not recorded'} · sex: {p.sex.value if p.sex else 'not recorded'}",
+        f"Clinic: {p.clinic.name}",
+        f"Visit: {visit.taken_at:%Y-%m-%d %H:%M} UTC · "
+        + ("fundus photos" if visit.modality is Modality.FUNDUS else "breast ultrasound study"),
+    ]
+    pdf = visit_report_pdf(patient_lines, items, missing=missing)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="visit-{visit.id}.pdf"',
                              "Cache-Control": "private, no-store"})
@@ -207,5 +287,5 @@ def visit_report(request: Request, db: Session, auth: Auth, visit_id: int) -> Re
 @router.get("/visits/{visit_id}/report.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
 def get_visit_report(visit_id: int, request: Request, db: DbSession, auth: ApiUser) -> Response:
-    """A printable one-page PDF of the visit's finished screenings."""
+    """A printable PDF of the visit: patient, the latest gradable photo of each eye, advice, reviews, models."""
     return visit_report(request, db, auth, visit_id)

@@ -12,8 +12,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from medscreen.pipelines.report import describe_findings
-from medscreen.pipelines.schema import ScreeningResult
 from medscreen.server.api import accept_upload, review_default_task, visit_report
 from medscreen.server.charts import timeline_svg
 from medscreen.server.deps import CsrfFailed, DbSession, PageUser, session_user
@@ -28,12 +26,22 @@ from medscreen.server.services import (
     get_visit,
     latest_screenings,
     search_patients,
+    set_capture_eye,
 )
+from medscreen.server.panels import screening_view
 from medscreen.server.templating import render
 from medscreen.store.audit import audit, authorize
 from medscreen.store.errors import PermissionDeniedError, StoreError
-from medscreen.store.models import Role, Screening
-from medscreen.store.screenings import MODALITY_TASKS, add_review, review_queue
+from medscreen.store.models import Role, Screening, ScreeningStatus, Visit
+from medscreen.store.screenings import (
+    MODALITY_TASKS,
+    QUEUE_FILTERS,
+    add_review,
+    mark_reviews_seen,
+    queue_category,
+    review_queue,
+    unseen_reviews,
+)
 from medscreen.store.timeline import eye_timeline
 from medscreen.store.users import authenticate
 from medscreen.tasks import TASKS
@@ -110,7 +118,14 @@ def home(auth: PageUser) -> Response:
 def patients_page(request: Request, db: DbSession, auth: PageUser, q: str | None = None) -> Response:
     patients = search_patients(db, auth.user, q, auth.ip)
     db.commit()
-    return render(request, "patients.html", {"patients": patients, "q": q or "", "form": {}}, user=auth.user)
+    return render(request, "patients.html", {"patients": patients, "q": q or "", "form": {},
+                                             "new_reviews": _new_reviews(patients)}, user=auth.user)
+
+
+def _new_reviews(patients: list[Any]) -> dict[int, int]:
+    """Per patient id, how many of their screenings have a review no health worker has opened yet."""
+    counts = {p.id: sum(len(unseen_reviews(v)) for v in p.visits) for p in patients}
+    return {pid: n for pid, n in counts.items() if n}
 
 
 @router.post("/patients")
@@ -135,8 +150,8 @@ def register_patient(request: Request, db: DbSession, auth: PageUser, csrf_token
         db.rollback()
         patients = search_patients(db, auth.user, None, auth.ip)
         db.commit()
-        return render(request, "patients.html", {"patients": patients, "q": "", "form": form, "message": str(exc)},
-                      status_code=422, user=auth.user)
+        return render(request, "patients.html", {"patients": patients, "q": "", "form": form, "message": str(exc),
+                                                 "new_reviews": _new_reviews(patients)}, status_code=422, user=auth.user)
     return _see(f"/patients/{patient.id}")
 
 
@@ -145,7 +160,8 @@ def patient_page(patient_id: int, request: Request, db: DbSession, auth: PageUse
     patient = get_patient(db, auth.user, patient_id, auth.ip)
     charts = {eye: timeline_svg(eye_timeline(db, patient, eye), eye) for eye in ("OD", "OS")}
     db.commit()
-    return render(request, "patient.html", {"patient": patient, "charts": charts}, user=auth.user)
+    visits = [{"visit": v, "views": _panels(v, auth.user), "new": len(unseen_reviews(v))} for v in patient.visits]
+    return render(request, "patient.html", {"patient": patient, "charts": charts, "visits": visits}, user=auth.user)
 
 
 @router.post("/patients/{patient_id}/visits")
@@ -160,21 +176,18 @@ def start_visit(patient_id: int, request: Request, db: DbSession, auth: PageUser
 # ---------------------------------------------------------------------------- visits
 
 
-def _panels(visit: Any) -> list[dict[str, Any]]:
-    panels = []
-    for capture, screening in latest_screenings(visit):
-        result = ScreeningResult.model_validate(screening.result_json) if screening.result_json else None
-        panels.append({"capture": capture, "screening": screening, "result": result,
-                       "findings": describe_findings(result) if result else []})
-    return panels
+def _panels(visit: Visit, user: Any) -> list[dict[str, Any]]:
+    return [screening_view(screening, user).as_mapping() for _, screening in latest_screenings(visit)]
 
 
 def _visit_page(request: Request, db: DbSession, auth: Any, visit_id: int, *, message: str | None = None,
                 status_code: int = 200) -> Response:
     visit = get_visit(db, auth.user, visit_id, auth.ip)
+    panels = _panels(visit, auth.user)  # before the reviews are marked seen
+    mark_reviews_seen(visit, auth.user)
     db.commit()
     slots = ["OD", "OS"] if visit.modality.value == "fundus" else [None]
-    return render(request, "visit.html", {"visit": visit, "slots": slots, "panels": _panels(visit),
+    return render(request, "visit.html", {"visit": visit, "slots": slots, "panels": panels,
                                           "message": message}, status_code=status_code, user=auth.user)
 
 
@@ -199,6 +212,16 @@ def upload_page(visit_id: int, request: Request, db: DbSession, auth: PageUser,
     return _see(f"/visits/{visit_id}#screening-{capture.screenings[0].id}")
 
 
+@router.post("/captures/{capture_id}/eye")
+def eye_answer(capture_id: int, request: Request, db: DbSession, auth: PageUser,
+               csrf_token: str = Form("", alias=CSRF_FIELD), eye: str = Form(...)) -> Response:
+    """The answer to "this looks like the other eye": move the capture there, or keep it (audited)."""
+    _require_csrf(request, csrf_token)
+    capture, _ = set_capture_eye(db, auth.user, capture_id, eye, auth.ip)
+    db.commit()
+    return _see(f"/visits/{capture.visit_id}#screening-{capture.screenings[-1].id}")
+
+
 @router.get("/visits/{visit_id}/report.pdf")
 def report_page(visit_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
     return visit_report(request, db, auth, visit_id)
@@ -208,20 +231,32 @@ def report_page(visit_id: int, request: Request, db: DbSession, auth: PageUser) 
 
 
 @router.get("/reviews")
-def queue_page(request: Request, db: DbSession, auth: PageUser) -> Response:
+def queue_page(request: Request, db: DbSession, auth: PageUser, show: str | None = None) -> Response:
     authorize(db, auth.user, "review.read", ip=auth.ip)
-    items = review_queue(db, auth.user)
+    show = show if show in QUEUE_FILTERS else None
+    items = [(s, queue_category(s)) for s in review_queue(db, auth.user, category=show)]
     db.commit()
-    return render(request, "reviews.html", {"items": items}, user=auth.user)
+    return render(request, "reviews.html", {"items": items, "show": show, "filters": QUEUE_FILTERS},
+                  user=auth.user)
 
 
 def _case(request: Request, db: DbSession, auth: Any, screening: Screening, *, message: str | None = None,
           status_code: int = 200) -> Response:
-    modality = screening.capture.visit.modality
+    capture = screening.capture
+    visit = capture.visit
+    modality = visit.modality
     tasks = [t.value for t in MODALITY_TASKS[modality]]
-    result = ScreeningResult.model_validate(screening.result_json) if screening.result_json else None
+    others = [screening_view(s, auth.user) for c, s in latest_screenings(visit) if c.id != capture.id]
+    earlier = []
+    if capture.eye is not None:
+        earlier = [screening_view(c.screenings[-1], auth.user) for v in visit.patient.visits
+                   if v.taken_at < visit.taken_at and v.modality is modality
+                   for c in v.captures if c.eye is capture.eye and c.screenings
+                   and c.screenings[-1].status is ScreeningStatus.DONE]
     return render(request, "review_case.html", {
-        "screening": screening, "result": result, "findings": describe_findings(result) if result else [],
+        "screening": screening, "panel": screening_view(screening, auth.user).as_mapping(),
+        "patient": visit.patient, "visit": visit, "others": others, "earlier": earlier[::-1],
+        "category": queue_category(screening) if screening.advice else None,
         "tasks": tasks, "default_task": review_default_task(modality),
         "labels": {t: TASKS[t].classes for t in tasks}, "message": message,
     }, status_code=status_code, user=auth.user)

@@ -7,10 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from medscreen.store.models import Capture, Patient, ReviewTask, Screening, Visit
+from medscreen.store.laterality import detected_eye, eye_mismatch, eye_warning
+from medscreen.store.models import Capture, Patient, Review, ReviewTask, Screening, Visit
 
 __all__ = [
     "CapturePublic",
+    "EyeAnswer",
+    "EyeAnswered",
+    "LimitsPublic",
     "PatientCreate",
     "PatientDetail",
     "PatientPublic",
@@ -107,17 +111,58 @@ class ReviewCreate(BaseModel):
 
 
 class ReviewPublic(BaseModel):
+    """A review; ``superseded_at`` is set once a newer review of the screening replaced it (kept for audit)."""
+
     id: int
     screening_id: int
     reviewer_id: int
+    reviewer: str
     task: str
     decision: str
     label: str | None
+    comment: str | None
     created_at: datetime
+    superseded_at: datetime | None
+
+    @classmethod
+    def of(cls, r: Review) -> ReviewPublic:
+        return cls(id=r.id, screening_id=r.screening_id, reviewer_id=r.reviewer_id, reviewer=r.reviewer.username,
+                   task=r.task.value, decision=r.decision.value, label=r.label, comment=r.comment,
+                   created_at=r.created_at, superseded_at=r.superseded_at)
+
+
+class LimitsPublic(BaseModel):
+    """A model's measured sensitivity and specificity on data it did not train on (from its card)."""
+
+    sensitivity: float | None
+    specificity: float | None
+    sensitivity_ci95: tuple[float, float] | None
+    specificity_ci95: tuple[float, float] | None
+    measured_on: str | None
+    positive: str | None = Field(None, description="For a multi-class model: the class measured against the rest.")
+    experimental: bool
+
+
+class EyeAnswer(BaseModel):
+    """The answer to the laterality warning: the eye the photo is (the detected one, or the chosen one kept)."""
+
+    eye: Literal["OD", "OS"]
+
+
+class EyeAnswered(BaseModel):
+    capture_id: int
+    eye: str
+    moved: bool
 
 
 class ScreeningPublic(BaseModel):
-    """A screening's state; ``result`` is the pipeline's ``ScreeningResult`` once ``status`` is ``done``."""
+    """A screening's state; ``result`` is the pipeline's ``ScreeningResult`` once ``status`` is ``done``.
+
+    ``advice`` is the advice that stands (the current review's, else the model's). ``detected_eye``
+    is the eye the photo shows (from the optic disc's side); when it differs from ``eye`` and nobody
+    has answered yet, ``warnings`` says so: answer with ``POST /api/v1/captures/{capture_id}/eye``.
+    An experimental model's finding (progression) is left out of ``result`` for health workers.
+    """
 
     id: int
     capture_id: int
@@ -125,28 +170,43 @@ class ScreeningPublic(BaseModel):
     patient_id: int
     modality: str
     eye: str | None
+    detected_eye: str | None = None
+    warnings: list[str] = []
     status: Literal["pending", "running", "done", "failed"]
     error: str | None
     result: dict[str, Any] | None
+    advice: str | None = None
+    model_limits: dict[str, LimitsPublic] = {}
     overlay_url: str | None
     reviews: list[ReviewPublic]
+    current_review: ReviewPublic | None = None
 
     @classmethod
-    def of(cls, s: Screening) -> ScreeningPublic:
+    def of(cls, s: Screening, view: Any) -> ScreeningPublic:
+        """``view``: the reader's :class:`~medscreen.server.panels.ScreeningView` of ``s`` (it filters the result)."""
         c = s.capture
+        seen = detected_eye(c)
+        reviews = [ReviewPublic.of(r) for r in s.reviews]
+        current = next((r for r in reviews if view.review is not None and r.id == view.review.id), None)
+        warning = eye_warning(c) if eye_mismatch(c) is not None else None
         return cls(
             id=s.id, capture_id=c.id, visit_id=c.visit_id, patient_id=c.visit.patient_id,
-            modality=c.visit.modality.value, eye=None if c.eye is None else c.eye.value, status=s.status.value,
-            error=s.error, result=s.result_json,
+            modality=c.visit.modality.value, eye=None if c.eye is None else c.eye.value,
+            detected_eye=None if seen is None else seen.value, warnings=[warning] if warning else [],
+            status=s.status.value, error=s.error,
+            result=None if view.result is None else view.result.model_dump(mode="json"), advice=view.advice,
+            model_limits={t: LimitsPublic(**{k: v for k, v in vars(lim).items() if k != "task"})
+                          for t, lim in view.limits.items()},
             overlay_url=f"/api/v1/screenings/{s.id}/overlay.jpg" if s.status.value == "done" else None,
-            reviews=[ReviewPublic(id=r.id, screening_id=s.id, reviewer_id=r.reviewer_id, task=r.task.value,
-                                  decision=r.decision.value, label=r.label, created_at=r.created_at)
-                     for r in s.reviews],
+            reviews=reviews, current_review=current,
         )
 
 
 class QueueItem(BaseModel):
+    """A queued screening; ``category`` is its filter: urgent, refer, review, rescreen or rejected."""
+
     screening_id: int
+    category: str
     patient_id: int
     visit_id: int
     modality: str

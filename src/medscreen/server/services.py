@@ -22,6 +22,7 @@ from medscreen.errors import ImageReadError
 from medscreen.store.audit import authorize
 from medscreen.store.blobs import BlobStore
 from medscreen.store.errors import StoreError
+from medscreen.store.laterality import answer_eye
 from medscreen.store.models import Capture, Clinic, Modality, Patient, Role, Screening, Sex, User, Visit
 from medscreen.store.uploads import record_capture
 
@@ -35,6 +36,7 @@ __all__ = [
     "get_visit",
     "latest_screenings",
     "search_patients",
+    "set_capture_eye",
     "upload_capture",
 ]
 
@@ -181,6 +183,16 @@ def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int
         return record_capture(session, blobs, visit=visit, eye=eye, data=data, filename=filename, user=user, ip=ip)
     except ImageReadError as exc:
         raise UploadError(classify_image_error(exc), str(exc)) from None
+
+
+def set_capture_eye(session: Session, user: User, capture_id: int, eye: str, ip: str | None) -> tuple[Capture, bool]:
+    """Answer the laterality question for a capture: keep its eye or move it (audited); True when it moved.
+
+    Raises:
+        NotFoundError: no such capture; PermissionDeniedError: not allowed; StoreError: a bad eye.
+    """
+    capture = _get(session, Capture, capture_id)
+    return capture, answer_eye(session, capture, user, eye, ip)
 
 
 def latest_screenings(visit: Visit) -> list[tuple[Capture, Screening]]:

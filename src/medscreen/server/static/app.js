@@ -63,3 +63,16 @@
     });
   });
 })();
+// The reviewer's image viewer: zoom buttons set the stage's width (1:1 = the original's own pixels).
+(function () {
+  document.querySelectorAll("[data-zoom]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var stage = document.getElementById(button.getAttribute("aria-controls"));
+      var img = stage.querySelector(".layer-original");
+      var zoom = button.getAttribute("data-zoom");
+      stage.style.width = zoom === "1:1" ? img.naturalWidth + "px" : (100 * parseFloat(zoom)) + "%";
+      stage.setAttribute("data-zoom", zoom);
+    });
+  });
+})();

@@ -1,0 +1,90 @@
+"""What each model that gave a result is known to get right: its card's measured figures, shown beside the result.
+
+The figures come from the model's card (``medscreen/weights/<task>.json``), and only
+when the card's SHA-256 is the one of the file that ran (the result's ``models``):
+a model file the card does not describe has no measured figures, and the page says
+so. The first ``metrics`` entry with a sensitivity and a specificity is used: the
+held-out validation at the shipped operating point (data the model did not train
+on); for a multi-class model, its last (most serious) class against the rest.
+Cards are read as JSON here, not through ``inference`` (the server loads no
+model code for this); another engineer's typed ``ModelCard`` can replace
+:func:`_card` once it lands.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from medscreen.pipelines.schema import ScreeningResult
+
+__all__ = ["ModelLimits", "model_limits"]
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """One model's measured sensitivity and specificity (None when its card gives none for this file)."""
+
+    task: str
+    sensitivity: float | None
+    specificity: float | None
+    sensitivity_ci95: tuple[float, float] | None
+    specificity_ci95: tuple[float, float] | None
+    measured_on: str | None
+    positive: str | None
+    experimental: bool
+
+    def text(self) -> str:
+        """One line for a page or the PDF."""
+        if self.sensitivity is None or self.specificity is None:
+            return f"{self.task}: no measured sensitivity/specificity for this model file"
+        what = f" ({self.positive} vs the rest)" if self.positive else ""
+        return (f"{self.task}{what}: sensitivity {self.sensitivity:.2f}, specificity {self.specificity:.2f} "
+                f"on {self.measured_on}" + (" — EXPERIMENTAL" if self.experimental else ""))
+
+
+@lru_cache(maxsize=32)
+def _card(task: str) -> dict[str, Any] | None:
+    path = resources.files("medscreen") / "weights" / f"{task}.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+
+
+def _ci(value: Any) -> tuple[float, float] | None:
+    return (float(value[0]), float(value[1])) if isinstance(value, list | tuple) and len(value) == 2 else None
+
+
+def _limits(task: str, sha256: str) -> ModelLimits:
+    card = _card(task) or {}
+    experimental = bool(card.get("experimental") or card.get("params", {}).get("experimental"))
+    if card.get("sha256") != sha256:
+        return ModelLimits(task, None, None, None, None, None, None, experimental)
+    labels = card.get("params", {}).get("labels") or []
+    for name, figures in (card.get("metrics") or {}).items():
+        if not isinstance(figures, dict) or "comparison" in name:
+            continue
+        positive = None
+        if figures.get("per_class") and labels:
+            positive = labels[-1]
+            figures = (figures.get("per_class") or {}).get(positive) or {}
+        if figures.get("sensitivity") is not None and figures.get("specificity") is not None:
+            return ModelLimits(task, float(figures["sensitivity"]), float(figures["specificity"]),
+                               _ci(figures.get("sensitivity_ci95")), _ci(figures.get("specificity_ci95")),
+                               name, positive, experimental)
+    return ModelLimits(task, None, None, None, None, None, None, experimental)
+
+
+def model_limits(result: ScreeningResult) -> dict[str, ModelLimits]:
+    """Per classifier that ran for this result (glaucoma, progression, breast-class), its measured limits."""
+    shown = {"glaucoma": result.glaucoma, "progression": result.progression, "breast-class": result.breast_class}
+    out = {}
+    for task, version in result.models.items():
+        key = task.replace("_", "-")
+        if shown.get(key) is not None:
+            out[key] = _limits(key, version.sha256)
+    return out
