@@ -221,3 +221,163 @@ def test_reviewer_confirms_a_referred_case(server: str, browser, referred_photo:
     _fits_the_phone(page)
     _shot(page, "6-review-saved")
     page.context.close()
+
+
+# ---------------------------------------------------------------------------- issue 12: safe decisions
+
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def cat_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import Image
+    from skimage.data import chelsea
+
+    path = tmp_path_factory.mktemp("cat") / "cat.jpg"
+    Image.fromarray(chelsea()).save(path, quality=90)
+    return path
+
+
+def _desktop(browser, base: str):
+    page = browser.new_context(viewport=DESKTOP, base_url=base).new_page()
+    page.set_default_timeout(90_000)
+    return page
+
+
+def _new_patient(page, name: str, ref: str) -> None:
+    page.goto("/patients")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=clinic_ref]", ref)
+    page.fill("input[name=birth_year]", "1958")
+    page.select_option("select[name=sex]", "female")
+    page.click("form[method=post][action='/patients'] button[type=submit]")
+    page.wait_for_url("**/patients/*")
+
+
+def _upload_to(page, slot: str, path: Path) -> int:
+    """Start a fundus visit from the patient page, upload into ``slot`` and wait for the result; its screening id."""
+    page.select_option("select[name=modality]", "fundus")
+    page.click("form[action$='/visits'] button[type=submit]")
+    page.wait_for_url("**/visits/*")
+    page.set_input_files(f"#upload-{slot} input[type=file]", str(path))
+    page.click(f"#upload-{slot} button[type=submit]")
+    advice = page.locator("section.result p.advice").first
+    advice.wait_for(state="visible")
+    return int(page.locator("section.result").first.get_attribute("id").split("-")[1])
+
+
+def _pdf(page, visit_url: str, shot: str) -> str:
+    """The visit PDF's text (pypdf); its first page rendered to PNG beside the screenshots (pypdfium2)."""
+    import io
+
+    from pypdf import PdfReader
+
+    response = page.request.get(visit_url + "/report.pdf")
+    assert response.ok and response.body().startswith(b"%PDF")
+    try:
+        import pypdfium2
+    except ImportError:
+        pass
+    else:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        pdf = pypdfium2.PdfDocument(response.body())
+        pdf[0].render(scale=1.5).to_pil().save(SHOTS / f"{shot}.png")
+    reader = PdfReader(io.BytesIO(response.body()))
+    return " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
+
+
+def test_borderline_result_is_reviewed_and_the_correction_reaches_the_health_worker(server: str, browser,
+                                                                                     photo: Path):
+    nurse = _page(browser, server)
+    _sign_in(nurse, "nurse")
+    _new_patient(nurse, "Wanjiru Kamau", "KSM-0101")
+    screening = _upload_to(nurse, "OS", photo)  # scikit-image's retina: a left eye, glaucoma probability in the band
+    result = nurse.inner_text(f"#screening-{screening}")
+    assert "REVIEW" in result and "awaiting specialist review" in result
+    assert "How often the model is right" in result and "sensitivity" in result
+    visit_url = nurse.url.split("#")[0]
+    _fits_the_phone(nurse)
+    _shot(nurse, "12-1-borderline-review-phone")
+
+    doctor = _desktop(browser, server)
+    _sign_in(doctor, "doctor")
+    doctor.goto("/reviews?show=review")
+    doctor.click(f"a[href='/reviews/{screening}']")
+    doctor.wait_for_url(f"**/reviews/{screening}")
+    banner = doctor.inner_text(".banner")
+    assert "Wanjiru Kamau" in banner and "#KSM-0101" in banner and "born 1958" in banner
+    original = doctor.locator(".layer-original")
+    doctor.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=original.element_handle())
+    assert original.evaluate("img => img.naturalWidth") > 1024  # the original, not the 1024-px overlay
+    assert doctor.locator(".layer-overlay").is_visible()
+    doctor.uncheck("#overlay-toggle")
+    assert not doctor.locator(".layer-overlay").is_visible()
+    doctor.check("#overlay-toggle")
+    doctor.click("button[data-zoom='2']")
+    assert doctor.evaluate("document.getElementById('stage').style.width") == "200%"
+    doctor.click("button[data-zoom='1']")
+    assert "threshold" in doctor.inner_text("section.result") and "uncertain from" in doctor.inner_text("section.result")
+    _shot(doctor, "12-2-case-page-desktop")
+    doctor.check("input[name=decision][value=correct]")
+    doctor.select_option("select[name=label]", "glaucoma")
+    doctor.fill("textarea[name=comment]", "Thin inferior rim: refer.")
+    doctor.click("form[action^='/reviews/'] button[type=submit]")
+    doctor.wait_for_url("**/reviews")
+    doctor.context.close()
+
+    nurse.goto("/patients")
+    row = nurse.locator("li", has_text="Wanjiru Kamau")
+    assert "new review" in row.inner_text()
+    _shot(nurse, "12-3-patient-list-new-review-phone")
+    nurse.goto(visit_url)
+    box = nurse.inner_text(f"#screening-{screening} .review-box")
+    assert "Reviewed by doctor" in box and "Corrected the glaucoma finding: glaucoma" in box
+    assert "Thin inferior rim" in box and "Advice now: REFER" in box
+    _fits_the_phone(nurse)
+    _shot(nurse, "12-4-correction-on-visit-page-phone")
+    text = _pdf(nurse, visit_url, "12-5-visit-pdf-page1")
+    assert "Wanjiru Kamau" in text and "Advice: REFER" in text and "corrected by doctor" in text
+    assert "Left eye (OS)" in text and "not a diagnosis" in text
+    nurse.context.close()
+
+
+def test_wrong_eye_upload_asks_which_eye(server: str, browser, photo: Path):
+    nurse = _page(browser, server)
+    _sign_in(nurse, "nurse")
+    _new_patient(nurse, "Akinyi Ouma", "KSM-0102")
+    screening = _upload_to(nurse, "OD", photo)  # a left eye in the right-eye slot
+    question = nurse.locator(f"#screening-{screening} form.eye-question")
+    assert question.is_visible() and "looks like a left eye" in question.inner_text()
+    _fits_the_phone(nurse)
+    _shot(nurse, "12-6-wrong-eye-question-phone")
+    question.locator("button[value=OS]").click()
+    nurse.wait_for_load_state()
+    section = nurse.locator(f"#screening-{screening}")
+    assert section.locator("h3").inner_text().startswith("Left eye (OS)")
+    assert section.locator("form.eye-question").count() == 0
+    _shot(nurse, "12-7-wrong-eye-moved-phone")
+    nurse.context.close()
+
+
+def test_cat_photo_is_rescreen_and_kept_out_of_the_referral_queue(server: str, browser, cat_photo: Path):
+    nurse = _page(browser, server)
+    _sign_in(nurse, "nurse")
+    _new_patient(nurse, "Nafula Wekesa", "KSM-0103")
+    screening = _upload_to(nurse, "OD", cat_photo)
+    text = nurse.inner_text(f"#screening-{screening}")
+    assert "RESCREEN" in text and "does not look like a retinal fundus photo" in text
+    assert nurse.locator(f"#screening-{screening} a.button", has_text="Retake").is_visible()
+    _shot(nurse, "12-8-cat-rescreen-phone")
+    nurse.context.close()
+
+    for page in (_desktop(browser, server), _page(browser, server)):
+        _sign_in(page, "doctor")
+        page.goto("/reviews")
+        assert page.locator(f"a[href='/reviews/{screening}']").count() == 0
+        page.goto("/reviews?show=rejected")
+        assert page.locator(f"a[href='/reviews/{screening}']").count() == 1
+        assert "not a fundus image" in page.inner_text(f"li[data-category=rejected]:has(a[href='/reviews/{screening}'])")
+        if page.viewport_size["width"] == PHONE["width"]:
+            _fits_the_phone(page)
+        _shot(page, f"12-9-rejected-filter-{page.viewport_size['width']}px")
+        page.context.close()
