@@ -229,8 +229,8 @@ def _review_status(view: ScreeningView) -> str:
         waiting = view.advice in ("refer", "review", "rescreen")
         return "not reviewed yet" + (" (a specialist will look at it)" if waiting else "")
     what = "confirmed" if rv.decision.value == "confirm" else "corrected"
-    return (f"{what} by {rv.reviewer.username} on {rv.created_at:%Y-%m-%d %H:%M} UTC: {rv.task.value} "
-            f"{rv.label}" + (f" — {rv.comment}" if rv.comment else ""))
+    return (f"{what} by {rv.reviewer.username} on {rv.created_at:%Y-%m-%d %H:%M} UTC: {rv.task.value} finding "
+            f"{'is' if what == 'confirmed' else 'is now'} {rv.label}" + (f" — “{rv.comment}”" if rv.comment else ""))
 
 
 def _report_choice(visit: Visit, user: User) -> tuple[list[tuple[str, ScreeningView, str | None]], list[str]]:

@@ -27,7 +27,7 @@ __all__ = ["ReportImage", "disc_crop_jpeg", "full_resolution_png", "visit_report
 _A4 = (8.27, 11.69)
 _LINE = 0.0145  # one 8.5-pt line, as a share of the page height
 _TOP, _BOTTOM = 0.955, 0.085
-_WRAP = 78  # characters per line in the text column beside an image
+_WRAP = 64  # characters per line in the text column beside an image (8.5 pt, from 0.41 to 0.94 of A4)
 _WRAP_FULL = 110
 
 
