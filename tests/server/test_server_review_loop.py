@@ -210,3 +210,14 @@ def test_case_page_has_banner_images_zoom_other_eye_and_earlier_visits(world: Wo
     crop = reviewer.client.get(f"/api/v1/screenings/{right['id']}/disc.jpg")
     assert crop.status_code == 200 and crop.content[:3] == b"\xff\xd8\xff"
     assert browsers["worker.b"].client.get(f"/api/v1/screenings/{right['id']}/image").status_code == 403
+
+
+def test_visit_pdf_runs_onto_a_second_page_rather_than_cutting(world: World, browsers: dict[str, Browser]) -> None:
+    worker = browsers["worker"]
+    study = _visit(worker, world.patient_a, "ultrasound")
+    for n in range(5):
+        _screen(worker, study, URGENT, eye=None, size=(110 + n, 60))
+    text = _pdf_text(worker, study)
+    assert "page 1 of 2" in text and "page 2 of 2" in text
+    assert all(f"Image {n}" in text for n in range(1, 6)) and text.count("refer urgently") == 5
+    assert "Birth year: 1961" in text and "breast ultrasound study" in text

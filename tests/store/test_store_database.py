@@ -137,10 +137,8 @@ def test_migration_renders_for_postgresql() -> None:
     assert "TIMESTAMP WITH TIME ZONE" in sql
 
 
-def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> None:
-    """SQLite copies the screenings table to change its CHECK: rows and the reviews pointing at them survive."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'medscreen.db'}")
-    command.upgrade(alembic_config(engine), "0001")
+def _seed_0001(engine, reviews: int = 1) -> None:
+    """A clinic, a reviewer, a patient's visit, one image, capture and done screening (id 7), reviews 3, 4…"""
     now = "'2026-12-01 10:00:00.000000'"
     with engine.begin() as conn:
         for sql in (
@@ -153,10 +151,17 @@ def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> No
             f"VALUES (1, 'ab', 'blobs/ab', 1, 1, 1, 'image/png', {now})",
             f"INSERT INTO captures (id, visit_id, image_id, uploaded_by_id, uploaded_at) VALUES (1, 1, 1, 1, {now})",
             f"INSERT INTO screenings (id, capture_id, status, advice, created_at) VALUES (7, 1, 'done', 'refer', {now})",
-            f"INSERT INTO reviews (id, screening_id, reviewer_id, task, decision, created_at) "
-            f"VALUES (3, 7, 1, 'glaucoma', 'confirm', {now})",
+            *(f"INSERT INTO reviews (id, screening_id, reviewer_id, task, decision, created_at) "
+              f"VALUES ({3 + i}, 7, 1, 'glaucoma', 'confirm', {now})" for i in range(reviews)),
         ):
             conn.exec_driver_sql(sql)
+
+
+def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> None:
+    """SQLite copies the screenings table to change its CHECK: rows and the reviews pointing at them survive."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'medscreen.db'}")
+    command.upgrade(alembic_config(engine), "0001")
+    _seed_0001(engine)
     upgrade(engine)
     with engine.begin() as conn:
         assert conn.exec_driver_sql("SELECT id, advice FROM screenings").fetchall() == [(7, "refer")]
@@ -169,4 +174,20 @@ def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> No
     with engine.begin() as conn:
         assert conn.exec_driver_sql("SELECT id, advice FROM screenings").fetchall() == [(7, "refer")]
         assert conn.exec_driver_sql("SELECT count(*) FROM reviews").scalar() == 1
+    engine.dispose()
+
+
+def test_migration_0003_keeps_the_newest_review_current(tmp_path: Path) -> None:
+    """Reviews made before 0003: all but the newest of a screening are superseded; downgrading keeps them all."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'medscreen.db'}")
+    command.upgrade(alembic_config(engine), "0001")
+    _seed_0001(engine, reviews=2)
+    upgrade(engine)
+    with engine.begin() as conn:
+        rows = conn.exec_driver_sql("SELECT id, superseded_at IS NOT NULL, seen_at FROM reviews ORDER BY id").fetchall()
+        assert rows == [(3, 1, None), (4, 0, None)]
+        assert conn.exec_driver_sql("SELECT eye_confirmed_at FROM captures").fetchall() == [(None,)]
+    command.downgrade(alembic_config(engine), "0002")
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM reviews").scalar() == 2
     engine.dispose()
