@@ -133,7 +133,8 @@ def test_queue_sorted_by_urgency_with_rejections_apart(session: Session, blobs: 
     review = _screening(session, blobs, world, colour=(13, 1, 1))
     refer = _screening(session, blobs, world, colour=(14, 1, 1))
     urgent = _screening(session, blobs, world, modality=Modality.ULTRASOUND, colour=(15, 1, 1))
-    poor = dict(modality="fundus", modality_confidence=0.9, gradable=False, advice="rescreen", reasons=["too dark"])
+    poor = {"modality": "fundus", "modality_confidence": 0.9, "gradable": False, "advice": "rescreen",
+            "reasons": ["too dark"]}
     record_result(session, rescreen, ScreeningResult(detected_modality="fundus", **poor))
     record_result(session, cat, ScreeningResult(detected_modality="unknown", **poor))
     record_result(session, review, _fundus_with({"advice": "review"}, probability=0.45))

@@ -239,7 +239,7 @@ def _report_choice(visit: Visit, user: User) -> tuple[list[tuple[str, ScreeningV
     chosen: list[tuple[str, ScreeningView, str | None]] = []
     missing: list[str] = []
     if visit.modality is Modality.ULTRASOUND:
-        for n, (capture, screening) in enumerate(done, start=1):
+        for n, (_, screening) in enumerate(done, start=1):
             chosen.append((f"Image {n}", screening_view(screening, user), None))
         return chosen, missing
     for eye, name in ((Eye.OD, "Right eye (OD)"), (Eye.OS, "Left eye (OS)")):
@@ -248,7 +248,7 @@ def _report_choice(visit: Visit, user: User) -> tuple[list[tuple[str, ScreeningV
         if not photos:
             missing.append(f"{name}: no finished screening in this visit.")
             continue
-        capture, screening = (gradable or photos)[-1]
+        _, screening = (gradable or photos)[-1]
         note = None if len(photos) == 1 else (
             f"the latest gradable of {len(photos)} photos" if gradable else f"no gradable photo among {len(photos)}")
         chosen.append((name, screening_view(screening, user), note))
