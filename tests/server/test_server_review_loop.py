@@ -221,3 +221,14 @@ def test_visit_pdf_runs_onto_a_second_page_rather_than_cutting(world: World, bro
     assert "page 1 of 2" in text and "page 2 of 2" in text
     assert all(f"Image {n}" in text for n in range(1, 6)) and text.count("refer urgently") == 5
     assert "Birth year: 1961" in text and "breast ultrasound study" in text
+
+
+def test_breast_limits_are_the_figures_at_the_malignancy_threshold() -> None:
+    from medscreen.server.limits import _limits
+    from medscreen.server.limits import _card as card_of
+
+    card = card_of("breast-class")
+    point = next(iter(card["operating_points"].values()))
+    limits = _limits("breast-class", card["sha256"])
+    assert (limits.sensitivity, limits.specificity) == (point["sensitivity"], point["specificity"])
+    assert limits.positive == "malignant" and "threshold" in limits.measured_on

@@ -3,7 +3,9 @@
 The figures come from the model's card (``medscreen/weights/<task>.json``), and only
 when the card's SHA-256 is the one of the file that ran (the result's ``models``):
 a model file the card does not describe has no measured figures, and the page says
-so. The first ``metrics`` entry with a sensitivity and a specificity is used: the
+so. An ``operating_points`` entry (figures at the decision the app makes, e.g. the
+breast-class malignancy threshold) comes first; else the first ``metrics`` entry
+with a sensitivity and a specificity is used: the
 held-out validation at the shipped operating point (data the model did not train
 on); for a multi-class model, its last (most serious) class against the rest.
 Cards are read as JSON here, not through ``inference`` (the server loads no
@@ -65,6 +67,12 @@ def _limits(task: str, sha256: str) -> ModelLimits:
     if card.get("sha256") != sha256:
         return ModelLimits(task, None, None, None, None, None, None, experimental)
     labels = card.get("params", {}).get("labels") or []
+    for name, point in (card.get("operating_points") or {}).items():  # figures at the decision the app makes
+        if isinstance(point, dict) and point.get("sensitivity") is not None and point.get("specificity") is not None:
+            positive = name.split(" ")[0]
+            return ModelLimits(task, float(point["sensitivity"]), float(point["specificity"]),
+                               _ci(point.get("sensitivity_ci95")), _ci(point.get("specificity_ci95")),
+                               f"{name}, threshold {point.get('threshold')}", positive, experimental)
     for name, figures in (card.get("metrics") or {}).items():
         if not isinstance(figures, dict) or "comparison" in name:
             continue
