@@ -51,6 +51,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "ImageInfo",
     "read_image_info",
+    "image_info",
     "read_image",
     "decode_image",
     "read_mask",
@@ -214,23 +215,43 @@ def read_image_info(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -
     name = file_name(path)
     fmt = require_format(name, check_file(path, None))
     with path.open("rb") as fp:
-        if fmt == "DICOM":
-            ds, cols, rows = read_dicom_header(fp, name, header_only=True)
-            check_pixels(name, cols, rows, max_pixels)
-            return ImageInfo(str(path), cols, rows, dicom_mode(ds), fmt)
-        with _pillow_guard(name, fmt), _open_pillow(fp, name, fmt, max_pixels) as im:
-            width, height = im.size
-            if _exif_orientation(im) in _EXIF_SWAPS_AXES:
-                width, height = height, width
-            return ImageInfo(str(path), width, height, im.mode, fmt)
+        return _header_info(fp, name, fmt, max_pixels, str(path))
 
 
-def _decode(fp: BinaryIO, name: str, fmt: str, mode: _ImageMode, max_pixels: int) -> np.ndarray:
-    """Shared body of :func:`read_image` and :func:`decode_image`."""
+def image_info(data: bytes, *, name: str = "<upload>", max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> ImageInfo:
+    """:func:`read_image_info` for image bytes (an upload): size, mode and format without decoding pixels.
+
+    Raises:
+        ImageReadError: empty, too large, not an image, header unreadable, or more than ``max_pixels`` pixels.
+    """
+    check_args(None, max_pixels)
+    check_size(name, len(data), max_bytes)
+    fmt = require_format(name, bytes(data[:SNIFF_BYTES]))
+    return _header_info(io.BytesIO(data), name, fmt, max_pixels, name)
+
+
+def _header_info(fp: BinaryIO, name: str, fmt: str, max_pixels: int, label: str) -> ImageInfo:
+    if fmt == "DICOM":
+        ds, cols, rows = read_dicom_header(fp, name, header_only=True)
+        check_pixels(name, cols, rows, max_pixels)
+        return ImageInfo(label, cols, rows, dicom_mode(ds), fmt)
+    with _pillow_guard(name, fmt), _open_pillow(fp, name, fmt, max_pixels) as im:
+        width, height = im.size
+        if _exif_orientation(im) in _EXIF_SWAPS_AXES:
+            width, height = height, width
+        return ImageInfo(label, width, height, im.mode, fmt)
+
+
+def _decode(fp: BinaryIO, name: str, fmt: str, mode: _ImageMode, max_pixels: int,
+            min_side: int | None = None) -> np.ndarray:
+    """Shared body of :func:`read_image` and :func:`decode_image`; ``min_side``: see :func:`decode_image`."""
     if fmt == "DICOM":
         arr, ds = read_dicom_pixels(fp, name, max_pixels)
         return _to_mode(dicom_to_uint8(arr, ds, name), mode)
     with _pillow_guard(name, fmt), _open_pillow(fp, name, fmt, max_pixels) as im:
+        if min_side is not None and fmt == "JPEG":
+            im.draft(im.mode, (min_side, min_side))  # DCT scaling: 1/2, 1/4 or 1/8 while both sides stay ≥ min_side
         return _to_mode(_pil_to_array(_load_oriented(im)), mode)
 
 
@@ -279,6 +300,7 @@ def decode_image(
     mode: _ImageMode = "rgb",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    min_side: int | None = None,
 ) -> np.ndarray:
     """Decode image bytes (an upload) exactly as :func:`read_image` decodes a file.
 
@@ -286,6 +308,10 @@ def decode_image(
         data: the file's bytes.
         name: shown in error messages (the upload's file name).
         mode, max_pixels, max_bytes: as for :func:`read_image`.
+        min_side: where a smaller image will do (checking that an upload decodes), a JPEG is
+            decoded at a reduced scale (Pillow's ``draft``: 1/2, 1/4 or 1/8) whose sides stay
+            at least ``min_side``; the whole file is still read, so truncation is still found.
+            Other formats are decoded at full size. None: full size.
 
     Returns:
         ``np.uint8`` array of shape (H, W, 3) or (H, W).
@@ -296,7 +322,7 @@ def decode_image(
     check_args(mode, max_pixels)
     check_size(name, len(data), max_bytes)
     fmt = require_format(name, bytes(data[:SNIFF_BYTES]))
-    return _decode(io.BytesIO(data), name, fmt, mode, max_pixels)
+    return _decode(io.BytesIO(data), name, fmt, mode, max_pixels, min_side)
 
 
 def _require_binary(name: str, values: np.ndarray) -> np.ndarray:

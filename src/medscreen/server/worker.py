@@ -125,8 +125,8 @@ class ScreeningWorker:
             screening = session.get(Screening, screening_id)
             capture = screening.capture
             modality = capture.visit.modality.value
-            data = self.blobs.read(capture.image.sha256)
             try:
+                data = self.blobs.read(capture.image.sha256)  # DamagedBlobError when its SHA-256 does not match
                 output = self.screener.analyse(data, modality, source=f"capture-{capture.id}")
             except MedscreenError as exc:
                 record_failure(session, screening, str(exc))

@@ -6,7 +6,10 @@ its content by :mod:`medscreen.io.images` (never from the upload's name):
 no folder grows past a few hundred entries. Writes are atomic — a temporary
 file in the target folder, fsync, then :func:`os.replace` — so a reader or a
 crash never leaves half a file under a final name. Putting the same bytes again
-writes nothing.
+writes nothing — after the stored copy's SHA-256 is checked: a copy damaged on
+disk is replaced (and reported in :attr:`StoredBlob.repaired`), and
+:meth:`BlobStore.read` refuses a damaged copy (:class:`DamagedBlobError`)
+rather than hand it to the screener.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from medscreen.io.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, read_image_info
+from medscreen.io.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, image_info, read_image_info
 from medscreen.store.errors import StoreError
 
-__all__ = ["MEDIA_TYPES", "BlobStore", "StoredBlob"]
+__all__ = ["CHECK_SIDE", "MEDIA_TYPES", "BlobStore", "DamagedBlobError", "StoredBlob"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,12 @@ MEDIA_TYPES: dict[str, tuple[str, str]] = {
 _EXTENSIONS = frozenset(ext for _, ext in MEDIA_TYPES.values())
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TMP_PREFIX = ".tmp-"
+#: a JPEG is checked (fully read, decoded at a reduced DCT scale) at no less than this many pixels a side
+CHECK_SIDE = 512
+
+
+class DamagedBlobError(StoreError):
+    """A stored image's bytes no longer match its SHA-256 (damaged on disk)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class StoredBlob:
         byte_size: file size in bytes.
         width, height: size in pixels after EXIF orientation.
         created: True when this call wrote the file, False when it was already stored.
+        repaired: True when a stored copy was damaged (its SHA-256 did not match) and this call replaced it.
     """
 
     sha256: str
@@ -62,6 +73,7 @@ class StoredBlob:
     width: int
     height: int
     created: bool
+    repaired: bool = False
 
 
 class BlobStore:
@@ -71,40 +83,51 @@ class BlobStore:
         root: the data folder; files go in ``root/images``.
         max_pixels, max_bytes: uploads over these limits are refused
             (pass ``Settings.max_image_pixels`` / ``max_image_bytes``).
+        max_concurrent_decodes: images decoded at once by :meth:`put` (each decode may take
+            hundreds of MB; others wait).
     """
 
     def __init__(
-        self, root: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
+        self, root: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES,
+        max_concurrent_decodes: int = 2,
     ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.max_pixels = max_pixels
         self.max_bytes = max_bytes
+        self._decode_slots = threading.BoundedSemaphore(max_concurrent_decodes)
 
     def __repr__(self) -> str:
         return f"BlobStore({str(self.root)!r})"
 
-    def put(self, data: bytes, *, name: str = "<upload>") -> StoredBlob:
+    def put(self, data: bytes, *, name: str = "<upload>", max_pixels: int | None = None) -> StoredBlob:
         """Validate image bytes and store them once; idempotent for the same content.
 
-        The bytes are fully decoded first (format from content, size and pixel
-        limits, truncation), so nothing that :func:`medscreen.io.images.read_image`
-        would refuse is ever stored.
+        The bytes are fully read and decoded first (format from content, size and
+        pixel limits, truncation; a JPEG at a reduced scale, see :data:`CHECK_SIDE`),
+        so nothing that :func:`medscreen.io.images.read_image` would refuse is ever
+        stored. At most ``max_concurrent_decodes`` decodes run at once. When the
+        content is already stored, the stored copy's SHA-256 is checked and a
+        damaged copy is replaced (``repaired``; logged as a warning).
 
         Args:
             data: the file's bytes.
             name: the upload's file name, shown in error messages only.
+            max_pixels: a lower pixel limit for this image (the clinic's per-modality limit);
+                default the store's ``max_pixels``.
 
         Raises:
             ImageReadError: empty, too large, not a supported image, truncated or corrupt
                 (from :mod:`medscreen.io.images`, unchanged).
             StoreError: the file cannot be written (disk full, permissions).
         """
-        pixels = decode_image(data, name=name, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
-        height, width = pixels.shape[:2]
-        del pixels
+        limit = min(self.max_pixels, max_pixels or self.max_pixels)
+        info = image_info(data, name=name, max_pixels=limit, max_bytes=self.max_bytes)
+        width, height = info.width, info.height
+        with self._decode_slots:
+            decode_image(data, name=name, max_pixels=limit, max_bytes=self.max_bytes, min_side=CHECK_SIDE)
         sha = hashlib.sha256(data).hexdigest()
         existing = self.find(sha)
-        if existing is not None and existing.stat().st_size == len(data):
+        if existing is not None and self._intact(existing, sha):
             media_type = next(mt for mt, ext in MEDIA_TYPES.values() if ext == existing.suffix[1:])
             return StoredBlob(sha, self._relative(existing), media_type, len(data), width, height, created=False)
         folder = self._folder(sha)
@@ -124,10 +147,22 @@ class BlobStore:
                 f"cannot write image {name} to {folder}: {exc.strerror or exc}; "
                 "check the data folder's free space and permissions"
             ) from None
-        if existing is not None:  # same hash, wrong size: a damaged copy, now replaced
-            logger.warning("replaced damaged image file %s", self._relative(existing))
+        if existing is not None:  # same name, other content: a damaged copy, now replaced
+            if existing != final:
+                existing.unlink(missing_ok=True)
+            logger.warning("replaced damaged image file %s (its SHA-256 did not match)", self._relative(final))
         logger.debug("stored image %s (%d bytes)", sha, len(data))
-        return StoredBlob(sha, self._relative(final), media_type, len(data), width, height, created=existing is None)
+        return StoredBlob(sha, self._relative(final), media_type, len(data), width, height, created=existing is None,
+                          repaired=existing is not None)
+
+    @staticmethod
+    def _intact(path: Path, sha256: str) -> bool:
+        """Whether the file's bytes still hash to ``sha256``."""
+        try:
+            with path.open("rb") as fp:
+                return hashlib.file_digest(fp, "sha256").hexdigest() == sha256
+        except OSError:
+            return False
 
     def find(self, sha256: str) -> Path | None:
         """The stored file of ``sha256``, or None when it is not stored."""
@@ -157,8 +192,19 @@ class BlobStore:
         return self.path(sha256).open("rb")
 
     def read(self, sha256: str) -> bytes:
-        """The stored image's bytes."""
-        return self.path(sha256).read_bytes()
+        """The stored image's bytes, checked against their SHA-256.
+
+        Raises:
+            StoreError: no file with this hash is stored.
+            DamagedBlobError: the file's bytes no longer match (logged as an error).
+        """
+        path = self.path(sha256)
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            logger.error("image file %s is damaged: its SHA-256 does not match its name", self._relative(path))
+            raise DamagedBlobError(f"the stored copy of image {sha256[:12]} is damaged; upload the same photo "
+                                   "again to replace it")
+        return data
 
     def remove(self, sha256: str) -> bool:
         """Delete a stored image (only when no database row refers to it); True if a file was deleted."""

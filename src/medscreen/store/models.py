@@ -53,6 +53,7 @@ __all__ = [
     "Decision",
     "Eye",
     "Image",
+    "LoginSession",
     "Modality",
     "Patient",
     "Review",
@@ -220,6 +221,7 @@ class User(Base):
 
     clinic: Mapped[Clinic | None] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+    login_sessions: Mapped[list[LoginSession]] = relationship(back_populates="user")
 
 
 class ApiToken(Base):
@@ -236,6 +238,25 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginSession(Base):
+    """A signed-in browser session; the cookie holds the random id, only its SHA-256 is stored.
+
+    A session ends at ``expires_at``, or when ``revoked_at`` is set (logout,
+    password change, deactivation).
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="login_sessions")
 
 
 class Patient(Base):

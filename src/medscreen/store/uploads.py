@@ -55,6 +55,7 @@ def record_capture(
     filename: str,
     user: User,
     ip: str | None = None,
+    max_pixels: int | None = None,
 ) -> Capture:
     """Store an uploaded image and record it on ``visit`` with a pending screening, atomically.
 
@@ -71,6 +72,7 @@ def record_capture(
         filename: the upload's file name, for error messages only (never stored).
         user: who uploads; needs ``capture.create`` on the visit's clinic.
         ip: the client's address, for the audit row.
+        max_pixels: a lower pixel limit for this image (the clinic's limit for the visit's modality).
 
     Returns:
         The new capture; ``capture.screenings[0]`` is its pending screening.
@@ -83,10 +85,12 @@ def record_capture(
     """
     side = _parse_eye(visit, eye)
     require(user, "capture.create", visit)
-    blob = blobs.put(data, name=filename)
+    blob = blobs.put(data, name=filename, max_pixels=max_pixels)
     try:
         try:
             capture = _add_rows(session, blob, visit, side, user, ip)
+            if blob.repaired:  # a damaged stored copy was replaced: on the record, not only in the log
+                audit(session, user, "image.repair", "image", blob.sha256, ip)
             session.commit()
         except IntegrityError:
             # The same new image committed by a concurrent upload (a double click): retry once, reusing it.

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from medscreen.errors import did_you_mean
 from medscreen.store.errors import PermissionDeniedError, StoreError
+from medscreen.store.logins import revoke_login_sessions
 from medscreen.store.models import ApiToken, Capture, Clinic, Patient, Review, Role, Screening, User, Visit, utcnow
 
 __all__ = [
@@ -42,11 +43,16 @@ __all__ = [
     "clinic_id_of",
     "create_api_token",
     "create_user",
+    "find_user",
+    "list_api_tokens",
+    "list_users",
     "parse_role",
     "require",
     "revoke_api_token",
+    "set_active",
     "set_password",
     "user_for_token",
+    "user_id_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -157,10 +163,56 @@ def create_user(session: Session, username: str, password: str, role: Role | str
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Replace a user's password (same rules as :func:`create_user`)."""
+    """Replace a user's password (same rules as :func:`create_user`); every login session of the user ends."""
     check_password(password, user.username)
     user.password_hash = _hasher().hash(password)
+    revoke_login_sessions(session, user)
     session.flush()
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Deactivate or reactivate an account; deactivating ends its login sessions (its tokens stop working too)."""
+    user.active = active
+    if not active:
+        revoke_login_sessions(session, user)
+    session.flush()
+    logger.info("%s user %d", "reactivated" if active else "deactivated", user.id)
+
+
+def find_user(session: Session, username: str) -> User:
+    """The account named ``username``.
+
+    Raises:
+        StoreError: no such account, with the closest existing name.
+    """
+    name = username.strip().lower()
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        names = list(session.scalars(select(User.username)))
+        raise StoreError(f"no account {username!r}" + did_you_mean(name, names)
+                         + "; list the accounts with `medscreen users list`")
+    return user
+
+
+def user_id_for(session: Session, username: str) -> int | None:
+    """The id of the account named ``username`` (as typed at sign-in), or None: for audit rows of failed sign-ins."""
+    name = username.strip().lower()
+    if not _USERNAME.fullmatch(name):
+        return None
+    return session.scalar(select(User.id).where(User.username == name))
+
+
+def list_users(session: Session) -> list[User]:
+    """Every account, by username."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def list_api_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
+    """API tokens (of ``user``, or all), oldest first; revoked ones included."""
+    stmt = select(ApiToken).order_by(ApiToken.id)
+    if user is not None:
+        stmt = stmt.where(ApiToken.user_id == user.id)
+    return list(session.scalars(stmt))
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
