@@ -69,22 +69,63 @@ class PathSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
-    """Limits on accepted images."""
+    """Limits on accepted requests and images."""
 
     max_image_pixels: int = Field(
         DEFAULT_MAX_IMAGE_PIXELS, gt=0,
         description="Images with more pixels than this are refused (decompression-bomb guard).",
     )
     max_image_bytes: int = Field(DEFAULT_MAX_IMAGE_BYTES, gt=0, description="Largest image file accepted, in bytes.")
+    max_fundus_pixels: int = Field(
+        40_000_000, gt=0,
+        description="Largest fundus photo accepted by the clinic app, in pixels (fundus cameras make 5-24 MP).",
+    )
+    max_ultrasound_pixels: int = Field(
+        16_000_000, gt=0,
+        description="Largest ultrasound image accepted by the clinic app, in pixels (scanners export under 2 MP).",
+    )
+    min_image_side: int = Field(
+        32, ge=1, description="Uploads with a side shorter than this are refused as too small to screen.",
+    )
+    max_image_aspect: float = Field(
+        8.0, ge=1, description="Uploads longer than this many times their width (or wider) are refused.",
+    )
+    max_concurrent_decodes: int = Field(
+        2, ge=1, description="Uploaded images decoded at once by the clinic app (each may take hundreds of MB).",
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_IMAGE_BYTES + 1_000_000, gt=0,
+        description="Largest request body of any route, in bytes (an image plus the form around it).",
+    )
+    max_json_bytes: int = Field(
+        64 * 1024, gt=0,
+        description="Largest JSON or url-encoded form body, and largest body of a request not signed in, in bytes.",
+    )
 
 
 class ServerSettings(BaseModel):
-    """The clinic web app's session cookie."""
+    """The clinic web app's sessions, sign-in throttling and API docs."""
 
     session_cookie: str = Field("medscreen_session", min_length=1, description="Name of the session cookie.")
-    session_max_age_s: int = Field(12 * 3600, gt=0, description="Seconds a login lasts.")
+    session_max_age_s: int = Field(12 * 3600, gt=0, description="Seconds a login lasts (ended sooner by logout).")
     same_site: Literal["lax", "strict", "none"] = Field("lax", description="The cookie's SameSite attribute.")
-    https_only: bool = Field(False, description="Send the cookie over HTTPS only (set behind a TLS proxy).")
+    https_only: bool = Field(
+        False, description="Always mark the cookie Secure (it is marked Secure on HTTPS requests regardless).",
+    )
+    login_window_s: int = Field(900, gt=0, description="Seconds over which failed sign-ins are counted.")
+    login_failures_per_account: int = Field(
+        5, ge=1, description="Failed sign-ins to one account within the window before it is refused (429).",
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins from one client address within the window before it is refused (429).",
+    )
+    max_concurrent_password_hashes: int = Field(
+        2, ge=1, description="Password checks run at once (Argon2 takes memory and CPU); others wait.",
+    )
+    password_hash_wait_s: float = Field(
+        5.0, gt=0, description="Seconds a sign-in waits for a password-check slot before it is answered 503.",
+    )
+    api_docs: bool = Field(True, description="Serve /api/docs and /openapi.json (to signed-in users only).")
 
 
 class DatabaseSettings(BaseModel):

@@ -1,4 +1,9 @@
-"""``medscreen serve``, ``medscreen users create`` and ``medscreen export-labels``: the clinic server's commands."""
+"""``medscreen serve``, ``medscreen users …`` and ``medscreen export-labels``: the clinic server's commands.
+
+``users``: create, list, deactivate, reactivate, reset-password, token (make one), and
+``users tokens list`` / ``users tokens revoke``. Deactivating an account or resetting
+its password ends its signed-in sessions; each change is audited (no user: the command line).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from medscreen.errors import ConfigError
 __all__ = ["export_labels_command", "serve_command", "users_app"]
 
 users_app = typer.Typer(help="Manage the clinic server's accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="List and revoke API tokens.", no_args_is_help=True)
+users_app.add_typer(tokens_app, name="tokens")
 
 _DATA_DIR = typer.Option(None, "--data-dir", help="Data folder (database, images); default MEDSCREEN_HOME or "
                                                    "./medscreen-data.")
@@ -63,14 +70,14 @@ def serve_command(
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
-def _read_password(password_stdin: bool) -> str:
+def _read_password(password_stdin: bool, prompt: str = "Password") -> str:
     if password_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
             raise ConfigError("--password-stdin: no password on standard input; pipe it in, e.g. "
                               "'printf %s \"$PW\" | medscreen users create ... --password-stdin'")
         return line
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
 
 
 @users_app.command("create")
@@ -141,6 +148,134 @@ def create_token_command(
         console.print(token, highlight=False, soft_wrap=True)
     finally:
         engine.dispose()
+
+def _with_user(data_dir: Path | None, username: str, change) -> str:
+    """Run ``change(session, user) -> message`` on one account in a transaction; returns the message."""
+    from medscreen.store.users import find_user
+
+    engine, sessions = _sessions(_home(data_dir))
+    try:
+        with sessions() as s:
+            message = change(s, find_user(s, username))
+            s.commit()
+            return message
+    finally:
+        engine.dispose()
+
+
+@users_app.command("list")
+@handle_errors
+def list_users_command(data_dir: Path | None = _DATA_DIR) -> None:
+    """List the accounts: username, role, clinic, active or not."""
+    from medscreen.store.users import list_users
+
+    engine, sessions = _sessions(_home(data_dir))
+    try:
+        with sessions() as s:
+            for user in list_users(s):
+                clinic = user.clinic.name if user.clinic else "-"
+                state = "active" if user.active else "deactivated"
+                console.print(f"{user.username}\t{user.role.value}\t{clinic}\t{state}", highlight=False)
+    finally:
+        engine.dispose()
+
+
+def _switch_active(data_dir: Path | None, username: str, active: bool) -> None:
+    from medscreen.store.audit import audit
+    from medscreen.store.users import set_active
+
+    def change(s, user) -> str:
+        set_active(s, user, active)
+        audit(s, None, "user.reactivate" if active else "user.deactivate", "user", user.id)
+        return f"reactivated {user.username!r}" if active else \
+            f"deactivated {user.username!r}; signed-in sessions ended"
+
+    console.print(_with_user(data_dir, username, change), highlight=False)
+
+
+@users_app.command("deactivate")
+@handle_errors
+def deactivate_command(username: str = typer.Argument(..., help="The account to lock out."),
+                       data_dir: Path | None = _DATA_DIR) -> None:
+    """Deactivate an account: its sessions end now and its API tokens stop working (reactivate undoes it)."""
+    _switch_active(data_dir, username, False)
+
+
+@users_app.command("reactivate")
+@handle_errors
+def reactivate_command(username: str = typer.Argument(..., help="The account to let in again."),
+                       data_dir: Path | None = _DATA_DIR) -> None:
+    """Reactivate a deactivated account (its unrevoked API tokens work again)."""
+    _switch_active(data_dir, username, True)
+
+
+@users_app.command("reset-password")
+@handle_errors
+def reset_password_command(
+    username: str = typer.Argument(..., help="The account whose password is replaced."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from standard input."),
+    data_dir: Path | None = _DATA_DIR,
+) -> None:
+    """Set a new password (prompted twice, hidden, unless --password-stdin); the account's sessions end."""
+    from medscreen.store.audit import audit
+    from medscreen.store.users import set_password
+
+    password = _read_password(password_stdin, "New password")
+
+    def change(s, user) -> str:
+        set_password(s, user, password)
+        audit(s, None, "user.password_reset", "user", user.id)
+        return f"new password set for {user.username!r}; signed-in sessions ended"
+
+    console.print(_with_user(data_dir, username, change), highlight=False)
+
+
+@tokens_app.command("list")
+@handle_errors
+def list_tokens_command(
+    username: str | None = typer.Option(None, "--user", help="Only this account's tokens."),
+    data_dir: Path | None = _DATA_DIR,
+) -> None:
+    """List API tokens: id, account, name, created, last used, revoked or not (never the token itself)."""
+    from medscreen.store.users import find_user, list_api_tokens
+
+    engine, sessions = _sessions(_home(data_dir))
+    try:
+        with sessions() as s:
+            owner = find_user(s, username) if username else None
+            for t in list_api_tokens(s, owner):
+                used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+                state = "revoked" if t.revoked else "active"
+                console.print(f"{t.id}\t{t.user.username}\t{t.name}\t{t.created_at:%Y-%m-%d}\t{used}\t{state}",
+                              highlight=False)
+    finally:
+        engine.dispose()
+
+
+@tokens_app.command("revoke")
+@handle_errors
+def revoke_token_command(
+    token_id: int = typer.Argument(..., min=1, help="The token's id, from `medscreen users tokens list`."),
+    data_dir: Path | None = _DATA_DIR,
+) -> None:
+    """Revoke an API token for good."""
+    from medscreen.store.audit import audit
+    from medscreen.store.models import ApiToken
+    from medscreen.store.users import revoke_api_token
+
+    engine, sessions = _sessions(_home(data_dir))
+    try:
+        with sessions() as s:
+            token = s.get(ApiToken, token_id) if token_id <= 2**63 - 1 else None
+            if token is None:
+                raise ConfigError(f"no API token {token_id}; list them with `medscreen users tokens list`")
+            revoke_api_token(s, token)
+            audit(s, None, "token.revoke", "api_token", token.id)
+            s.commit()
+            console.print(f"revoked token {token_id} ({token.name!r} of {token.user.username!r})", highlight=False)
+    finally:
+        engine.dispose()
+
 
 @handle_errors
 def export_labels_command(

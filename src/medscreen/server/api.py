@@ -14,6 +14,7 @@ from medscreen.server.reports import ReportImage, disc_crop_jpeg, full_resolutio
 from medscreen.server.panels import ScreeningView, screening_view
 from medscreen.server.schemas import (
     EyeAnswer,
+    RecordId,
     EyeAnswered,
     PatientCreate,
     PatientDetail,
@@ -82,7 +83,7 @@ def post_patient(body: PatientCreate, db: DbSession, auth: CsrfChecked) -> Patie
 
 
 @router.get("/patients/{patient_id}", response_model=PatientDetail)
-def get_patient_detail(patient_id: int, db: DbSession, auth: ApiUser) -> PatientDetail:
+def get_patient_detail(patient_id: RecordId, db: DbSession, auth: ApiUser) -> PatientDetail:
     """A patient with their visits and the captures of each."""
     patient = get_patient(db, auth.user, patient_id, auth.ip)
     db.commit()
@@ -90,7 +91,7 @@ def get_patient_detail(patient_id: int, db: DbSession, auth: ApiUser) -> Patient
 
 
 @router.get("/patients/{patient_id}/timeline", response_model=list[TimelinePointPublic])
-def get_timeline(patient_id: int, db: DbSession, auth: ApiUser,
+def get_timeline(patient_id: RecordId, db: DbSession, auth: ApiUser,
                  eye: str = Query(..., pattern="^(OD|OS|od|os)$")) -> list[TimelinePointPublic]:
     """One eye's fundus screenings over time, oldest first."""
     patient = get_patient(db, auth.user, patient_id, auth.ip)
@@ -108,7 +109,7 @@ def post_visit(body: VisitCreate, db: DbSession, auth: CsrfChecked) -> VisitPubl
 
 
 @router.get("/visits/{visit_id}", response_model=VisitPublic)
-def get_visit_detail(visit_id: int, db: DbSession, auth: ApiUser) -> VisitPublic:
+def get_visit_detail(visit_id: RecordId, db: DbSession, auth: ApiUser) -> VisitPublic:
     """A visit with its captures and their screenings' status."""
     visit = get_visit(db, auth.user, visit_id, auth.ip)
     db.commit()
@@ -116,7 +117,7 @@ def get_visit_detail(visit_id: int, db: DbSession, auth: ApiUser) -> VisitPublic
 
 
 @router.post("/visits/{visit_id}/captures", response_model=UploadAccepted, status_code=202)
-def post_capture(visit_id: int, request: Request, db: DbSession, auth: CsrfChecked,
+def post_capture(visit_id: RecordId, request: Request, db: DbSession, auth: CsrfChecked,
                  file: UploadFile = File(..., description="The image (PNG, JPEG, TIFF, BMP, WebP, DICOM)."),
                  eye: str | None = Form(None, description="OD (right) or OS (left) for a fundus visit; omit for ultrasound.")
                  ) -> UploadAccepted:
@@ -133,13 +134,14 @@ def accept_upload(request: Request, db: Session, user: User, ip: str | None, vis
     state = request.app.state
     name = (file.filename or "upload").rsplit("/", 1)[-1][:200]
     data = file.file.read(state.blobs.max_bytes + 1)
-    capture = upload_capture(db, state.blobs, user, visit_id, eye=eye, data=data, filename=name, ip=ip)
+    capture = upload_capture(db, state.blobs, user, visit_id, eye=eye, data=data, filename=name, ip=ip,
+                             limits=state.settings.limits)
     state.worker.submit(capture.screenings[0].id)
     return capture
 
 
 @router.get("/screenings/{screening_id}", response_model=ScreeningPublic)
-def get_screening_status(screening_id: int, db: DbSession, auth: ApiUser) -> ScreeningPublic:
+def get_screening_status(screening_id: RecordId, db: DbSession, auth: ApiUser) -> ScreeningPublic:
     """A screening's status; ``result`` holds the ScreeningResult once done."""
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     db.commit()
@@ -147,7 +149,7 @@ def get_screening_status(screening_id: int, db: DbSession, auth: ApiUser) -> Scr
 
 
 @router.post("/captures/{capture_id}/eye", response_model=EyeAnswered)
-def post_capture_eye(capture_id: int, body: EyeAnswer, db: DbSession, auth: CsrfChecked) -> EyeAnswered:
+def post_capture_eye(capture_id: RecordId, body: EyeAnswer, db: DbSession, auth: CsrfChecked) -> EyeAnswered:
     """Answer a laterality warning: ``eye`` is the eye the photo shows (moves the capture when it differs)."""
     capture, moved = set_capture_eye(db, auth.user, capture_id, body.eye, auth.ip)
     db.commit()
@@ -156,7 +158,7 @@ def post_capture_eye(capture_id: int, body: EyeAnswer, db: DbSession, auth: Csrf
 
 @router.get("/screenings/{screening_id}/image", response_class=Response,
             responses={200: {"content": {"image/*": {}}}})
-def get_original(screening_id: int, request: Request, db: DbSession, auth: ApiUser) -> Response:
+def get_original(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> Response:
     """The uploaded image at full resolution: as stored when a browser shows it, else as PNG (DICOM, TIFF)."""
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     image = screening.capture.image
@@ -169,7 +171,7 @@ def get_original(screening_id: int, request: Request, db: DbSession, auth: ApiUs
 
 @router.get("/screenings/{screening_id}/disc.jpg", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}})
-def get_disc_crop(screening_id: int, request: Request, db: DbSession, auth: ApiUser) -> Response:
+def get_disc_crop(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> Response:
     """The square around the optic disc that the glaucoma model looked at, from the original image."""
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     db.commit()
@@ -181,7 +183,7 @@ def get_disc_crop(screening_id: int, request: Request, db: DbSession, auth: ApiU
 
 
 @router.get("/screenings/{screening_id}/overlay.jpg", response_class=FileResponse)
-def get_overlay(screening_id: int, request: Request, db: DbSession, auth: ApiUser) -> FileResponse:
+def get_overlay(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> FileResponse:
     """The image with the disc (or lesion) outlined, once the screening is done."""
     get_screening(db, auth.user, screening_id, auth.ip)
     db.commit()
@@ -197,7 +199,7 @@ def review_default_task(modality: Modality) -> str:
 
 
 @router.post("/screenings/{screening_id}/reviews", response_model=ReviewPublic, status_code=201)
-def post_review(screening_id: int, body: ReviewCreate, db: DbSession, auth: CsrfChecked) -> ReviewPublic:
+def post_review(screening_id: RecordId, body: ReviewCreate, db: DbSession, auth: CsrfChecked) -> ReviewPublic:
     """Confirm or correct a finding (reviewers and admins)."""
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     authorize(db, auth.user, "review.create", screening, ip=auth.ip)
@@ -286,6 +288,6 @@ def visit_report(request: Request, db: Session, auth: Auth, visit_id: int) -> Re
 
 @router.get("/visits/{visit_id}/report.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-def get_visit_report(visit_id: int, request: Request, db: DbSession, auth: ApiUser) -> Response:
+def get_visit_report(visit_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> Response:
     """A printable PDF of the visit: patient, the latest gradable photo of each eye, advice, reviews, models."""
     return visit_report(request, db, auth, visit_id)

@@ -19,10 +19,12 @@ from medscreen import __version__
 from medscreen.config import Settings, default_settings
 from medscreen.errors import MedscreenError
 from medscreen.server import api, pages
-from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated
+from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated, is_signed_in
+from medscreen.server.guards import BodyGuard, BodyTooLarge, SecureCookieOnHttps
 from medscreen.server.security import load_secret_key
 from medscreen.server.services import NotFoundError, UploadError
 from medscreen.server.templating import render, templates
+from medscreen.server.throttle import LoginThrottle
 from medscreen.server.worker import ScreeningWorker
 from medscreen.store.blobs import BlobStore
 from medscreen.store.database import database_url as default_database_url
@@ -77,7 +79,8 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.blobs = BlobStore(home, max_pixels=settings.limits.max_image_pixels,
-                                    max_bytes=settings.limits.max_image_bytes)
+                                    max_bytes=settings.limits.max_image_bytes,
+                                    max_concurrent_decodes=settings.limits.max_concurrent_decodes)
         if screener is None:
             from medscreen.pipelines.screening import Screener
 
@@ -97,9 +100,12 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
                               "not a diagnosis.")
     app.state.data_home = home
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle(settings.server)
     cookie = settings.server
+    app.add_middleware(BodyGuard, limits=settings.limits, is_signed_in=is_signed_in, refuse=_error)
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie=cookie.session_cookie,
                        max_age=cookie.session_max_age_s, same_site=cookie.same_site, https_only=cookie.https_only)
+    app.add_middleware(SecureCookieOnHttps, cookie_name=cookie.session_cookie)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -136,6 +142,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _login(request: Request, exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return _error(request, 413, str(exc.detail))
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:

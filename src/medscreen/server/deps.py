@@ -1,7 +1,8 @@
 """Request dependencies: the database session, the signed-in user, CSRF checks.
 
 A request is authenticated either by the session cookie (pages, and the
-pages' own JavaScript) or by ``Authorization: Bearer msk_...`` (scripts).
+pages' own JavaScript; the cookie names a server-side login session, see
+:mod:`medscreen.store.logins`) or by ``Authorization: Bearer msk_...`` (scripts).
 Cookie-authenticated API POSTs must send the session's CSRF token in
 ``X-CSRF-Token``; bearer requests need none (a browser never adds the header
 by itself).
@@ -17,6 +18,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from medscreen.server.security import CSRF_HEADER, check_csrf, client_ip
+from medscreen.store.logins import user_for_login_session
 from medscreen.store.models import User
 from medscreen.store.users import user_for_token
 
@@ -29,7 +31,9 @@ __all__ = [
     "NotAuthenticated",
     "PageUser",
     "CsrfFailed",
+    "SESSION_KEY",
     "get_db",
+    "is_signed_in",
     "session_user",
 ]
 
@@ -55,16 +59,28 @@ def get_db(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_db)]
 
 
+#: the session cookie's key holding the login session id
+SESSION_KEY = "sid"
+
+
 def session_user(request: Request, db: Session) -> User | None:
-    """The active user of the session cookie, or None."""
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
+    """The active user of the session cookie's live login session, or None (an ended session is cleared)."""
+    session_id = request.session.get(SESSION_KEY)
+    if session_id is None:
         return None
-    user = db.get(User, user_id)
-    if user is None or not user.active:
+    user = user_for_login_session(db, session_id)
+    if user is None:
         request.session.clear()
-        return None
     return user
+
+
+def is_signed_in(request: Request) -> bool:
+    """Whether the request carries a live session or a valid API token (checked before its body is read)."""
+    with request.app.state.sessions() as db:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return user_for_token(db, token.strip()) is not None
+        return user_for_login_session(db, request.session.get(SESSION_KEY)) is not None
 
 
 @dataclass

@@ -6,6 +6,7 @@ field; forms work without JavaScript (only the result polling needs it).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,7 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from medscreen.server.api import accept_upload, review_default_task, visit_report
 from medscreen.server.charts import timeline_svg
-from medscreen.server.deps import CsrfFailed, DbSession, PageUser, session_user
+from medscreen.server.deps import SESSION_KEY, CsrfFailed, DbSession, PageUser, session_user
+from medscreen.server.schemas import RecordId
 from medscreen.server.security import CSRF_FIELD, check_csrf, client_ip
 from medscreen.server.services import (
     NotFoundError,
@@ -30,9 +32,11 @@ from medscreen.server.services import (
 )
 from medscreen.server.panels import screening_view
 from medscreen.server.templating import render
+from medscreen.server.throttle import LoginThrottle, PasswordChecksBusy
 from medscreen.store.audit import audit, authorize
 from medscreen.store.errors import PermissionDeniedError, StoreError
-from medscreen.store.models import Role, Screening, ScreeningStatus, Visit
+from medscreen.store.logins import end_login_session, start_login_session
+from medscreen.store.models import Role, Screening, ScreeningStatus, User, Visit
 from medscreen.store.screenings import (
     MODALITY_TASKS,
     QUEUE_FILTERS,
@@ -43,7 +47,7 @@ from medscreen.store.screenings import (
     unseen_reviews,
 )
 from medscreen.store.timeline import eye_timeline
-from medscreen.store.users import authenticate
+from medscreen.store.users import authenticate, user_id_for
 from medscreen.tasks import TASKS
 
 __all__ = ["router"]
@@ -80,28 +84,56 @@ def login_page(request: Request, db: DbSession, next: str | None = None) -> Resp
 
 
 @router.post("/login")
-def login(request: Request, db: DbSession, username: str = Form(""), password: str = Form(""),
-          csrf_token: str = Form("", alias=CSRF_FIELD), next: str = Form("/")) -> Response:
+def login(request: Request, db: DbSession, username: str = Form("", max_length=200),
+          password: str = Form("", max_length=1100), csrf_token: str = Form("", alias=CSRF_FIELD),
+          next: str = Form("/")) -> Response:
     _require_csrf(request, csrf_token)
-    user = authenticate(db, username, password)
-    if user is None:
-        audit(db, None, "login.failed", "user", None, client_ip(request))
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else None
+    context = {"next": _safe_next(next), "username": username}
+    wait = throttle.retry_after(username, address)
+    if wait is not None:
+        audit(db, None, "login.throttled", "user", user_id_for(db, username), client_ip(request))
         db.commit()
-        return render(request, "login.html", {"next": _safe_next(next), "username": username,
-                                              "message": "Wrong username or password; try again."}, status_code=401)
+        return render(request, "login.html", {**context, "message": f"Too many failed sign-ins; try again in "
+                                              f"{_minutes(wait)}, or ask an admin to reset the password."},
+                      status_code=429, headers={"Retry-After": str(wait)})
+    try:
+        with throttle.password_check():
+            user = authenticate(db, username, password)
+    except PasswordChecksBusy:
+        return render(request, "login.html", {**context, "message": "Many people are signing in at once; "
+                                              "try again in a few seconds."},
+                      status_code=503, headers={"Retry-After": "5"})
+    if user is None:
+        throttle.failed(username, address)
+        audit(db, None, "login.failed", "user", user_id_for(db, username), client_ip(request))
+        db.commit()
+        return render(request, "login.html", {**context, "message": "Wrong username or password; try again."},
+                      status_code=401)
+    throttle.succeeded(username)
     audit(db, user, "login.success", "user", user.id, client_ip(request))
+    session_id = start_login_session(db, user, request.app.state.settings.server.session_max_age_s)
     db.commit()
     request.session.clear()  # a fresh session (and CSRF token) on every sign-in
-    request.session["uid"] = user.id
+    request.session[SESSION_KEY] = session_id
     target = _safe_next(next)
     if target == "/" and user.role is Role.REVIEWER:
         target = "/reviews"
     return _see(target)
 
 
+def _minutes(seconds: int) -> str:
+    return f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+
+
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
+def logout(request: Request, db: DbSession, csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
     _require_csrf(request, csrf_token)
+    user_id = end_login_session(db, request.session.get(SESSION_KEY))
+    if user_id is not None:
+        audit(db, db.get(User, user_id), "logout", "user", user_id, client_ip(request))
+    db.commit()
     request.session.clear()
     return _see("/login")
 
@@ -156,7 +188,7 @@ def register_patient(request: Request, db: DbSession, auth: PageUser, csrf_token
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(patient_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+def patient_page(patient_id: RecordId, request: Request, db: DbSession, auth: PageUser) -> Response:
     patient = get_patient(db, auth.user, patient_id, auth.ip)
     charts = {eye: timeline_svg(eye_timeline(db, patient, eye), eye) for eye in ("OD", "OS")}
     db.commit()
@@ -165,7 +197,7 @@ def patient_page(patient_id: int, request: Request, db: DbSession, auth: PageUse
 
 
 @router.post("/patients/{patient_id}/visits")
-def start_visit(patient_id: int, request: Request, db: DbSession, auth: PageUser,
+def start_visit(patient_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), modality: str = Form("fundus")) -> Response:
     _require_csrf(request, csrf_token)
     visit = create_visit(db, auth.user, patient_id, modality, None, auth.ip)
@@ -192,12 +224,12 @@ def _visit_page(request: Request, db: DbSession, auth: Any, visit_id: int, *, me
 
 
 @router.get("/visits/{visit_id}")
-def visit_page(visit_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+def visit_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUser) -> Response:
     return _visit_page(request, db, auth, visit_id)
 
 
 @router.post("/visits/{visit_id}/captures")
-def upload_page(visit_id: int, request: Request, db: DbSession, auth: PageUser,
+def upload_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), eye: str | None = Form(None),
                 file: UploadFile = File(...)) -> Response:
     _require_csrf(request, csrf_token)
@@ -213,7 +245,7 @@ def upload_page(visit_id: int, request: Request, db: DbSession, auth: PageUser,
 
 
 @router.post("/captures/{capture_id}/eye")
-def eye_answer(capture_id: int, request: Request, db: DbSession, auth: PageUser,
+def eye_answer(capture_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                csrf_token: str = Form("", alias=CSRF_FIELD), eye: str = Form(...)) -> Response:
     """The answer to "this looks like the other eye": move the capture there, or keep it (audited)."""
     _require_csrf(request, csrf_token)
@@ -223,7 +255,7 @@ def eye_answer(capture_id: int, request: Request, db: DbSession, auth: PageUser,
 
 
 @router.get("/visits/{visit_id}/report.pdf")
-def report_page(visit_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+def report_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUser) -> Response:
     return visit_report(request, db, auth, visit_id)
 
 
@@ -263,7 +295,7 @@ def _case(request: Request, db: DbSession, auth: Any, screening: Screening, *, m
 
 
 @router.get("/reviews/{screening_id}")
-def case_page(screening_id: int, request: Request, db: DbSession, auth: PageUser) -> Response:
+def case_page(screening_id: RecordId, request: Request, db: DbSession, auth: PageUser) -> Response:
     authorize(db, auth.user, "review.read", ip=auth.ip)
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     db.commit()
@@ -271,7 +303,7 @@ def case_page(screening_id: int, request: Request, db: DbSession, auth: PageUser
 
 
 @router.post("/reviews/{screening_id}")
-def review_form(screening_id: int, request: Request, db: DbSession, auth: PageUser,
+def review_form(screening_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), decision: str = Form(...), task: str = Form(""),
                 label: str = Form(""), comment: str = Form("")) -> Response:
     _require_csrf(request, csrf_token)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, Field
 
 from medscreen.store.laterality import detected_eye, eye_mismatch, eye_warning
 from medscreen.store.models import Capture, Patient, Review, ReviewTask, Screening, Visit
 
 __all__ = [
+    "MAX_RECORD_ID",
+    "RecordId",
     "CapturePublic",
     "EyeAnswer",
     "EyeAnswered",
@@ -28,6 +31,13 @@ __all__ = [
 ]
 
 
+#: the largest id a database row can have (a signed 64-bit integer on PostgreSQL and SQLite)
+MAX_RECORD_ID = 2**63 - 1
+
+#: a record id in a path, query or body: 1 to :data:`MAX_RECORD_ID`, else 422 before any SQL is run
+RecordId = Annotated[int, Ge(1), Le(MAX_RECORD_ID)]
+
+
 class PatientCreate(BaseModel):
     """A new patient: a name or the clinic's id for them (or both)."""
 
@@ -35,7 +45,7 @@ class PatientCreate(BaseModel):
     clinic_ref: str | None = Field(None, max_length=64, description="The clinic's own id for the patient.")
     birth_year: int | None = Field(None, ge=1900, le=2100)
     sex: Literal["female", "male", "other"] | None = None
-    clinic_id: int | None = Field(None, description="Admins only: the clinic; others register in their own.")
+    clinic_id: RecordId | None = Field(None, description="Admins only: the clinic; others register in their own.")
 
 
 class PatientPublic(BaseModel):
@@ -53,7 +63,7 @@ class PatientPublic(BaseModel):
 
 
 class VisitCreate(BaseModel):
-    patient_id: int
+    patient_id: RecordId
     modality: Literal["fundus", "ultrasound"]
     notes: str | None = Field(None, max_length=2000)
 

@@ -18,7 +18,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medscreen.config import LimitSettings
 from medscreen.errors import ImageReadError
+from medscreen.io.images import image_info
 from medscreen.store.audit import authorize
 from medscreen.store.blobs import BlobStore
 from medscreen.store.errors import StoreError
@@ -56,8 +58,12 @@ class UploadError(Exception):
         return self.message
 
 
+#: the largest id a database row can have (signed 64-bit); larger ids are answered "does not exist"
+_MAX_ID = 2**63 - 1
+
+
 def _get(session: Session, cls: type, record_id: int) -> Any:
-    obj = session.get(cls, record_id)
+    obj = session.get(cls, record_id) if 1 <= record_id <= _MAX_ID else None
     if obj is None:
         raise NotFoundError(f"{cls.__name__.lower()} {record_id} does not exist; check the id")
     return obj
@@ -165,12 +171,43 @@ def classify_image_error(exc: ImageReadError) -> int:
     return 422
 
 
-def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int, *, eye: str | None,
-                   data: bytes, filename: str, ip: str | None) -> Capture:
-    """Validate and store an uploaded image on a visit with a pending screening (committed).
+def _people_message(exc: ImageReadError, status: int, filename: str) -> str:
+    """What a health worker reads when an upload is refused: what is wrong and what to do, no settings."""
+    if status == 413 and "pixels" in str(exc):
+        return (f"{filename}: the image has more pixels than this app accepts. Upload the photo as the camera "
+                "saved it, or a smaller copy.")
+    return str(exc)
+
+
+def check_upload_shape(filename: str, width: int, height: int, modality: Modality, limits: LimitSettings) -> None:
+    """Refuse images too small, too elongated or too large (in pixels, per modality) to screen.
 
     Raises:
-        UploadError: too large (413), not an image (415), corrupt (422); nothing is stored.
+        UploadError: 413 over the modality's pixel limit, 422 too small or too elongated; the message is for people.
+    """
+    cap = _modality_cap(modality, limits)
+    kind = "fundus photo" if modality is Modality.FUNDUS else "ultrasound image"
+    if width * height > cap:
+        raise UploadError(413, f"{filename}: this {kind} is {width:,} × {height:,} pixels, more than this app "
+                               f"accepts ({cap / 1e6:.0f} megapixels). Upload the photo as the camera saved it, "
+                               "or a smaller copy.")
+    if min(width, height) < limits.min_image_side:
+        raise UploadError(422, f"{filename}: this image is only {width} × {height} pixels, too small to screen. "
+                               f"Upload the full {kind}, not an icon or a thumbnail.")
+    if max(width, height) > limits.max_image_aspect * min(width, height):
+        raise UploadError(422, f"{filename}: this image is {width:,} × {height:,} pixels, a thin strip rather than "
+                               f"a {kind}. Upload the whole {kind}.")
+
+
+def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int, *, eye: str | None,
+                   data: bytes, filename: str, ip: str | None, limits: LimitSettings | None = None) -> Capture:
+    """Validate and store an uploaded image on a visit with a pending screening (committed).
+
+    The header is read first: an image over the modality's pixel limit, too small or
+    too elongated is refused before any pixel is decoded (:func:`check_upload_shape`).
+
+    Raises:
+        UploadError: too large (413), not an image (415), corrupt or unusable (422); nothing is stored.
         StoreError: bad eye for the visit's modality; PermissionDeniedError: not allowed.
     """
     visit = _get(session, Visit, visit_id)
@@ -180,9 +217,18 @@ def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int
         raise UploadError(413, f"{filename}: file is {len(data):,} bytes, over the limit of {blobs.max_bytes:,}; "
                                "compress or downscale the image")
     try:
-        return record_capture(session, blobs, visit=visit, eye=eye, data=data, filename=filename, user=user, ip=ip)
+        if limits is not None:
+            info = image_info(data, name=filename, max_pixels=blobs.max_pixels, max_bytes=blobs.max_bytes)
+            check_upload_shape(filename, info.width, info.height, visit.modality, limits)
+        return record_capture(session, blobs, visit=visit, eye=eye, data=data, filename=filename, user=user, ip=ip,
+                              max_pixels=None if limits is None else _modality_cap(visit.modality, limits))
     except ImageReadError as exc:
-        raise UploadError(classify_image_error(exc), str(exc)) from None
+        status = classify_image_error(exc)
+        raise UploadError(status, _people_message(exc, status, filename)) from None
+
+
+def _modality_cap(modality: Modality, limits: LimitSettings) -> int:
+    return limits.max_fundus_pixels if modality is Modality.FUNDUS else limits.max_ultrasound_pixels
 
 
 def set_capture_eye(session: Session, user: User, capture_id: int, eye: str, ip: str | None) -> tuple[Capture, bool]:

@@ -24,9 +24,9 @@ templates = Jinja2Templates(env=_env)
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200,
-           user: Any = None) -> Response:
+           user: Any = None, headers: dict[str, str] | None = None) -> Response:
     """Render a page with the user, their ``can`` check, the CSRF token and the disclaimer in its context."""
     ctx: dict[str, Any] = {"user": user, "csrf_token": csrf_token(request), "disclaimer": DISCLAIMER,
                            "can": lambda action, obj=None: can(user, action, obj), "message": None}
     ctx.update(context or {})
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
