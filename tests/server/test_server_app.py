@@ -100,7 +100,7 @@ def test_bearer_token_needs_no_csrf_and_other_clinic_denied(world: World) -> Non
     r = client.post("/api/v1/patients", json={"clinic_ref": "B-777"}, headers=headers)
     assert r.status_code == 201, r.text
     denied = client.get(f"/api/v1/patients/{world.patient_a}", headers=headers)
-    assert denied.status_code == 403 and "may not patient.read" in denied.json()["detail"]
+    assert denied.status_code == 404 and "does not exist" in denied.json()["detail"]  # as if missing (issue 13)
     assert client.get(f"/api/v1/patients/{world.patient_b}", headers=headers).status_code == 200
 
 
@@ -160,7 +160,7 @@ def test_upload_screen_review_report(world: World, browsers: dict[str, Browser])
     assert done["eye"] == "OD"
     overlay = worker.client.get(done["overlay_url"])
     assert overlay.status_code == 200 and overlay.content[:3] == b"\xff\xd8\xff"
-    assert browsers["worker.b"].client.get(done["overlay_url"]).status_code == 403
+    assert browsers["worker.b"].client.get(done["overlay_url"]).status_code == 404
     # the visit page shows the result panel; the patient page draws the timeline
     page = worker.client.get(f"/visits/{visit_id}")
     assert "Advice: <strong>REFER</strong>" in page.text and 'capture="environment"' in page.text
@@ -251,8 +251,8 @@ def test_too_many_pixels_and_bytes(world: World, browsers: dict[str, Browser]) -
 def test_other_clinic_cannot_upload(world: World, browsers: dict[str, Browser]) -> None:
     visit_id = _visit(browsers["worker"], world.patient_a)
     r = _upload(browsers["worker.b"], visit_id, png_bytes(colour=(1, 2, 3)))
-    assert r.status_code == 403
-    assert browsers["worker.b"].client.get(f"/visits/{visit_id}").status_code == 403
+    assert r.status_code == 404
+    assert browsers["worker.b"].client.get(f"/visits/{visit_id}").status_code == 404
 
 
 def test_requeue_after_crash(world: World, browsers: dict[str, Browser]) -> None:
@@ -286,9 +286,10 @@ def test_audit_rows_have_no_patient_data(world: World, browsers: dict[str, Brows
         assert secret not in text
 
 
-def test_openapi_and_static(world: World) -> None:
+def test_openapi_and_static(world: World, browsers: dict[str, Browser]) -> None:
     client = TestClient(world.app)
-    spec = client.get("/openapi.json").json()
+    assert client.get("/openapi.json").status_code == 401  # signed-in users only (issue 13)
+    spec = browsers["worker"].client.get("/openapi.json").json()
     assert "/api/v1/visits/{visit_id}/captures" in spec["paths"]
     assert "/login" not in spec["paths"]
     css = client.get("/static/app.css")

@@ -110,7 +110,7 @@ def test_wrong_eye_is_asked_and_the_answer_moves_the_capture(world: World, brows
     # the API: keep the chosen eye; another clinic may not answer
     kept = _screen(worker, visit_id, LEFT_EYE, eye="OD", size=(66, 48))
     assert browsers["worker.b"].api_post(f"/api/v1/captures/{kept['capture_id']}/eye",
-                                         json={"eye": "OD"}).status_code == 403
+                                         json={"eye": "OD"}).status_code == 404  # another clinic's record: as if missing (issue 13)
     r = worker.api_post(f"/api/v1/captures/{kept['capture_id']}/eye", json={"eye": "OD"})
     assert r.status_code == 200 and r.json() == {"capture_id": kept["capture_id"], "eye": "OD", "moved": False}
     assert worker.client.get(f"/api/v1/screenings/{kept['id']}").json()["warnings"] == []
@@ -209,7 +209,7 @@ def test_case_page_has_banner_images_zoom_other_eye_and_earlier_visits(world: Wo
     assert original.status_code == 200 and original.content == png_bytes(640, 480, colour=(BORDERLINE, 81, 40))
     crop = reviewer.client.get(f"/api/v1/screenings/{right['id']}/disc.jpg")
     assert crop.status_code == 200 and crop.content[:3] == b"\xff\xd8\xff"
-    assert browsers["worker.b"].client.get(f"/api/v1/screenings/{right['id']}/image").status_code == 403
+    assert browsers["worker.b"].client.get(f"/api/v1/screenings/{right['id']}/image").status_code == 404  # another clinic's: as if missing (issue 13)
 
 
 def test_visit_pdf_runs_onto_a_second_page_rather_than_cutting(world: World, browsers: dict[str, Browser]) -> None:

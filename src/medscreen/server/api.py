@@ -41,7 +41,7 @@ from medscreen.server.services import (
     upload_capture,
 )
 from medscreen.server.worker import overlay_path
-from medscreen.store.audit import authorize
+from medscreen.store.audit import audit_rows, authorize
 from medscreen.store.models import Capture, Eye, Modality, ScreeningStatus, User, Visit
 from medscreen.store.screenings import add_review, queue_category, review_queue
 from medscreen.store.timeline import eye_timeline
@@ -218,6 +218,7 @@ def get_review_queue(db: DbSession, auth: ApiUser,
     """Finished, unreviewed screenings, most urgent first: urgent malignant, refer, review, rescreen (reviewers)."""
     authorize(db, auth.user, "review.read", ip=auth.ip)
     items = review_queue(db, auth.user, category=show)
+    audit_rows(db, auth.user, "screening.list", "screening", [s.id for s in items], auth.ip)
     db.commit()
     return [QueueItem(screening_id=s.id, category=queue_category(s), patient_id=s.capture.visit.patient_id, visit_id=s.capture.visit_id,
                       modality=s.capture.visit.modality.value, eye=None if s.capture.eye is None else s.capture.eye.value,

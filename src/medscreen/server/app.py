@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -18,14 +20,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from medscreen import __version__
 from medscreen.config import Settings, default_settings
 from medscreen.errors import MedscreenError
-from medscreen.server import api, pages
+from medscreen.server import api, docs, pages
 from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated, is_signed_in
 from medscreen.server.guards import BodyGuard, BodyTooLarge, SecureCookieOnHttps
-from medscreen.server.security import load_secret_key
+from medscreen.server.security import client_ip, load_secret_key
 from medscreen.server.services import NotFoundError, UploadError
 from medscreen.server.templating import render, templates
 from medscreen.server.throttle import LoginThrottle
 from medscreen.server.worker import ScreeningWorker
+from medscreen.store.audit import audit_denial
 from medscreen.store.blobs import BlobStore
 from medscreen.store.database import database_url as default_database_url
 from medscreen.store.database import make_engine, session_factory, upgrade
@@ -67,7 +70,9 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}; use --workers 1 or more")
     home = Path(data_home).expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "posix" and home.stat().st_mode & 0o077:
+        home.chmod(0o700)  # patient data: the owner only (the database and images are 0600 inside)
     settings = settings or default_settings()
     url = database_url or default_database_url(home, settings.database.url)
     secret = load_secret_key(home)
@@ -95,7 +100,8 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
             app.state.worker.stop()
             engine.dispose()
 
-    app = FastAPI(title="medscreen", version=__version__, lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+    app = FastAPI(title="medscreen", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,  # served by medscreen.server.docs, to signed-in users only
                   description="Glaucoma (fundus) and breast ultrasound screening for clinics. A screening aid, "
                               "not a diagnosis.")
     app.state.data_home = home
@@ -119,6 +125,8 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    if settings.server.api_docs:
+        app.include_router(docs.router)
     _add_error_handlers(app)
     return app
 
@@ -131,6 +139,16 @@ def _error(request: Request, status: int, message: str) -> Response:
     if _is_api(request):
         return JSONResponse({"detail": message}, status_code=status)
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
+def _record_denial(request: Request, exc: PermissionDeniedError) -> None:
+    """The audit row of a refused access, in a transaction of its own (the request's is rolled back)."""
+    try:
+        with request.app.state.sessions() as session:
+            audit_denial(session, exc, client_ip(request))
+            session.commit()
+    except Exception:  # noqa: BLE001 - the refusal is answered even when its audit row cannot be written
+        logger.exception("could not audit a denied %s", exc.action)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -153,6 +171,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PermissionDeniedError)
     async def _denied(request: Request, exc: PermissionDeniedError) -> Response:
+        await to_thread.run_sync(_record_denial, request, exc)
+        if exc.other_clinic:  # as if missing: another clinic's ids cannot be probed
+            return _error(request, 404, f"{exc.object_type} {exc.object_id} does not exist; check the id")
         return _error(request, 403, str(exc))
 
     @app.exception_handler(NotFoundError)

@@ -33,7 +33,7 @@ from medscreen.server.services import (
 from medscreen.server.panels import screening_view
 from medscreen.server.templating import render
 from medscreen.server.throttle import LoginThrottle, PasswordChecksBusy
-from medscreen.store.audit import audit, authorize
+from medscreen.store.audit import audit, audit_rows, authorize
 from medscreen.store.errors import PermissionDeniedError, StoreError
 from medscreen.store.logins import end_login_session, start_login_session
 from medscreen.store.models import Role, Screening, ScreeningStatus, User, Visit
@@ -267,6 +267,7 @@ def queue_page(request: Request, db: DbSession, auth: PageUser, show: str | None
     authorize(db, auth.user, "review.read", ip=auth.ip)
     show = show if show in QUEUE_FILTERS else None
     items = [(s, queue_category(s)) for s in review_queue(db, auth.user, category=show)]
+    audit_rows(db, auth.user, "screening.list", "screening", [s.id for s, _ in items], auth.ip)
     db.commit()
     return render(request, "reviews.html", {"items": items, "show": show, "filters": QUEUE_FILTERS},
                   user=auth.user)
@@ -305,7 +306,7 @@ def case_page(screening_id: RecordId, request: Request, db: DbSession, auth: Pag
 @router.post("/reviews/{screening_id}")
 def review_form(screening_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), decision: str = Form(...), task: str = Form(""),
-                label: str = Form(""), comment: str = Form("")) -> Response:
+                label: str = Form(""), comment: str = Form("", max_length=4000)) -> Response:
     _require_csrf(request, csrf_token)
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     authorize(db, auth.user, "review.create", screening, ip=auth.ip)

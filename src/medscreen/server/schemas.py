@@ -43,7 +43,7 @@ class PatientCreate(BaseModel):
 
     name: str | None = Field(None, max_length=200)
     clinic_ref: str | None = Field(None, max_length=64, description="The clinic's own id for the patient.")
-    birth_year: int | None = Field(None, ge=1900, le=2100)
+    birth_year: int | None = Field(None, ge=1900, description="From 1900 to the current year.")
     sex: Literal["female", "male", "other"] | None = None
     clinic_id: RecordId | None = Field(None, description="Admins only: the clinic; others register in their own.")
 

@@ -8,6 +8,7 @@ first. Functions add and flush; the route commits.
 from __future__ import annotations
 
 import io
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,17 @@ from sqlalchemy.orm import Session
 from medscreen.config import LimitSettings
 from medscreen.errors import ImageReadError
 from medscreen.io.images import image_info
-from medscreen.store.audit import authorize
+from medscreen.store.audit import audit, audit_rows, authorize
 from medscreen.store.blobs import BlobStore
 from medscreen.store.errors import StoreError
 from medscreen.store.laterality import answer_eye
-from medscreen.store.models import Capture, Clinic, Modality, Patient, Role, Screening, Sex, User, Visit
+from medscreen.store.models import Capture, Clinic, Modality, Patient, Role, Screening, Sex, User, Visit, utcnow
 from medscreen.store.uploads import record_capture
+from medscreen.store.users import require
 
 __all__ = [
     "NotFoundError",
+    "check_text",
     "UploadError",
     "create_patient",
     "create_visit",
@@ -69,6 +72,25 @@ def _get(session: Session, cls: type, record_id: int) -> Any:
     return obj
 
 
+#: characters refused in names and notes: controls (NUL …) and the bidirectional overrides/isolates that
+#: make text display in another order than it is stored (a name that reads differently on screen)
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def check_text(field: str, value: str | None, *, newlines: bool = False) -> None:
+    """Refuse control characters (NUL, escapes …) and bidirectional overrides in a field typed by a person.
+
+    Raises:
+        StoreError: names the field and the character's code point.
+    """
+    for char in value or "":
+        if char in "\n\r\t" and newlines:
+            continue
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS:
+            raise StoreError(f"{field} contains the invisible character U+{ord(char):04X}; retype it without "
+                             "copying from another program")
+
+
 def get_patient(session: Session, user: User, patient_id: int, ip: str | None) -> Patient:
     """The patient, after ``patient.read`` is authorized and audited."""
     patient = _get(session, Patient, patient_id)
@@ -101,7 +123,9 @@ def search_patients(session: Session, user: User, query: str | None, ip: str | N
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(or_(Patient.name.ilike(f"%{escaped}%", escape="\\"),
                               Patient.clinic_ref.ilike(f"{escaped}%", escape="\\")))
-    return list(session.scalars(stmt))
+    patients = list(session.scalars(stmt))
+    audit_rows(session, user, "patient.list", "patient", [p.id for p in patients], ip)
+    return patients
 
 
 def create_patient(session: Session, user: User, *, name: str | None, clinic_ref: str | None,
@@ -113,12 +137,16 @@ def create_patient(session: Session, user: User, *, name: str | None, clinic_ref
         PermissionDeniedError: the user may not register patients there.
     """
     name, clinic_ref = (name or "").strip(), (clinic_ref or "").strip() or None
+    check_text("name", name)
+    check_text("clinic id", clinic_ref)
     if not name and not clinic_ref:
         raise StoreError("give the patient's name or the clinic's id for them (or both)")
     if len(name) > 200 or (clinic_ref and len(clinic_ref) > 64):
         raise StoreError("name must be at most 200 characters and clinic id at most 64")
-    if birth_year is not None and not 1900 <= birth_year <= 2100:
-        raise StoreError(f"birth year {birth_year} is not plausible; give a four-digit year such as 1961")
+    this_year = utcnow().year
+    if birth_year is not None and not 1900 <= birth_year <= this_year:
+        raise StoreError(f"birth year {birth_year} is not plausible: give a four-digit year from 1900 to {this_year}, "
+                         "such as 1961")
     sex_value = None
     if sex:
         try:
@@ -129,7 +157,7 @@ def create_patient(session: Session, user: User, *, name: str | None, clinic_ref
     if target is None:
         raise StoreError("an admin has no clinic: choose the clinic the patient belongs to (clinic_id)")
     clinic = _get(session, Clinic, target)
-    authorize(session, user, "patient.create", clinic, ip=ip)
+    require(user, "patient.create", clinic)
     patient = Patient(clinic=clinic, clinic_ref=clinic_ref, name=name, birth_year=birth_year, sex=sex_value)
     session.add(patient)
     try:
@@ -138,6 +166,7 @@ def create_patient(session: Session, user: User, *, name: str | None, clinic_ref
         session.rollback()
         raise StoreError(f"clinic id {clinic_ref!r} is already used by another patient of this clinic; "
                          "search for that patient instead") from None
+    audit(session, user, "patient.create", "patient", patient.id, ip)  # the new patient, not its clinic
     return patient
 
 
@@ -153,11 +182,13 @@ def create_visit(session: Session, user: User, patient_id: int, modality: str, n
         kind = Modality(str(modality).strip().lower())
     except ValueError:
         raise StoreError(f"modality {modality!r} must be 'fundus' or 'ultrasound'") from None
+    check_text("notes", notes, newlines=True)
     patient = _get(session, Patient, patient_id)
-    authorize(session, user, "visit.create", patient, ip=ip)
+    require(user, "visit.create", patient)
     visit = Visit(patient=patient, modality=kind, created_by=user, notes=(notes or "").strip() or None)
     session.add(visit)
     session.flush()
+    audit(session, user, "visit.create", "visit", visit.id, ip)  # the new visit, not its patient
     return visit
 
 

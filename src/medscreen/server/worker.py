@@ -12,6 +12,7 @@ Nothing about the patient is logged: ids only.
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,9 +143,12 @@ class ScreeningWorker:
         from medscreen.pipelines.report import overlay_image
 
         path = overlay_path(self.data_home, screening_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         image = PILImage.fromarray(overlay_image(output))
         image.thumbnail((OVERLAY_MAX_SIDE, OVERLAY_MAX_SIDE))
         tmp = path.with_suffix(".tmp")
-        image.save(tmp, format="JPEG", quality=90)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fp:
+            image.save(fp, format="JPEG", quality=90)
+            fp.flush()
+            os.fsync(fp.fileno())
         tmp.replace(path)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from medscreen.store.errors import StoreError
+from medscreen.store.errors import PermissionDeniedError, StoreError
 from medscreen.store.models import AuditEvent, User
 from medscreen.store.users import require
 
-__all__ = ["audit", "authorize"]
+__all__ = ["audit", "audit_denial", "audit_rows", "authorize"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +77,30 @@ def audit(
     return event
 
 
+def audit_denial(session: Session, exc: PermissionDeniedError, ip: str | None = None) -> AuditEvent:
+    """Add the audit row of a refused access (``<action>.denied`` on the record tried); the caller commits.
+
+    Call it with a session of its own: the request's transaction is rolled back on the refusal.
+    """
+    user = None if exc.user_id is None else session.get(User, exc.user_id)
+    obj_type = exc.object_type or exc.action.partition(".")[0] or "unknown"
+    return audit(session, user, f"{exc.action or 'access'}.denied", obj_type, exc.object_id, ip)
+
+
+def audit_rows(session: Session, user: User, action: str, obj_type: str, ids: Iterable[int],
+               ip: str | None = None) -> None:
+    """One audit row per record a list, search or queue showed (``patient.list``, ``screening.list``)."""
+    for record_id in ids:
+        audit(session, user, action, obj_type, record_id, ip)
+
+
 def authorize(session: Session, user: User | None, action: str, obj: Any = None, *, ip: str | None = None) -> None:
     """Check that ``user`` may do ``action`` to ``obj`` and audit the access: the one call per request.
 
     The audit row names ``obj``'s type and id (or, without ``obj``, the
-    action's record type and no id). A refusal is logged (ids only), not audited:
-    the caller's transaction usually rolls back on the error.
+    action's record type and no id). A refusal is logged (ids only) and raised; the
+    caller's transaction rolls back, so the server audits it in a session of its own
+    (:func:`audit_denial`).
 
     Raises:
         PermissionDeniedError: the role or clinic does not allow it (see :func:`medscreen.store.users.can`).

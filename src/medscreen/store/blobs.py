@@ -3,7 +3,8 @@
 A file's name is its SHA-256 and the extension of its format, detected from
 its content by :mod:`medscreen.io.images` (never from the upload's name):
 ``images/ab/cd/abcd….png``, fanned out by the hash's first two byte pairs so
-no folder grows past a few hundred entries. Writes are atomic — a temporary
+no folder grows past a few hundred entries; folders are 0700 and files 0600
+(patient images: the owner only). Writes are atomic — a temporary
 file in the target folder, fsync, then :func:`os.replace` — so a reader or a
 crash never leaves half a file under a final name. Putting the same bytes again
 writes nothing — after the stored copy's SHA-256 is checked: a copy damaged on
@@ -132,7 +133,9 @@ class BlobStore:
             return StoredBlob(sha, self._relative(existing), media_type, len(data), width, height, created=False)
         folder = self._folder(sha)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True)
+            for level in (folder.parent.parent, folder.parent, folder):  # images/ab/cd, each 0700
+                level.mkdir(mode=0o700, exist_ok=True)
             tmp = self._write_temp(folder, sha, data)
             try:
                 media_type, ext = MEDIA_TYPES[read_image_info(tmp, max_pixels=self.max_pixels).format]
@@ -244,7 +247,7 @@ class BlobStore:
     def _write_temp(folder: Path, sha: str, data: bytes) -> Path:
         tmp = folder / f"{_TMP_PREFIX}{sha[:16]}-{secrets.token_hex(4)}"
         try:
-            with tmp.open("xb") as fp:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fp:
                 fp.write(data)
                 fp.flush()
                 os.fsync(fp.fileno())

@@ -13,6 +13,7 @@ and a session factory with :func:`session_factory` and pass them down.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ def _parse_url(url: URL | str) -> URL:
 def make_engine(url: URL | str, **kwargs: Any) -> Engine:
     """An engine for ``url``; for SQLite: WAL journal, foreign keys on, usable from any thread.
 
-    The folder of a SQLite file is created. An in-memory SQLite database
+    The folder of a SQLite file is created (0700) and the file too, readable by its
+    owner only (0600; SQLite gives its -wal and -shm files the same mode). An in-memory SQLite database
     (``sqlite://``) is shared by all sessions of the engine (tests).
 
     Args:
@@ -103,13 +105,25 @@ def make_engine(url: URL | str, **kwargs: Any) -> Engine:
     database = parsed.database or ""
     memory = database in ("", ":memory:")
     if not memory:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(database).expanduser())
     connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
     if memory:
         kwargs.setdefault("poolclass", StaticPool)
     engine = _create(parsed, {"connect_args": connect_args, **kwargs})
     event.listen(engine, "connect", _sqlite_pragmas(wal=not memory))
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` (and its folder) readable by its owner only, when it does not exist yet."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create the database file {path}: {exc.strerror}; check the folder's "
+                         "permissions") from None
 
 
 def _create(url: URL, kwargs: dict[str, Any]) -> Engine:

@@ -353,4 +353,9 @@ def require(user: User | None, action: str, obj: Any = None) -> None:
         who = "no user" if user is None else f"user {user.username!r} ({user.role.value})"
         what = "" if obj is None else f" on {type(obj).__name__.lower()} {getattr(obj, 'id', '')}"
         logger.warning("denied %s to %s%s", action, "anonymous" if user is None else f"user {user.id}", what)
-        raise PermissionDeniedError(f"{who} may not {action}{what}; ask an admin for the right role or clinic")
+        other_clinic = user is not None and user.active and obj is not None and action in PERMISSIONS[user.role]
+        raise PermissionDeniedError(
+            f"{who} may not {action}{what}; ask an admin for the right role or clinic",
+            user_id=None if user is None else user.id, action=action,
+            object_type=None if obj is None else type(obj).__name__.lower(),
+            object_id=getattr(obj, "id", None), other_clinic=other_clinic)
