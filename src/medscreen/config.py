@@ -125,6 +125,13 @@ class ServerSettings(BaseModel):
     password_hash_wait_s: float = Field(
         5.0, gt=0, description="Seconds a sign-in waits for a password-check slot before it is answered 503.",
     )
+    storage_retry_s: float = Field(
+        60.0, gt=0, description="Seconds between retries of screenings that failed because storage was full.",
+    )
+    leftover_grace_s: float = Field(
+        0.0, ge=0, description="At start, image files no record refers to and temporary files older than this "
+                               "are removed (0: all; one server per data folder).",
+    )
     api_docs: bool = Field(True, description="Serve /api/docs and /openapi.json (to signed-in users only).")
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from medscreen import __version__
@@ -27,12 +30,13 @@ from medscreen.server.security import client_ip, load_secret_key
 from medscreen.server.services import NotFoundError, UploadError
 from medscreen.server.templating import render, templates
 from medscreen.server.throttle import LoginThrottle
-from medscreen.server.worker import ScreeningWorker
+from medscreen.server.worker import OVERLAY_DIR, ScreeningWorker
 from medscreen.store.audit import audit_denial
 from medscreen.store.blobs import BlobStore
 from medscreen.store.database import database_url as default_database_url
 from medscreen.store.database import make_engine, session_factory, upgrade
-from medscreen.store.errors import PermissionDeniedError
+from medscreen.store.errors import PermissionDeniedError, StorageUnavailableError
+from medscreen.store.uploads import remove_orphan_blobs
 
 __all__ = ["create_app"]
 
@@ -92,7 +96,9 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
             shared = Screener(settings=settings)
         else:
             shared = screener
-        app.state.worker = ScreeningWorker(app.state.sessions, app.state.blobs, shared, home, workers)
+        _remove_leftovers(app.state.sessions, app.state.blobs, home, settings.server.leftover_grace_s)
+        app.state.worker = ScreeningWorker(app.state.sessions, app.state.blobs, shared, home, workers,
+                                           retry_s=settings.server.storage_retry_s)
         app.state.worker.start()
         try:
             yield
@@ -129,6 +135,17 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
         app.include_router(docs.router)
     _add_error_handlers(app)
     return app
+
+
+def _remove_leftovers(sessions: Any, blobs: BlobStore, home: Path, grace_s: float) -> None:
+    """What a crash left: image files no record refers to, temporary image and overlay files."""
+    with sessions() as session:
+        remove_orphan_blobs(session, blobs, older_than=timedelta(seconds=grace_s))
+    cutoff = time.time() - grace_s
+    overlays = home / OVERLAY_DIR
+    for tmp in overlays.glob("*.tmp") if overlays.is_dir() else []:
+        if tmp.stat().st_mtime <= cutoff:
+            tmp.unlink(missing_ok=True)
 
 
 def _is_api(request: Request) -> bool:
@@ -183,6 +200,21 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UploadError)
     async def _upload(request: Request, exc: UploadError) -> Response:
         return _error(request, exc.status, exc.message)
+
+    @app.exception_handler(StorageUnavailableError)
+    async def _storage(request: Request, exc: StorageUnavailableError) -> Response:
+        logger.error("storage fault: %s", exc)  # the path goes to the log, not to the person
+        if exc.full:
+            return _error(request, 507, "The clinic app's storage is full, so nothing was saved. Tell the person "
+                                        "who looks after this computer; try again once space is freed.")
+        return _error(request, 503, "The clinic app cannot save files right now, so nothing was saved. Tell the "
+                                    "person who looks after this computer; try again later.")
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> Response:
+        logger.error("database fault: %s", exc.orig)
+        return _error(request, 503, "The clinic app's database cannot be used right now (its disk may be full). "
+                                    "Nothing was changed; try again in a minute.")
 
     @app.exception_handler(MedscreenError)
     async def _bad_request(request: Request, exc: MedscreenError) -> Response:

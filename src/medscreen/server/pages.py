@@ -34,7 +34,7 @@ from medscreen.server.panels import screening_view
 from medscreen.server.templating import render
 from medscreen.server.throttle import LoginThrottle, PasswordChecksBusy
 from medscreen.store.audit import audit, audit_rows, authorize
-from medscreen.store.errors import PermissionDeniedError, StoreError
+from medscreen.store.errors import PermissionDeniedError, StorageUnavailableError, StoreError
 from medscreen.store.logins import end_login_session, start_login_session
 from medscreen.store.models import Role, Screening, ScreeningStatus, User, Visit
 from medscreen.store.screenings import (
@@ -238,7 +238,7 @@ def upload_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageU
     except UploadError as exc:
         return _visit_page(request, db, auth, visit_id, message=exc.message, status_code=exc.status)
     except StoreError as exc:
-        if isinstance(exc, PermissionDeniedError | NotFoundError):
+        if isinstance(exc, PermissionDeniedError | NotFoundError | StorageUnavailableError):
             raise
         return _visit_page(request, db, auth, visit_id, message=str(exc), status_code=422)
     return _see(f"/visits/{visit_id}#screening-{capture.screenings[0].id}")

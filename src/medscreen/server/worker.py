@@ -5,7 +5,10 @@ hand its id to :meth:`ScreeningWorker.submit`; a thread of the pool claims it
 (pending → running, atomically), reads the image from the
 :class:`~medscreen.store.blobs.BlobStore`, runs the shared screener and stores
 the result with :func:`~medscreen.store.screenings.record_result`. Screenings
-left pending or running by a crash are queued again by :meth:`start`.
+left pending or running by a crash are queued again by :meth:`start`. A
+screening that fails on storage (disk full, folder not writable, database
+unwritable) is marked failed with :data:`STORAGE_FAILURE` and retried every
+``retry_s`` seconds until storage is back.
 Nothing about the patient is logged: ids only.
 """
 
@@ -13,25 +16,31 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image as PILImage
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medscreen.errors import MedscreenError
 from medscreen.store.blobs import BlobStore
+from medscreen.store.errors import StorageUnavailableError
 from medscreen.store.models import Screening, ScreeningStatus
 from medscreen.store.screenings import record_failure, record_result
 
-__all__ = ["OVERLAY_DIR", "ScreenerLike", "ScreeningWorker", "overlay_path"]
+__all__ = ["OVERLAY_DIR", "STORAGE_FAILURE", "ScreenerLike", "ScreeningWorker", "overlay_path"]
 
 logger = logging.getLogger(__name__)
 
 OVERLAY_DIR = "overlays"
 OVERLAY_MAX_SIDE = 1024
+#: the reason recorded on a screening that failed because storage was full or not writable
+STORAGE_FAILURE = ("the result could not be saved: the clinic app's storage is full or not writable; "
+                   "it is tried again automatically when storage is back")
 
 
 class ScreenerLike(Protocol):
@@ -54,10 +63,11 @@ class ScreeningWorker:
         screener: a :class:`~medscreen.pipelines.screening.Screener` (or an object with its ``analyse``).
         data_home: the data folder (overlays go in ``<data_home>/overlays``).
         workers: number of threads (≥ 1).
+        retry_s: seconds between retries of screenings that failed on storage.
     """
 
     def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, screener: ScreenerLike,
-                 data_home: Path, workers: int = 1) -> None:
+                 data_home: Path, workers: int = 1, retry_s: float = 60.0) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.sessions = sessions
@@ -65,7 +75,11 @@ class ScreeningWorker:
         self.screener = screener
         self.data_home = Path(data_home)
         self.workers = workers
+        self.retry_s = retry_s
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._retry: set[int] = set()
+        self._timer: threading.Timer | None = None
 
     def start(self) -> int:
         """Start the threads and queue every screening left pending or running; returns how many."""
@@ -87,6 +101,10 @@ class ScreeningWorker:
 
     def stop(self) -> None:
         """Finish the screening in progress, drop queued ones (they are re-queued on the next start)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -105,13 +123,52 @@ class ScreeningWorker:
         """Claim and screen one pending screening; a screening already claimed is left alone."""
         try:
             self._run(screening_id)
+        except (OSError, StorageUnavailableError, OperationalError) as exc:
+            logger.error("screening %d: storage fault (%s); retrying in %.0f s", screening_id,
+                         type(exc).__name__, self.retry_s)
+            self._fail(screening_id, STORAGE_FAILURE)
+            self._schedule_retry(screening_id)
         except Exception:  # noqa: BLE001 - a worker thread must never die; the reason is recorded below
             logger.exception("screening %d failed unexpectedly", screening_id)
+            self._fail(screening_id, "internal error while screening; upload the image again")
+
+    def _fail(self, screening_id: int, reason: str) -> None:
+        try:
             with self.sessions() as session:
                 screening = session.get(Screening, screening_id)
                 if screening is not None and screening.status is ScreeningStatus.RUNNING:
-                    record_failure(session, screening, "internal error while screening; upload the image again")
+                    record_failure(session, screening, reason)
                     session.commit()
+        except Exception:  # noqa: BLE001 - the database itself may be unwritable; start() re-queues it
+            logger.exception("could not record the failure of screening %d; it is re-queued later", screening_id)
+
+    def _schedule_retry(self, screening_id: int) -> None:
+        with self._lock:
+            self._retry.add(screening_id)
+            if self._timer is None and self._pool is not None:
+                self._timer = threading.Timer(self.retry_s, self._retry_now)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _retry_now(self) -> None:
+        """Queue again the screenings that failed on storage (pending again; a new failure schedules another try)."""
+        with self._lock:
+            ids, self._retry, self._timer = sorted(self._retry), set(), None
+        try:
+            with self.sessions() as session:
+                session.execute(update(Screening).where(
+                    Screening.id.in_(ids),
+                    Screening.status.in_([ScreeningStatus.FAILED, ScreeningStatus.RUNNING]),
+                ).values(status=ScreeningStatus.PENDING, error=None, finished_at=None))
+                session.commit()
+        except Exception:  # noqa: BLE001 - storage still down: try again later
+            logger.warning("storage still unavailable; %d screenings wait for the next try", len(ids))
+            for screening_id in ids:
+                self._schedule_retry(screening_id)
+            return
+        for screening_id in ids:
+            if self._pool is not None:
+                self.submit(screening_id)
 
     def _run(self, screening_id: int) -> None:
         with self.sessions() as session:

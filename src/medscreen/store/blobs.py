@@ -15,6 +15,7 @@ rather than hand it to the screener.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from medscreen.io.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, image_info, read_image_info
-from medscreen.store.errors import StoreError
+from medscreen.store.errors import StorageUnavailableError, StoreError
 
 __all__ = ["CHECK_SIDE", "MEDIA_TYPES", "BlobStore", "DamagedBlobError", "StoredBlob"]
 
@@ -45,6 +46,8 @@ MEDIA_TYPES: dict[str, tuple[str, str]] = {
 _EXTENSIONS = frozenset(ext for _, ext in MEDIA_TYPES.values())
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TMP_PREFIX = ".tmp-"
+#: errno values that mean "no space left" (disk full, quota exceeded)
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: a JPEG is checked (fully read, decoded at a reduced DCT scale) at no less than this many pixels a side
 CHECK_SIDE = 512
 
@@ -146,9 +149,9 @@ class BlobStore:
                 raise
             _fsync_dir(folder)
         except OSError as exc:
-            raise StoreError(
+            raise StorageUnavailableError(
                 f"cannot write image {name} to {folder}: {exc.strerror or exc}; "
-                "check the data folder's free space and permissions"
+                "check the data folder's free space and permissions", full=exc.errno in _FULL_ERRNOS,
             ) from None
         if existing is not None:  # same name, other content: a damaged copy, now replaced
             if existing != final:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from medscreen.errors import MedscreenError
 
-__all__ = ["StoreError", "PermissionDeniedError"]
+__all__ = ["StoreError", "PermissionDeniedError", "StorageUnavailableError"]
 
 
 class StoreError(MedscreenError):
@@ -26,3 +26,15 @@ class PermissionDeniedError(StoreError):
         super().__init__(message)
         self.user_id, self.action, self.other_clinic = user_id, action, other_clinic
         self.object_type, self.object_id = object_type, object_id
+
+
+class StorageUnavailableError(StoreError):
+    """A file cannot be written: the disk is full (``full``) or the folder is not writable.
+
+    The message names the path (for the log and the command line); the server
+    answers 507 (full) or 503 with a message for people and no path.
+    """
+
+    def __init__(self, message: str, *, full: bool) -> None:
+        super().__init__(message)
+        self.full = full
