@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -119,23 +119,31 @@ def get_visit_detail(visit_id: RecordId, db: DbSession, auth: ApiUser) -> VisitP
 @router.post("/visits/{visit_id}/captures", response_model=UploadAccepted, status_code=202)
 def post_capture(visit_id: RecordId, request: Request, db: DbSession, auth: CsrfChecked,
                  file: UploadFile = File(..., description="The image (PNG, JPEG, TIFF, BMP, WebP, DICOM)."),
-                 eye: str | None = Form(None, description="OD (right) or OS (left) for a fundus visit; omit for ultrasound.")
+                 eye: str | None = Form(None, description="OD (right) or OS (left) for a fundus visit; omit for ultrasound."),
+                 idempotency_key: str | None = Form(None, max_length=64, description="One key per upload: a retry "
+                                                    "with the same key returns the first upload's screening."),
+                 idempotency_header: str | None = Header(None, alias="Idempotency-Key", max_length=64),
                  ) -> UploadAccepted:
-    """Upload an image; it is screened in the background: poll the returned ``url``."""
-    capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye)
+    """Upload an image; it is screened in the background: poll the returned ``url``.
+
+    Send an idempotency key (the ``Idempotency-Key`` header or the ``idempotency_key`` field)
+    to make a retry safe: the same key and image return the first upload's screening.
+    """
+    capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye,
+                            idempotency_header or idempotency_key)
     screening = capture.screenings[0]
     return UploadAccepted(screening_id=screening.id, capture_id=capture.id, status=screening.status.value,
                           url=f"/api/v1/screenings/{screening.id}")
 
 
 def accept_upload(request: Request, db: Session, user: User, ip: str | None, visit_id: int, file: UploadFile,
-                  eye: str | None) -> Capture:
+                  eye: str | None, idempotency_key: str | None = None) -> Capture:
     """Read the upload within the byte limit, record it and queue its screening (shared with the pages)."""
     state = request.app.state
     name = (file.filename or "upload").rsplit("/", 1)[-1][:200]
     data = file.file.read(state.blobs.max_bytes + 1)
     capture = upload_capture(db, state.blobs, user, visit_id, eye=eye, data=data, filename=name, ip=ip,
-                             limits=state.settings.limits)
+                             limits=state.settings.limits, idempotency_key=idempotency_key)
     state.worker.submit(capture.screenings[0].id)
     return capture
 

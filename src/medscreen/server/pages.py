@@ -7,6 +7,7 @@ field; forms work without JavaScript (only the result polling needs it).
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -220,7 +221,8 @@ def _visit_page(request: Request, db: DbSession, auth: Any, visit_id: int, *, me
     db.commit()
     slots = ["OD", "OS"] if visit.modality.value == "fundus" else [None]
     return render(request, "visit.html", {"visit": visit, "slots": slots, "panels": panels,
-                                          "message": message}, status_code=status_code, user=auth.user)
+                                          "message": message, "upload_key": secrets.token_urlsafe(16)},
+                  status_code=status_code, user=auth.user)
 
 
 @router.get("/visits/{visit_id}")
@@ -231,10 +233,10 @@ def visit_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUs
 @router.post("/visits/{visit_id}/captures")
 def upload_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), eye: str | None = Form(None),
-                file: UploadFile = File(...)) -> Response:
+                file: UploadFile = File(...), idempotency_key: str | None = Form(None, max_length=64)) -> Response:
     _require_csrf(request, csrf_token)
     try:
-        capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye)
+        capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye, idempotency_key)
     except UploadError as exc:
         return _visit_page(request, db, auth, visit_id, message=exc.message, status_code=exc.status)
     except StoreError as exc:

@@ -7,7 +7,9 @@ first. Functions add and flush; the route commits.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from medscreen.store.blobs import BlobStore
 from medscreen.store.errors import StoreError
 from medscreen.store.laterality import answer_eye
 from medscreen.store.models import Capture, Clinic, Modality, Patient, Role, Screening, Sex, User, Visit, utcnow
-from medscreen.store.uploads import record_capture
+from medscreen.store.uploads import capture_for_key, record_capture
 from medscreen.store.users import require
 
 __all__ = [
@@ -231,14 +233,18 @@ def check_upload_shape(filename: str, width: int, height: int, modality: Modalit
 
 
 def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int, *, eye: str | None,
-                   data: bytes, filename: str, ip: str | None, limits: LimitSettings | None = None) -> Capture:
+                   data: bytes, filename: str, ip: str | None, limits: LimitSettings | None = None,
+                   idempotency_key: str | None = None) -> Capture:
     """Validate and store an uploaded image on a visit with a pending screening (committed).
 
     The header is read first: an image over the modality's pixel limit, too small or
     too elongated is refused before any pixel is decoded (:func:`check_upload_shape`).
+    With an ``idempotency_key`` (one per upload form), a retry — or a double submit
+    running at the same time — returns the capture the first one made.
 
     Raises:
-        UploadError: too large (413), not an image (415), corrupt or unusable (422); nothing is stored.
+        UploadError: too large (413), not an image (415), corrupt or unusable (422), the key
+            already used for another image (409); nothing is stored.
         StoreError: bad eye for the visit's modality; PermissionDeniedError: not allowed.
     """
     visit = _get(session, Visit, visit_id)
@@ -247,15 +253,43 @@ def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int
     if len(data) > blobs.max_bytes:
         raise UploadError(413, f"{filename}: file is {len(data):,} bytes, over the limit of {blobs.max_bytes:,}; "
                                "compress or downscale the image")
+    key = _check_key(idempotency_key)
+    if key is not None and (earlier := capture_for_key(session, user, key)) is not None:
+        return _same_upload(earlier, data, visit_id)
     try:
         if limits is not None:
             info = image_info(data, name=filename, max_pixels=blobs.max_pixels, max_bytes=blobs.max_bytes)
             check_upload_shape(filename, info.width, info.height, visit.modality, limits)
         return record_capture(session, blobs, visit=visit, eye=eye, data=data, filename=filename, user=user, ip=ip,
-                              max_pixels=None if limits is None else _modality_cap(visit.modality, limits))
+                              max_pixels=None if limits is None else _modality_cap(visit.modality, limits),
+                              idempotency_key=key)
     except ImageReadError as exc:
         status = classify_image_error(exc)
         raise UploadError(status, _people_message(exc, status, filename)) from None
+    except IntegrityError:
+        earlier = None if key is None else capture_for_key(session, user, key)
+        if earlier is None:
+            raise
+        return _same_upload(earlier, data, visit_id)  # a double submit that ran at the same time
+
+
+_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is None or not key.strip():
+        return None
+    if not _KEY.fullmatch(key.strip()):
+        raise UploadError(422, "the upload's idempotency key must be 8 to 64 letters, digits, '-' or '_'; "
+                               "reload the page")
+    return key.strip()
+
+
+def _same_upload(earlier: Capture, data: bytes, visit_id: int) -> Capture:
+    if earlier.visit_id != visit_id or earlier.image.sha256 != hashlib.sha256(data).hexdigest():
+        raise UploadError(409, "this upload form was already used for another image; reload the page and "
+                               "upload again")
+    return earlier
 
 
 def _modality_cap(modality: Modality, limits: LimitSettings) -> int:

@@ -321,6 +321,8 @@ class Capture(Base):
     """One image uploaded to a visit: an eye's photo (OD/OS) or an ultrasound image (no eye)."""
 
     __tablename__ = "captures"
+    __table_args__ = (Index("ix_captures_uploaded_by_id_idempotency_key", "uploaded_by_id", "idempotency_key",
+                            unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
@@ -330,6 +332,8 @@ class Capture(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: when the health worker answered the laterality question (kept or moved the eye); None: not asked or open
     eye_confirmed_at: Mapped[datetime | None]
+    #: the client's key for this upload (one per upload form): a retried upload returns this capture
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
     visit: Mapped[Visit] = relationship(back_populates="captures")
     image: Mapped[Image] = relationship()

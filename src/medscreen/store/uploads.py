@@ -26,7 +26,7 @@ from medscreen.store.errors import StoreError
 from medscreen.store.models import Capture, Eye, Image, Modality, Screening, ScreeningStatus, User, Visit
 from medscreen.store.users import require
 
-__all__ = ["record_capture", "remove_orphan_blobs"]
+__all__ = ["capture_for_key", "record_capture", "remove_orphan_blobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def record_capture(
     user: User,
     ip: str | None = None,
     max_pixels: int | None = None,
+    idempotency_key: str | None = None,
 ) -> Capture:
     """Store an uploaded image and record it on ``visit`` with a pending screening, atomically.
 
@@ -73,6 +74,8 @@ def record_capture(
         user: who uploads; needs ``capture.create`` on the visit's clinic.
         ip: the client's address, for the audit row.
         max_pixels: a lower pixel limit for this image (the clinic's limit for the visit's modality).
+        idempotency_key: the client's key for this upload, kept on the capture (unique per uploader:
+            a concurrent upload with the same key fails with IntegrityError; see :func:`capture_for_key`).
 
     Returns:
         The new capture; ``capture.screenings[0]`` is its pending screening.
@@ -88,14 +91,14 @@ def record_capture(
     blob = blobs.put(data, name=filename, max_pixels=max_pixels)
     try:
         try:
-            capture = _add_rows(session, blob, visit, side, user, ip)
+            capture = _add_rows(session, blob, visit, side, user, ip, idempotency_key)
             if blob.repaired:  # a damaged stored copy was replaced: on the record, not only in the log
                 audit(session, user, "image.repair", "image", blob.sha256, ip)
             session.commit()
         except IntegrityError:
             # The same new image committed by a concurrent upload (a double click): retry once, reusing it.
             session.rollback()
-            capture = _add_rows(session, blob, visit, side, user, ip)
+            capture = _add_rows(session, blob, visit, side, user, ip, idempotency_key)
             session.commit()
     except BaseException:
         session.rollback()
@@ -105,7 +108,8 @@ def record_capture(
     return capture
 
 
-def _add_rows(session: Session, blob: StoredBlob, visit: Visit, eye: Eye | None, user: User, ip: str | None) -> Capture:
+def _add_rows(session: Session, blob: StoredBlob, visit: Visit, eye: Eye | None, user: User, ip: str | None,
+              idempotency_key: str | None = None) -> Capture:
     image = session.scalar(select(Image).where(Image.sha256 == blob.sha256))
     if image is None:
         image = Image(
@@ -117,7 +121,7 @@ def _add_rows(session: Session, blob: StoredBlob, visit: Visit, eye: Eye | None,
             media_type=blob.media_type,
         )
         session.add(image)
-    capture = Capture(visit=visit, image=image, eye=eye, uploaded_by=user)
+    capture = Capture(visit=visit, image=image, eye=eye, uploaded_by=user, idempotency_key=idempotency_key)
     session.add(capture)
     session.add(Screening(capture=capture, status=ScreeningStatus.PENDING))
     session.flush()
@@ -142,6 +146,12 @@ def _discard_new_blob(session: Session, blobs: BlobStore, blob: StoredBlob) -> N
         return
     if used is None:
         blobs.remove(blob.sha256)
+
+
+def capture_for_key(session: Session, user: User, idempotency_key: str) -> Capture | None:
+    """The capture ``user`` already made with this idempotency key, or None."""
+    return session.scalar(select(Capture).where(Capture.uploaded_by_id == user.id,
+                                                Capture.idempotency_key == idempotency_key))
 
 
 def remove_orphan_blobs(session: Session, blobs: BlobStore, *, older_than: timedelta = timedelta(hours=1)) -> list[str]:
