@@ -47,14 +47,10 @@ def _bench_onnx(path: str, repeats: int, queue: mp.Queue) -> None:
 def _bench_torch(card: dict, repeats: int, queue: mp.Queue) -> None:
     import torch
 
-    from medscreen.models.classification import ScreeningClassifier
+    from medscreen.inference.torch_backend import build_network
 
     torch.set_num_threads(1)
-    cfg, params = card["training_config"], card["params"]
-    n_clin = len(params["clinical_features"]) or None
-    net = ScreeningClassifier(cfg["arch"] if params["inputs"] != "clinical" else None, card["in_channels"],
-                              1 if len(params["labels"]) == 2 else len(params["labels"]), card["input_size"],
-                              [0.0] * n_clin if n_clin else None, [1.0] * n_clin if n_clin else None).eval()
+    net = build_network(card, card["task"]).eval()
 
     def run(feeds: dict) -> None:
         with torch.no_grad():
@@ -66,14 +62,14 @@ def _bench_torch(card: dict, repeats: int, queue: mp.Queue) -> None:
 def _bench_archs(size: int, repeats: int, queue: mp.Queue) -> None:
     import torch
 
-    from medscreen.models.classification import CLASSIFICATION_ARCHS, create_classifier
+    from medscreen.models.registry import CLASSIFICATION_ARCHS, create_model
 
     torch.set_num_threads(1)
     out = {}
     with torch.no_grad():
         for arch in CLASSIFICATION_ARCHS:
             s = max(size, 75) if arch == "inception-v3" else size
-            net = create_classifier(arch, 3, 1, s).eval()
+            net = create_model("glaucoma", arch, input_size=s).eval()
             n = repeats if arch == "compact" else max(3, repeats // 8)
             out[arch] = {**time_calls(net, torch.rand(1, 3, s, s), torch.rand(8, 3, s, s), n), "input_size": s,
                          "parameters": sum(p.numel() for p in net.parameters())}

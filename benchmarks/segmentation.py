@@ -39,7 +39,7 @@ def _bench_torch(task: str, size: int, norm: str, repeats: int, queue: mp.Queue)
 
     torch.manual_seed(0)
     c = TASKS[task]
-    net = create_model(task, "compact", norm)
+    net = create_model(task, "compact", norm=norm)
     # training throughput: augmentation + forward + backward + Adam step at batch 8
     items = [CachedImage(np.random.randint(0, 255, (size, size, c), np.uint8), np.zeros((size, size), bool), "x")]
     ds = SegmentationDataset(items, size, augment=segmentation_augment(task, 0))

@@ -27,7 +27,8 @@ from medscreen.inference.classification import (
 )
 from medscreen.inference.export import check_classifier_parity, export_classifier_onnx
 from medscreen.inference.runtime import ModelSpec, OnnxModel
-from medscreen.models.classification import ScreeningClassifier
+from medscreen.models.fusion import ScreeningClassifier
+from medscreen.models.registry import create_model
 from medscreen.training.config import ClassificationConfig
 from medscreen.transforms.classification import glaucoma_crop, to_model_input
 
@@ -53,8 +54,8 @@ def _net(inputs: str, outputs: int = 1) -> ScreeningClassifier:
     (exporting is architecture-agnostic, and each compact export costs ~5 s on one thread)."""
     torch.manual_seed(0)
     clinical = inputs in ("clinical", "fused")
-    net = ScreeningClassifier("compact" if inputs != "clinical" else None, 3, outputs, SIZE,
-                              MEAN if clinical else None, STD if clinical else None)
+    net = create_model("glaucoma", "compact" if inputs != "clinical" else None, num_outputs=outputs, input_size=SIZE,
+                       clinical_mean=MEAN if clinical else None, clinical_std=STD if clinical else None)
     if inputs == "fused":
         net.image_net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                             torch.nn.Flatten(), torch.nn.Linear(4, outputs))
@@ -113,7 +114,7 @@ def test_fused_export_matches_pytorch_with_missing_clinical_values(exported):
 def test_parity_failure_is_reported(exported):
     _, path = exported["glaucoma"]
     torch.manual_seed(5)
-    other = ScreeningClassifier("compact", 3, 1, SIZE).eval()
+    other = create_model("glaucoma", "compact", input_size=SIZE).eval()
     with torch.no_grad():
         other.image_net.head[-1].bias.fill_(3.0)
     images = np.random.default_rng(0).standard_normal((2, 3, SIZE, SIZE), dtype=np.float32)

@@ -16,7 +16,6 @@ from medscreen.inference.torch_backend import (  # noqa: E402
     save_torch_weights,
     torch_weights_path,
 )
-from medscreen.models.classification import ScreeningClassifier  # noqa: E402
 from medscreen.models.registry import create_model  # noqa: E402
 
 SIZE = 32
@@ -30,7 +29,7 @@ def _card(path: Path, card: dict) -> Path:
 @pytest.fixture
 def classifier(tmp_path) -> tuple[torch.nn.Module, Path]:
     torch.manual_seed(0)
-    net = ScreeningClassifier("compact", 3, 3, SIZE).eval()
+    net = create_model("breast-class", "compact", in_channels=3, input_size=SIZE).eval()
     onnx = _card(tmp_path / "breast-class.onnx", {
         "task": "breast-class", "input_size": SIZE, "in_channels": 3, "threshold": 0.5,
         "params": {"labels": ["normal", "benign", "malignant"], "inputs": "image"},
@@ -77,7 +76,7 @@ def test_missing_foreign_or_mismatched_weights_are_clear_errors(classifier, tmp_
     torch.save({"weights": 1}, onnx.with_suffix(".pt"))
     with pytest.raises(ModelError, match="not a medscreen weights file"):
         load_torch_model(onnx)
-    save_torch_weights(ScreeningClassifier("compact", 3, 1, SIZE), onnx.with_suffix(".pt"), task="breast-class")
+    save_torch_weights(create_model("glaucoma", "compact", input_size=SIZE), onnx.with_suffix(".pt"), task="breast-class")
     with pytest.raises(ModelError, match="do not fit"):
         load_torch_model(onnx)
     (tmp_path / "bare").mkdir()

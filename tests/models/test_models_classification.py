@@ -8,13 +8,11 @@ import pytest
 import torch
 
 from medscreen.errors import ConfigError, ModelError
-from medscreen.models.classification import (
-    CLASSIFICATION_ARCHS,
-    CompactClassifier,
-    FocalLoss,
-    GlaucoScreenCNN,
-    InceptionV3,
-)
+from medscreen.models.compact import CompactClassifier
+from medscreen.models.glaucoscreen import GlaucoScreenCNN
+from medscreen.models.inception import InceptionV3
+from medscreen.models.losses import FocalLoss
+from medscreen.models.registry import CLASSIFICATION_ARCHS
 
 
 def _n_params(net: torch.nn.Module) -> int:

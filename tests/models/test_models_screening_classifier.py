@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from medscreen.errors import ConfigError, ModelError
-from medscreen.models.classification import ScreeningClassifier, create_classifier
+from medscreen.models.fusion import ScreeningClassifier
+from medscreen.models.registry import create_model
 
 F = 13
 MEAN = [60.0, 0.5, 18.0, 540.0, 0.2, 90.0, 110.0, 70.0, 115.0, 65.0, 25.0, 6.0, 0.1]
@@ -15,7 +16,7 @@ STD = [10.0, 0.5, 4.0, 30.0, 0.4, 12.0, 15.0, 12.0, 15.0, 10.0, 4.0, 2.0, 0.1]
 
 def _clinical_net(outputs: int = 1, std=STD) -> ScreeningClassifier:
     torch.manual_seed(0)
-    net = ScreeningClassifier(None, 3, outputs, 32, MEAN, std).eval()
+    net = create_model("progression", None, num_outputs=outputs, clinical_mean=MEAN, clinical_std=std).eval()
     with torch.no_grad():  # zero-initialised: give it weights so features matter
         net.clinical.weight.normal_()
         net.clinical.bias.normal_()
@@ -24,10 +25,10 @@ def _clinical_net(outputs: int = 1, std=STD) -> ScreeningClassifier:
 
 def test_image_only_gives_one_row_of_logits_per_image():
     torch.manual_seed(0)
-    net = ScreeningClassifier("compact", 3, 1, 32).eval()
+    net = create_model("glaucoma", "compact").eval()
     assert net.clinical is None and net.image_net is not None
     assert net(torch.rand(4, 3, 32, 32)).shape == (4, 1)
-    three = ScreeningClassifier("compact", 2, 3, 32).eval()
+    three = create_model("breast-class", "compact", in_channels=2).eval()
     assert three(torch.rand(2, 2, 32, 32)).shape == (2, 3)
     with pytest.raises(ModelError, match="image"):
         net(None, torch.rand(4, F))
@@ -46,7 +47,7 @@ def test_clinical_only_is_a_logistic_regression_on_standardised_features():
 
 
 def test_untrained_clinical_part_starts_at_zero():
-    net = ScreeningClassifier(None, 3, 1, 32, MEAN, STD)
+    net = create_model("progression", None, clinical_mean=MEAN, clinical_std=STD)
     assert torch.equal(net(clinical=torch.randn(3, F)), torch.zeros(3, 1))
 
 
@@ -75,7 +76,7 @@ def test_zero_std_counts_as_one():
 
 def test_fused_logits_are_the_sum_of_both_parts():
     torch.manual_seed(0)
-    net = ScreeningClassifier("compact", 3, 3, 32, MEAN, STD).eval()
+    net = create_model("glaucoma", "compact", num_outputs=3, clinical_mean=MEAN, clinical_std=STD).eval()
     with torch.no_grad():
         net.clinical.weight.normal_()
     image, clinical = torch.rand(2, 3, 32, 32), torch.randn(2, F) + torch.tensor(MEAN)
@@ -94,10 +95,16 @@ def test_fused_logits_are_the_sum_of_both_parts():
 
 def test_neither_image_nor_clinical_is_refused():
     with pytest.raises(ConfigError, match="image architecture, clinical features, or both"):
-        ScreeningClassifier(None, 3, 1, 32)
+        create_model("glaucoma", None)
+    with pytest.raises(ConfigError, match="image architecture, clinical features, or both"):
+        ScreeningClassifier(None, 1)
 
 
-def test_create_classifier_refuses_unknown_architectures():
-    assert create_classifier("compact", 1, 2, 32).eval()(torch.rand(1, 1, 32, 32)).shape == (1, 2)
-    with pytest.raises(ConfigError, match="compact"):
-        create_classifier("compakt", 3, 1, 32)
+def test_create_model_refuses_unknown_architectures_and_parameters():
+    assert create_model("breast-class", "compact", num_outputs=2).eval()(torch.rand(1, 1, 32, 32)).shape == (1, 2)
+    with pytest.raises(ConfigError, match="Did you mean 'compact'"):
+        create_model("glaucoma", "compakt")
+    with pytest.raises(ConfigError, match="Did you mean 'input_size'"):
+        create_model("glaucoma", "compact", input_sise=32)
+    with pytest.raises(ConfigError, match="segmentation architecture 'glaucoscreen-cnn'"):
+        create_model("disc", "glaucoscreen-cnn")

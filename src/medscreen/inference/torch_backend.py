@@ -6,8 +6,7 @@ turned back into a module, so beside ``<task>.onnx`` lies ``<task>.pt``: the
 network's ``state_dict`` in float16 (half the size; cast back to float32 on
 load, which moves probabilities by ~1e-3) and the task it belongs to. The
 network itself is rebuilt from the card's ``training_config``
-(:func:`medscreen.models.registry.create_model` for segmentation,
-:class:`medscreen.models.classification.ScreeningClassifier` for classifiers),
+(:func:`medscreen.models.registry.create_model`),
 so the ``.pt`` holds no code and is loaded with ``weights_only=True``.
 
 Imports torch: only the research backend and the export command use this
@@ -116,20 +115,20 @@ def build_network(card: dict[str, Any], source: str) -> torch.nn.Module:
     if not isinstance(config, dict) or "arch" not in config:
         raise ModelError(f"{source}: card has no training_config to rebuild the network from; "
                          "re-export the model with `medscreen export`")
+    from medscreen.models.registry import create_model
+
     task = str(card["task"])
     if task in _SEGMENTATION_TASKS:
-        from medscreen.models.registry import create_model
-
-        return create_model(task, str(config["arch"]), str(config.get("norm", "batch")))
+        return create_model(task, str(config["arch"]), norm=str(config.get("norm", "batch")))
     from medscreen.datasets.clinical import CLINICAL_FEATURES
-    from medscreen.models.classification import ScreeningClassifier
 
     params = card.get("params", {})
     labels = list(params.get("labels", []))
     inputs = str(params.get("inputs", config.get("inputs", "image")))
     clinical = [0.0] * len(CLINICAL_FEATURES) if inputs in ("clinical", "fused") else None  # buffers: from the .pt
-    return ScreeningClassifier(str(config["arch"]) if inputs != "clinical" else None, int(card["in_channels"]),
-                               1 if len(labels) == 2 else len(labels), int(card["input_size"]), clinical, clinical)
+    return create_model(task, str(config["arch"]) if inputs != "clinical" else None, in_channels=int(card["in_channels"]),
+                        num_outputs=1 if len(labels) == 2 else len(labels), input_size=int(card["input_size"]),
+                        clinical_mean=clinical, clinical_std=clinical)
 
 
 class TorchModel:

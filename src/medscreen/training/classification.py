@@ -35,7 +35,8 @@ from medscreen.evaluation.classification import (
     compute_auc,
     summarise_by_source,
 )
-from medscreen.models.classification import FocalLoss, ScreeningClassifier
+from medscreen.models.losses import FocalLoss
+from medscreen.models.registry import create_model
 from medscreen.training.config import CLASS_NAMES, ClassificationConfig
 from medscreen.training.run import (
     build_trainer,
@@ -171,7 +172,7 @@ def _class_counts(items: Sequence[ClassItem], k: int) -> np.ndarray:
 
 
 class ClassifierModule(L.LightningModule):
-    """A :class:`ScreeningClassifier`, its (class-weighted) loss, Adam with reduce-on-plateau on val AUC.
+    """A :class:`~medscreen.models.fusion.ScreeningClassifier`, its (class-weighted) loss, Adam with reduce-on-plateau on val AUC.
 
     ``threshold`` is the operating threshold, chosen after training and saved
     into ``best.ckpt`` (None while training, and in checkpoints written before
@@ -185,9 +186,10 @@ class ClassifierModule(L.LightningModule):
         self.config = ClassificationConfig(**config)
         self.threshold = threshold
         cfg, k = self.config, len(self.config.classes)
-        self.net = ScreeningClassifier(
-            cfg.arch if cfg.uses_image else None, cfg.in_channels, 1 if cfg.binary else k, cfg.input_size,
-            clinical_mean, clinical_std,
+        self.net = create_model(
+            cfg.task, cfg.arch if cfg.uses_image else None, in_channels=cfg.in_channels,
+            num_outputs=1 if cfg.binary else k, input_size=cfg.input_size,
+            clinical_mean=clinical_mean, clinical_std=clinical_std,
         )
         counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0)
         weighted = cfg.balance == "loss"

@@ -61,7 +61,7 @@ class SegmentationModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters({"config": config})
         self.config = SegmentationConfig(**config)
-        self.net = create_model(self.config.task, self.config.arch, self.config.norm)
+        self.net = create_model(self.config.task, self.config.arch, norm=self.config.norm)
         self.loss = _make_loss(self.config.loss)
         self._val_counts: list = []
 
