@@ -39,8 +39,8 @@ def measure(name: str, model: OnnxModel, step: int) -> dict:
             missing += 1
             continue
         side = max(image.shape[:2])
-        ratios.append(side / geo["diameter"])
-        offsets.append(float(np.hypot(geo["cx"] - image.shape[1] / 2, geo["cy"] - image.shape[0] / 2) / side))
+        ratios.append(side / geo.diameter)
+        offsets.append(float(np.hypot(geo.cx - image.shape[1] / 2, geo.cy - image.shape[0] / 2) / side))
     return {
         "n": len(records),
         "no_disc_found": missing,
@@ -64,12 +64,12 @@ def diameter_bias(model: OnnxModel, ks: tuple[float, ...] = (2.5, 3.0)) -> dict:
         image, truth = read_image(record.image), mask_geometry(read_mask(record.masks))
         if truth is None:
             continue
-        views = {"full": image, **{f"crop{k:g}": crop_box(image, centred_box(truth["cy"], truth["cx"],
-                                                                          k * truth["diameter"])) for k in ks}}
+        views = {"full": image, **{f"crop{k:g}": crop_box(image, centred_box(truth.cy, truth.cx,
+                                                                          k * truth.diameter)) for k in ks}}
         for name, view in views.items():
             geo = mask_geometry(segment_disc(view, model, model.spec).mask)
             if geo is not None:
-                ratios[name].append(geo["diameter"] / truth["diameter"])
+                ratios[name].append(geo.diameter / truth.diameter)
     return {name: {"n": len(r), **{f"p{q}": float(np.percentile(r, q)) for q in (25, 50, 75)}}
             for name, r in ratios.items() if r}
 

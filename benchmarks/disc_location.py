@@ -135,7 +135,7 @@ def iter_images(source: str, data: Path, split_csv: Path | None, limit: int | No
             mask = read_mask(r.masks)
             geo = mask_geometry(mask)
             n += 1
-            yield r.key, read_image(r.image, mode="rgb"), (geo["cx"], geo["cy"]), mask, False
+            yield r.key, read_image(r.image, mode="rgb"), (geo.cx, geo.cy), mask, False
     elif source == "grape-cfp":
         refs = _read_centres(REFERENCES / "grape_disc_centres.csv")
         for name, xy in sorted(refs.items()):
@@ -175,14 +175,14 @@ def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | No
         fov = out.boxes[0]  # the squared field of view (or squared crop) of pass 1
         view = float(fov[2] - fov[0])
         geo = out.geometry()
-        ref_d = mask_geometry(mask)["diameter"] if mask is not None else None
+        ref_d = mask_geometry(mask).diameter if mask is not None else None
         case = Case(source, key, ref[0] if ref else None, ref[1] if ref else None, ref_d, view, geo is not None)
         case.eye_true = {"_OD_": "right", "_OS_": "left"}.get(next((t for t in ("_OD_", "_OS_") if t in key), ""))
         if geo is not None:
-            case.pred_x, case.pred_y, case.pred_diameter = geo["cx"], geo["cy"], geo["diameter"]
+            case.pred_x, case.pred_y, case.pred_diameter = geo.cx, geo.cy, geo.diameter
             conf = disc_confidence(out, view, is_crop=is_crop, params=model.spec.params)
             case.confidence, case.size_ratio = (conf.confidence, conf.size_ratio) if conf else (None, None)
-            case.eye = None if is_crop else eye_from_disc(geo["cx"], fov[1], fov[3])
+            case.eye = None if is_crop else eye_from_disc(geo.cx, fov[1], fov[3])
             if mask is not None:
                 inter = float((out.mask & mask).sum())
                 case.iou = inter / max(float((out.mask | mask).sum()), 1.0)

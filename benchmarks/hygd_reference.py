@@ -69,8 +69,8 @@ def propose(data: Path, model_path: Path, names: list[str], out: Path, tile: int
         rgb = read_image(_images(data) / name, mode="rgb")
         geo = segment_disc(rgb, model, model.spec).geometry()
         rows.append({"image": name, "width": rgb.shape[1], "height": rgb.shape[0],
-                     "cx": round(geo["cx"], 1) if geo else "", "cy": round(geo["cy"], 1) if geo else "",
-                     "diameter": round(geo["diameter"], 1) if geo else ""})
+                     "cx": round(geo.cx, 1) if geo else "", "cy": round(geo.cy, 1) if geo else "",
+                     "diameter": round(geo.diameter, 1) if geo else ""})
     with open(out / "proposals.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

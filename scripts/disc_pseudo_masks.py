@@ -61,9 +61,9 @@ def pseudo_mask(rgb: np.ndarray, cx: float, cy: float, model: OnnxModel) -> np.n
     mask = ndimage.binary_fill_holes(ndimage.binary_closing(region & (prob > model.spec.threshold), iterations=3))
     mask = largest_component(ndimage.binary_opening(mask, iterations=2))
     geo = mask_geometry(mask)
-    if geo is None or not 0.06 <= geo["diameter"] / side <= 0.25:
+    if geo is None or not 0.06 <= geo.diameter / side <= 0.25:
         return None
-    if np.hypot(geo["cx"] - cx, geo["cy"] - cy) > 0.5 * geo["diameter"]:
+    if np.hypot(geo.cx - cx, geo.cy - cy) > 0.5 * geo.diameter:
         return None
     return mask
 

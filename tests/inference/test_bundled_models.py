@@ -68,8 +68,8 @@ def test_disc_model_finds_the_disc_of_the_scikit_image_retina():
     geo = mask_geometry(segment_disc(image, model, model.spec).mask)
     assert geo is not None
     h, w = image.shape[:2]
-    assert 0.08 * w < geo["cx"] < 0.25 * w and 0.35 * h < geo["cy"] < 0.6 * h
-    assert 0.05 * w < geo["diameter"] < 0.2 * w
+    assert 0.08 * w < geo.cx < 0.25 * w and 0.35 * h < geo.cy < 0.6 * h
+    assert 0.05 * w < geo.diameter < 0.2 * w
 
 
 def test_lesion_model_leaves_a_blank_image_empty():

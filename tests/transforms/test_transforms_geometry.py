@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from medscreen.transforms.geometry import (
     crop_box,
@@ -68,9 +69,14 @@ def test_largest_component_and_geometry():
     assert big.sum() == 400 and not big[5, 5]
     geo = mask_geometry(big)
     assert geo is not None
-    assert geo["cx"] == 29.5 and geo["area"] == 400
-    assert abs(geo["diameter"] - 2 * np.sqrt(400 / np.pi)) < 1e-9
+    assert geo.cx == 29.5 and geo.area == 400
+    assert abs(geo.diameter - 2 * np.sqrt(400 / np.pi)) < 1e-9
     assert mask_geometry(np.zeros((4, 4), bool)) is None
+    assert geo.bbox_xyxy() == [20, 20, 40, 40]
+    moved = geo.shifted(3, 5)
+    assert (moved.cx, moved.cy, moved.x0, moved.y1, moved.area) == (34.5, 32.5, 25, 43, 400)
+    with pytest.raises(AttributeError):
+        geo.cx = 0.0  # frozen: stages hand each other a value, not a dict to patch
 
 
 def test_centred_box_is_square_and_centred():

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from medscreen.cli._common import console, handle_errors
 from medscreen.config import get_settings
+from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.datasets.manifest import read_manifest, write_manifest
 from medscreen.datasets.records import DatasetIndex, Severity
 from medscreen.datasets.registry import find_datasets, read_dataset
@@ -145,7 +146,7 @@ def crops(
     disc_model: Path | None = typer.Option(None, "--disc-model", help="ONNX disc model (default: the bundled one)."),
     size: int = typer.Option(256, "--size", min=32, help="Side of the written crops in pixels."),
     framing: str = typer.Option("diameter", "--framing", help="diameter | box+50 (as the classifier's card)."),
-    crop_k: float = typer.Option(2.2, "--crop-k", min=1.0, help="Crop side in disc diameters (framing diameter)."),
+    crop_k: float = typer.Option(GLAUCOMA_CROP_K, "--crop-k", min=1.0, help="Crop side in disc diameters (framing diameter)."),
 ) -> None:
     """Find the disc once per photo and write the classifier's crops with a manifest (a training cache)."""
     from medscreen.inference.crops import write_disc_crops

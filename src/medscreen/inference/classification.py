@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_matrix
 from medscreen.datasets.records import Record, task_label
 from medscreen.errors import ConfigError, ModelError
@@ -64,7 +65,7 @@ def disc_masker(model_path: Path | None = None) -> Callable[[np.ndarray], np.nda
     return mask
 
 
-def fundus_crop(rgb: np.ndarray, *, is_crop: bool, framing: str = "diameter", k: float = 2.2,
+def fundus_crop(rgb: np.ndarray, *, is_crop: bool, framing: str = "diameter", k: float = GLAUCOMA_CROP_K,
                 disc: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
     """The disc crop a glaucoma/progression classifier sees; None when no disc is found in a full photo.
 
@@ -93,7 +94,7 @@ def breast_input(grey: np.ndarray, *, use_mask: bool, lesion: OnnxModel | None =
 
 
 def task_image(record: Record, task: str, *, is_crop: bool, use_mask: bool = False, framing: str = "diameter",
-               k: float = 2.2) -> np.ndarray | None:
+               k: float = GLAUCOMA_CROP_K) -> np.ndarray | None:
     """Read ``record.image`` and return the classifier's input image (uint8, ``H×W×C``), None without a disc."""
     if TASKS[task].modality == "ultrasound":
         return breast_input(read_image(record.image, mode="gray"), use_mask=use_mask)
@@ -199,7 +200,7 @@ def evaluate_classifier(
     for i, r in enumerate(records):
         if uses_image:
             image = task_image(r, task, is_crop=is_crop, use_mask=bool(params.get("use_mask", False)),
-                               framing=str(params.get("framing", "diameter")), k=float(params.get("crop_k", 2.2)))
+                               framing=str(params.get("framing", "diameter")), k=float(params.get("crop_k", GLAUCOMA_CROP_K)))
             if image is None:
                 no_disc.append(r.image.name)
                 continue

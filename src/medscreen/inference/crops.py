@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.datasets.manifest import write_manifest
 from medscreen.datasets.records import Record
 from medscreen.errors import ConfigError, ImageReadError
@@ -57,7 +58,7 @@ def write_disc_crops(
     disc_model: Path | None = None,
     size: int = 256,
     framing: str = "diameter",
-    k: float = 2.2,
+    k: float = GLAUCOMA_CROP_K,
     on_progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Crop the disc of every record into ``out_dir`` and return the path of ``manifest.csv``.

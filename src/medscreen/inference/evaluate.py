@@ -57,7 +57,7 @@ def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float
         for k in crop_scales:
             if geo is None:
                 continue
-            box = centred_box(geo["cy"], geo["cx"], k * geo["diameter"])
+            box = centred_box(geo.cy, geo.cx, k * geo.diameter)
             yield SegmentationCase(f"{key}@crop{k:g}", crop_box(image, box), crop_box(truth, box), r.dataset)
 
 

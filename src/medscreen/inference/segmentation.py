@@ -15,6 +15,7 @@ from scipy import ndimage
 from medscreen.inference.runtime import ModelSpec, Runner
 from medscreen.transforms.geometry import (
     Box,
+    DiscGeometry,
     centred_box,
     crop_box,
     fov_box,
@@ -45,12 +46,13 @@ class SegmentationOutput:
     boxes: list[Box]
     window: Box | None = None
 
-    def geometry(self) -> dict[str, float] | None:
+    def geometry(self) -> DiscGeometry | None:
         """:func:`~medscreen.transforms.geometry.mask_geometry` of the mask (None when empty), in image pixels."""
         if self.window is None:
             return mask_geometry(self.mask)
         y0, x0, y1, x1 = self.window
-        return _shifted(mask_geometry(self.mask[y0:y1, x0:x1]), y0, x0)
+        geo = mask_geometry(self.mask[y0:y1, x0:x1])
+        return None if geo is None else geo.shifted(y0, x0)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -183,7 +185,7 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
         py, px, radius, _ = peak
         region = region_near(small, threshold, py, px, 2.0 * radius)
         geo = mask_geometry(region) if region is not None else None
-        diameter = geo["diameter"] if geo is not None and np.hypot(geo["cy"] - py, geo["cx"] - px) < 2 * radius \
+        diameter = geo.diameter if geo is not None and np.hypot(geo.cy - py, geo.cx - px) < 2 * radius \
             else 2.0 * radius
         fov_side = box1[2] - box1[0]
         k = float(spec.params.get("refine_k", 3.0))
@@ -199,14 +201,6 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
     mask = (final & (prob > threshold)) if final is not None else np.zeros(prob.shape, bool)
     return SegmentationOutput(paste_box(largest_component(mask), window, shape), paste_box(prob, window, shape),
                               boxes, window)
-
-
-def _shifted(geo: dict[str, float] | None, dy: float, dx: float) -> dict[str, float] | None:
-    """Geometry measured in a part of an image whose top-left corner is ``(dy, dx)``, in image coordinates."""
-    if geo is None:
-        return None
-    return {**geo, "cx": geo["cx"] + dx, "cy": geo["cy"] + dy, "x0": geo["x0"] + dx, "x1": geo["x1"] + dx,
-            "y0": geo["y0"] + dy, "y1": geo["y1"] + dy}
 
 
 #: disc diameter ÷ view side seen on good photos (set from data: ``benchmarks/disc_location.py``);
@@ -249,11 +243,11 @@ def disc_confidence(out: SegmentationOutput, view_side: float, *, is_crop: bool,
     lo, hi = params.get("size_range_crop" if is_crop else "size_range_full",
                         SIZE_RANGE_CROP if is_crop else SIZE_RANGE_FULL)
     certainty = float(out.probability[out.mask].mean()) if out.mask.any() else 0.0
-    ratio = float(geo["diameter"] / max(view_side, 1.0))
+    ratio = float(geo.diameter / max(view_side, 1.0))
     size_ok = lo <= ratio <= hi
     size_factor = 1.0 if size_ok else float(np.exp(-abs(np.log(ratio / (lo if ratio < lo else hi))) / 0.3))
-    box_area = max((geo["x1"] - geo["x0"]) * (geo["y1"] - geo["y0"]), 1.0)
-    roundness = float(min(1.0, geo["area"] / (np.pi / 4 * box_area)))
+    box_area = max((geo.x1 - geo.x0) * (geo.y1 - geo.y0), 1.0)
+    roundness = float(min(1.0, geo.area / (np.pi / 4 * box_area)))
     shape_factor = float(np.clip((roundness - 0.5) / 0.3, 0.0, 1.0))
     return DiscConfidence(round(certainty * size_factor * shape_factor, 4), round(certainty, 4), round(ratio, 4),
                           size_ok, round(roundness, 4))

@@ -57,6 +57,7 @@ import numpy as np
 from PIL import Image
 
 from medscreen.config import Settings
+from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ModelError, choose
 from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
 from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
@@ -272,7 +273,7 @@ class Screener:
         crops: dict[tuple[str, float], tuple[Box, np.ndarray]] = {}
 
         def crop_for(params: Mapping[str, Any]) -> tuple[Box, np.ndarray]:
-            key = (str(params.get("framing", "diameter")), float(params.get("crop_k", 2.2)))
+            key = (str(params.get("framing", "diameter")), float(params.get("crop_k", GLAUCOMA_CROP_K)))
             if key not in crops:
                 h, w = rgb.shape[:2]
                 box = square_box((0, 0, h, w)) if is_crop else glaucoma_crop_box(
@@ -284,10 +285,10 @@ class Screener:
         conf = disc_confidence(seg, float(fov[2] - fov[0]), is_crop=is_crop, params=disc.spec.params)
         box, crop = run.timed("crop", crop_for, clf.spec.params)
         disc_finding = DiscFinding(
-            found=True, centre_x=geo["cx"], centre_y=geo["cy"], diameter_px=geo["diameter"], area_px=geo["area"],
-            bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]), int(geo["y1"])], crop_box=_box_xyxy(box),
+            found=True, centre_x=geo.cx, centre_y=geo.cy, diameter_px=geo.diameter, area_px=geo.area,
+            bbox=geo.bbox_xyxy(), crop_box=_box_xyxy(box),
             confidence=conf.confidence if conf else None, size_ratio=conf.size_ratio if conf else None,
-            eye=None if is_crop else eye_from_disc(geo["cx"], fov[1], fov[3]),
+            eye=None if is_crop else eye_from_disc(geo.cx, fov[1], fov[3]),
         )
         min_confidence = float(disc.spec.params.get("min_confidence", 0.0))
         if conf is not None and conf.confidence < min_confidence:  # an implausible disc: no finding from its crop
@@ -342,9 +343,9 @@ class Screener:
         geo = seg.geometry()
         h, w = grey.shape
         found = LesionFinding(
-            found=geo is not None, area_px=geo["area"] if geo else 0.0,
-            area_fraction=geo["area"] / (h * w) if geo else 0.0,
-            bbox=[int(geo["x0"]), int(geo["y0"]), int(geo["x1"]), int(geo["y1"])] if geo else None,
+            found=geo is not None, area_px=geo.area if geo else 0.0,
+            area_fraction=geo.area / (h * w) if geo else 0.0,
+            bbox=geo.bbox_xyxy() if geo else None,
         )
         clf = self._model("breast-class", run).classifier
         assert clf is not None

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ConfigError
 from medscreen.tasks import TASKS, Kind, get_task, task_names
 
@@ -98,7 +99,7 @@ class ClassificationConfig(BaseModel):
     framing: Literal["diameter", "box+50"] = Field(
         "diameter", description="Disc crop: k × disc diameter, or the disc's box plus 50 %."
     )
-    crop_k: float = Field(2.2, gt=1, description="Crop side in disc diameters (framing 'diameter').")
+    crop_k: float = Field(GLAUCOMA_CROP_K, gt=1, description="Crop side in disc diameters (framing 'diameter').")
     seed: int = Field(42, description=_SEED)
     max_images: int | None = Field(None, ge=4, description="Use only this many images (smoke tests).")
     num_workers: int = Field(0, ge=0, description=_WORKERS)

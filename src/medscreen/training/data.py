@@ -95,9 +95,9 @@ class DiscFramer:
         if geo is None or rng.random() < self.p_full:
             return item.image, item.mask
         k = float(np.exp(rng.uniform(*np.log(self.k_range))))
-        side = k * geo["diameter"]
-        cy = geo["cy"] + rng.uniform(-self.jitter, self.jitter) * side
-        cx = geo["cx"] + rng.uniform(-self.jitter, self.jitter) * side
+        side = k * geo.diameter
+        cy = geo.cy + rng.uniform(-self.jitter, self.jitter) * side
+        cx = geo.cx + rng.uniform(-self.jitter, self.jitter) * side
         box = centred_box(cy, cx, side)
         return crop_box(item.image, box), crop_box(item.mask, box)
 
@@ -111,7 +111,7 @@ def fixed_disc_views(items: Sequence[CachedImage], ks: Sequence[float] = (2.5, 4
         if geo is None:
             continue
         for k in ks:
-            box = centred_box(geo["cy"], geo["cx"], k * geo["diameter"])
+            box = centred_box(geo.cy, geo.cx, k * geo.diameter)
             views.append(CachedImage(crop_box(item.image, box), crop_box(item.mask, box), f"{item.key}@crop{k:g}"))
     return views
 

@@ -20,8 +20,9 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
+from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ConfigError
-from medscreen.transforms.geometry import Box, centred_box, crop_box, mask_geometry, resize
+from medscreen.transforms.geometry import Box, DiscGeometry, centred_box, crop_box, mask_geometry, resize
 
 __all__ = [
     "GLAUCOMA_CROP_K",
@@ -33,15 +34,12 @@ __all__ = [
     "to_model_input",
 ]
 
-#: crop side in disc diameters that matches ACRIMA's framing (see the module docstring)
-GLAUCOMA_CROP_K = 2.2
-
 Framing = Literal["diameter", "box+50"]
 PREPROCESSING = ("none", "standardise", "local-contrast")
 
 
 def glaucoma_crop_box(disc_mask: np.ndarray | None, framing: Framing = "diameter", k: float = GLAUCOMA_CROP_K,
-                      margin_px: int = 50, *, geometry: dict[str, float] | None = None) -> Box | None:
+                      margin_px: int = 50, *, geometry: DiscGeometry | None = None) -> Box | None:
     """The square crop box around a predicted disc, or None when the mask is empty.
 
     ``diameter``: side ``k ×`` the disc's equivalent diameter, centred on its
@@ -55,10 +53,10 @@ def glaucoma_crop_box(disc_mask: np.ndarray | None, framing: Framing = "diameter
     if geo is None:
         return None
     if framing == "diameter":
-        return centred_box(geo["cy"], geo["cx"], k * geo["diameter"])
+        return centred_box(geo.cy, geo.cx, k * geo.diameter)
     if framing == "box+50":
-        side = max(geo["y1"] - geo["y0"], geo["x1"] - geo["x0"]) + 2 * margin_px
-        return centred_box((geo["y0"] + geo["y1"]) / 2, (geo["x0"] + geo["x1"]) / 2, side)
+        side = max(geo.y1 - geo.y0, geo.x1 - geo.x0) + 2 * margin_px
+        return centred_box((geo.y0 + geo.y1) / 2, (geo.x0 + geo.x1) / 2, side)
     raise ConfigError(f"unknown crop framing {framing!r}; choose 'diameter' or 'box+50'")
 
 

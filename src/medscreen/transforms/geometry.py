@@ -7,12 +7,15 @@ and may extend past the image: :func:`crop_box` pads with zeros there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
 __all__ = [
     "Box",
+    "DiscGeometry",
     "fov_box",
     "square_box",
     "crop_box",
@@ -116,27 +119,53 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == (int(np.argmax(sizes)) + 1)
 
 
-def mask_geometry(mask: np.ndarray) -> dict[str, float] | None:
+@dataclass(frozen=True)
+class DiscGeometry:
+    """Centre, equivalent diameter, area and bounding box of a mask, in pixels (``x`` right, ``y`` down).
+
+    ``diameter`` is the diameter of the circle with the mask's area; the box
+    ``(y0, x0, y1, x1)`` is end-exclusive like :data:`Box`, in float.
+    """
+
+    cx: float
+    cy: float
+    diameter: float
+    area: float
+    y0: float
+    x0: float
+    y1: float
+    x1: float
+
+    def shifted(self, dy: float, dx: float) -> DiscGeometry:
+        """The same geometry in a frame whose origin lies at ``(-dy, -dx)`` (a window's offset added)."""
+        return DiscGeometry(self.cx + dx, self.cy + dy, self.diameter, self.area,
+                            self.y0 + dy, self.x0 + dx, self.y1 + dy, self.x1 + dx)
+
+    def bbox_xyxy(self) -> list[int]:
+        """The bounding box as integer ``[x0, y0, x1, y1]`` (the result schema's order)."""
+        return [int(self.x0), int(self.y0), int(self.x1), int(self.y1)]
+
+
+def mask_geometry(mask: np.ndarray) -> DiscGeometry | None:
     """Centre (x, y), equivalent diameter, area and bounding box of a boolean mask.
 
     Returns:
-        ``{"cx", "cy", "diameter", "area", "y0", "x0", "y1", "x1"}`` in pixels,
-        or ``None`` when the mask is empty.
+        A :class:`DiscGeometry` in pixels, or ``None`` when the mask is empty.
     """
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
         return None
     area = float(ys.size)
-    return {
-        "cx": float(xs.mean()),
-        "cy": float(ys.mean()),
-        "diameter": float(2.0 * np.sqrt(area / np.pi)),
-        "area": area,
-        "y0": float(ys.min()),
-        "x0": float(xs.min()),
-        "y1": float(ys.max() + 1),
-        "x1": float(xs.max() + 1),
-    }
+    return DiscGeometry(
+        cx=float(xs.mean()),
+        cy=float(ys.mean()),
+        diameter=float(2.0 * np.sqrt(area / np.pi)),
+        area=area,
+        y0=float(ys.min()),
+        x0=float(xs.min()),
+        y1=float(ys.max() + 1),
+        x1=float(xs.max() + 1),
+    )
 
 
 def centred_box(cy: float, cx: float, side: float) -> Box:
