@@ -21,16 +21,18 @@ from pathlib import Path
 import numpy as np
 from _timing import in_process, peak_mb, time_calls
 
+from medscreen.inference.card import ModelCard, load_card
+
 TASKS = ("glaucoma", "progression", "breast-class")
 
 
-def _feeds(card: dict, batch: int) -> dict[str, np.ndarray]:
-    params, size, c = card["params"], card["input_size"], card["in_channels"]
+def _feeds(card: ModelCard, batch: int) -> dict[str, np.ndarray]:
+    params, size, c = card.params, card.input_size, card.in_channels
     feeds = {}
-    if params["inputs"] in ("image", "fused"):
+    if params.inputs in ("image", "fused"):
         feeds["image"] = np.random.rand(batch, c, size, size).astype(np.float32)
-    if params["inputs"] in ("clinical", "fused"):
-        feeds["clinical"] = np.random.rand(batch, len(params["clinical_features"])).astype(np.float32)
+    if params.inputs in ("clinical", "fused"):
+        feeds["clinical"] = np.random.rand(batch, len(params.clinical_features)).astype(np.float32)
     return feeds
 
 
@@ -44,13 +46,13 @@ def _bench_onnx(path: str, repeats: int, queue: mp.Queue) -> None:
                "peak_rss_mb": peak_mb(), "model_mb": os.path.getsize(path) / 1e6, "model_sha256": model.sha256})
 
 
-def _bench_torch(card: dict, repeats: int, queue: mp.Queue) -> None:
+def _bench_torch(card: ModelCard, repeats: int, queue: mp.Queue) -> None:
     import torch
 
     from medscreen.inference.torch_backend import build_network
 
     torch.set_num_threads(1)
-    net = build_network(card, card["task"]).eval()
+    net = build_network(card, card.task).eval()
 
     def run(feeds: dict) -> None:
         with torch.no_grad():
@@ -87,13 +89,13 @@ def main() -> None:
                                 "python": platform.python_version()}, "threads": 1}
     for task in TASKS:
         path = bundled_model_path(task)
-        card = json.loads(path.with_suffix(".json").read_text())
+        card = load_card(path.with_suffix(".json"))
         onnx_r = in_process(_bench_onnx, str(path), args.repeats)
         torch_r = in_process(_bench_torch, card, args.repeats)
-        result[task] = {"input_size": card["input_size"], "inputs": card["params"]["inputs"],
+        result[task] = {"input_size": card.input_size, "inputs": card.params.inputs,
                         "onnxruntime": onnx_r, "torch": torch_r,
                         "onnx_speedup_p50": torch_r["batch1"]["p50_ms"] / onnx_r["batch1"]["p50_ms"]}
-    size = json.loads(bundled_model_path("glaucoma").with_suffix(".json").read_text())["input_size"]
+    size = load_card(bundled_model_path("glaucoma").with_suffix(".json")).input_size
     result["architectures_torch"] = in_process(_bench_archs, size, args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

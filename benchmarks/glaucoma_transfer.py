@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from medscreen.config import get_settings
-from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.datasets.grape import with_grape_images
 from medscreen.datasets.registry import read_dataset
 from medscreen.evaluation.stats import bootstrap_ci
@@ -40,8 +39,7 @@ def flagged(images, classifier, disc=None) -> dict:
     params = classifier.spec.params
     for image in images:
         rgb = read_image(image) if isinstance(image, Path) else image
-        crop = fundus_crop(rgb, is_crop=False, framing=params.get("framing", "diameter"),
-                           k=float(params.get("crop_k", GLAUCOMA_CROP_K)), disc=disc)
+        crop = fundus_crop(rgb, is_crop=False, framing=params.framing, k=params.crop_k, disc=disc)
         if crop is None:
             no_disc += 1
             continue

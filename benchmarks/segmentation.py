@@ -27,6 +27,8 @@ from _timing import in_process as _in_process
 from _timing import peak_mb as _peak_mb
 from _timing import time_calls as _time_calls
 
+from medscreen.inference.card import load_card
+
 TASKS = {"disc": 3, "lesion": 1}
 
 
@@ -121,8 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for task, c in TASKS.items():
             path, bundled = _onnx_path(task, args.size, Path(tmp))
-            card = json.loads(Path(path).with_suffix(".json").read_text())
-            norm = card.get("training_config", {}).get("norm", "batch")  # same network as the shipped model
+            norm = load_card(Path(path).with_suffix(".json")).norm  # same network as the shipped model
             torch_r = _in_process(_bench_torch, task, args.size, norm, args.repeats)
             onnx_r = _in_process(_bench_onnx, path, args.size, c, args.repeats)
             result[task] = {

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import binomtest
 
 from medscreen.evaluation.classification import choose_threshold, threshold_band
-from medscreen.inference.card import render_card_markdown
+from medscreen.inference.card import load_card, write_card
 
 
 def _wilson(k: int, n: int) -> list[float]:
@@ -52,28 +51,28 @@ def main() -> None:
         raise SystemExit(f"{args.predictions}: no {column} column; give predictions with label and p_<class> columns")
     truth = np.array([r["label"] == args.positive for r in rows], int)
     prob = np.array([float(r[column]) for r in rows])
-    card = json.loads(args.card.read_text())
-    params = card.setdefault("params", {})
+    card = load_card(args.card)
     if args.write == "review_band":
         low, high = threshold_band(truth, prob, args.min_sensitivity, n_boot=args.n_boot)
-        params["review_band"] = [round(low, 6), round(high, 6)]
-        print(f"{args.card}: review_band [{low:.4f}, {high:.4f}] around threshold {card.get('threshold')}")
+        card = card.model_copy(update={"params": card.params.model_copy(
+            update={"review_band": (round(low, 6), round(high, 6))})})
+        print(f"{args.card}: review_band [{low:.4f}, {high:.4f}] around threshold {card.threshold}")
     else:
         t = choose_threshold(truth, prob, args.min_sensitivity)
         lower = prob[prob < t]
         t = float((t + lower.max()) / 2) if lower.size else float(t)
         tp, pos = int(((prob >= t) & (truth == 1)).sum()), int(truth.sum())
         tn, neg = int(((prob < t) & (truth == 0)).sum()), int((truth == 0).sum())
-        params["malignancy_threshold"] = round(t, 6)
+        params = card.params.model_copy(update={"malignancy_threshold": round(t, 6)})
         point = {"threshold": round(t, 6), "n": len(rows), "sensitivity": round(tp / pos, 4),
                  "sensitivity_ci95": _wilson(tp, pos), "specificity": round(tn / neg, 4),
                  "specificity_ci95": _wilson(tn, neg), "positives": pos, "negatives": neg,
                  "source": str(args.predictions.name)}
-        card.setdefault("operating_points", {})[f"{args.positive} (validation, chosen on it)"] = point
+        points = {**card.operating_points, f"{args.positive} (validation, chosen on it)": point}
+        card = card.model_copy(update={"params": params, "operating_points": points})
         print(f"{args.card}: {args.write} {t:.4f}: sensitivity {tp}/{pos} {point['sensitivity_ci95']}, "
               f"specificity {tn}/{neg} {point['specificity_ci95']}")
-    args.card.write_text(json.dumps(card, indent=2) + "\n")
-    args.card.with_suffix(".md").write_text(render_card_markdown(card))
+    write_card(card, args.card.with_suffix(".onnx"))
 
 
 if __name__ == "__main__":

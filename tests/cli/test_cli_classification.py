@@ -47,7 +47,10 @@ def test_train_glaucoma_writes_a_run(trained):
 def test_export_then_evaluate_with_onnx_and_checkpoint_agree(trained):
     root, manifest, run = trained
     onnx = root / "model" / "X.onnx"
-    result = _invoke(["export", "classifier", str(run / "checkpoints" / "best.ckpt"), "--out", str(onnx)])
+    source = root / "card.json"
+    source.write_text(json.dumps({"training_data": [{"name": "crops", "licence": "CC0", "citation": "this test"}]}))
+    result = _invoke(["export", "classifier", str(run / "checkpoints" / "best.ckpt"), "--out", str(onnx),
+                      "--card", str(source)])
     assert result.exit_code == 0, result.output
     for suffix in (".onnx", ".json", ".md"):
         assert onnx.with_suffix(suffix).is_file(), suffix

@@ -148,7 +148,7 @@ def test_fused_onnx_classifier_needs_clinical_data_and_uses_it(exported):
     net, path = exported["fused"]
     classifier = onnx_classifier(OnnxModel(path))
     assert classifier.labels == ["stable", "progressing"] and classifier.inputs == "fused"
-    assert classifier.spec.params["clinical_features"] == list(CLINICAL_FEATURES)
+    assert classifier.spec.params.clinical_features == list(CLINICAL_FEATURES)
     images = _images(2, seed=3)
     clinical = np.array([MEAN, [m + 3 * s for m, s in zip(MEAN, STD)]], dtype=np.float32)
     batch = np.stack([to_model_input(im, SIZE, "standardise") for im in images])

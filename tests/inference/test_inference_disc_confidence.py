@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from medscreen.inference.card import CardParams
 from medscreen.inference.segmentation import SegmentationOutput, disc_confidence
 
 
@@ -46,7 +47,7 @@ def test_a_rim_streak_is_not_disc_shaped() -> None:
 def test_crop_range_and_card_override() -> None:
     out = _output(_disc((200, 200), 100, 100, 40), 0.8)  # 80 of a 200-px crop: 0.4
     assert disc_confidence(out, 200, is_crop=True).size_ok
-    assert not disc_confidence(out, 200, is_crop=True, params={"size_range_crop": [0.5, 0.9]}).size_ok
+    assert not disc_confidence(out, 200, is_crop=True, params=CardParams(size_range_crop=(0.5, 0.9))).size_ok
 
 
 def test_no_outline_gives_none() -> None:

@@ -107,10 +107,17 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
     train_segmentation(records, SegmentationConfig(task="lesion", input_size=64, epochs=1, batch_size=4,
                                                    val_fraction=0.34), run, progress=False)
     onnx = tmp_path / "lesion.onnx"
-    result = runner.invoke(app, ["export", "segmentation", str(run / "checkpoints" / "best.ckpt"), "--out", str(onnx)])
+    export = ["export", "segmentation", str(run / "checkpoints" / "best.ckpt"), "--out", str(onnx)]
+    result = runner.invoke(app, export)  # the fixture data's licence is unknown: refused before anything is written
+    assert result.exit_code == 2 and "'fixture'" in result.output and "training_data" in result.output
+    assert not onnx.exists()
+    source = tmp_path / "card.json"
+    source.write_text(json.dumps({"training_data": [{"name": "blobs", "licence": "CC0", "citation": "this test"}]}))
+    result = runner.invoke(app, [*export, "--card", str(source)])
     assert result.exit_code == 0, result.output
     card = json.loads(onnx.with_suffix(".json").read_text())
     assert card["task"] == "lesion" and card["onnx_parity_max_abs_diff"] <= 1e-4
+    assert card["card_version"] == 2 and card["licences"] == ["blobs: CC0 — this test"]
     assert onnx.with_suffix(".md").exists()
     out_json = tmp_path / "eval.json"
     result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(data / "m.csv"), "--model", str(onnx),

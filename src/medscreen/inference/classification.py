@@ -116,11 +116,11 @@ class Classifier:
 
     @property
     def labels(self) -> list[str]:
-        return list(self.spec.params["labels"])
+        return list(self.spec.params.labels)
 
     @property
     def inputs(self) -> str:
-        return str(self.spec.params.get("inputs", "image"))
+        return self.spec.params.inputs
 
     def feeds(self, images: Sequence[np.ndarray] | None, clinical: np.ndarray | None) -> dict[str, np.ndarray]:
         """Named, normalised float32 batches for ``run``."""
@@ -128,7 +128,7 @@ class Classifier:
         if self.inputs in ("image", "fused"):
             if not images:
                 raise ModelError(f"the {self.spec.task} model needs images")
-            method = str(self.spec.params.get("preprocess", "none"))
+            method = self.spec.params.preprocess
             feeds["image"] = np.stack([to_model_input(im, self.spec.input_size, method) for im in images])
         if self.inputs in ("clinical", "fused"):
             if clinical is None:
@@ -199,8 +199,8 @@ def evaluate_classifier(
     no_disc: list[str] = []
     for i, r in enumerate(records):
         if uses_image:
-            image = task_image(r, task, is_crop=is_crop, use_mask=bool(params.get("use_mask", False)),
-                               framing=str(params.get("framing", "diameter")), k=float(params.get("crop_k", GLAUCOMA_CROP_K)))
+            image = task_image(r, task, is_crop=is_crop, use_mask=params.use_mask, framing=params.framing,
+                               k=params.crop_k)
             if image is None:
                 no_disc.append(r.image.name)
                 continue

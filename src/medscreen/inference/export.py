@@ -1,17 +1,25 @@
-"""Export a trained PyTorch network to ONNX and prove ONNX Runtime gives the same output."""
+"""Export a trained PyTorch network to ONNX, prove ONNX Runtime gives the same output, and write its model card."""
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from medscreen.errors import ModelError
+from medscreen.inference.card import CARD_VERSION, ModelCard, parse_card, write_card
+from medscreen.inference.torch_backend import load_training_module
+from medscreen.io.images import file_sha256
+from medscreen.models.registry import SEGMENTATION_TASKS, task_kind
 
-__all__ = ["export_onnx", "export_classifier_onnx", "check_parity", "check_classifier_parity",
+__all__ = ["export_model", "export_onnx", "export_classifier_onnx", "check_parity", "check_classifier_parity",
            "prelu_to_leaky_relu"]
 
 log = logging.getLogger(__name__)
@@ -159,3 +167,157 @@ def check_classifier_parity(net: torch.nn.Module, onnx_path: Path, feeds: dict[s
     if not diff <= atol:
         raise ModelError(f"{onnx_path}: ONNX Runtime output differs from PyTorch by {diff:.2e} (> {atol:.0e})")
     return diff
+
+
+def _card_source(card_source: Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    if card_source is None:
+        return {}
+    if isinstance(card_source, Mapping):
+        return dict(card_source)
+    try:
+        data = json.loads(Path(card_source).read_text())
+    except FileNotFoundError:
+        raise ModelError(f"card source {card_source} not found; give a JSON file such as cards/disc.json") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"card source {card_source}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"card source {card_source}: expected a JSON object of card fields")
+    return data
+
+
+def _run_training_data(run: Path) -> list[dict[str, str]]:
+    """Credits of the datasets in the run's ``split.csv`` (column ``dataset``).
+
+    Raises:
+        ModelError: no ``split.csv``, or a dataset whose licence medscreen does not know.
+    """
+    from medscreen.datasets.credits import DATASET_CREDITS
+
+    split = run / "split.csv"
+    if not split.is_file():
+        raise ModelError(f"{run}: no split.csv to tell which datasets trained the model; give a card source "
+                         'with "training_data": [{"name", "licence", "citation"}] (--card FILE)')
+    with open(split, newline="") as fh:
+        names = sorted({row.get("dataset") or "" for row in csv.DictReader(fh)})
+    unknown = [n for n in names if n not in DATASET_CREDITS]
+    if unknown:
+        raise ModelError(f"{run}: trained on {', '.join(repr(n) for n in unknown)}, whose licence and citation "
+                         f"medscreen does not know (it knows {', '.join(DATASET_CREDITS)}); give a card source with "
+                         '"training_data": [{"name", "licence", "citation"}] (--card FILE)')
+    return [DATASET_CREDITS[n] for n in names]
+
+
+def _segmentation_card(module: Any, out: Path, params: Mapping[str, Any], atol: float) -> dict[str, Any]:
+    cfg = module.config
+    channels = SEGMENTATION_TASKS[cfg.task]
+    export_onnx(module.net, out, in_channels=channels, input_size=cfg.input_size)
+    images = np.random.default_rng(0).random((2, channels, cfg.input_size, cfg.input_size), dtype=np.float32)
+    diff = _checked(lambda: check_parity(module.net, out, images, atol=atol), out)
+    defaults = {"refine_k": 3.0} if cfg.task == "disc" else {"min_area_fraction": 0.0}
+    return {
+        "task": cfg.task, "arch": cfg.arch, "input_size": cfg.input_size, "in_channels": channels,
+        "threshold": cfg.threshold, "params": {k: params.get(k, v) for k, v in defaults.items()},
+        "output": "N×1×S×S logits; sigmoid > threshold is the mask",
+        "parameters": sum(p.numel() for p in module.net.parameters()),
+        "training_config": cfg.model_dump(),
+        "onnx_parity_max_abs_diff": diff, "onnx_parity_atol": atol,
+    }
+
+
+def _classifier_card(module: Any, checkpoint: Path, out: Path, atol: float) -> dict[str, Any]:
+    from medscreen.datasets.clinical import CLINICAL_FEATURES
+    from medscreen.inference.classification import spec_params
+    from medscreen.training.classification import run_threshold
+
+    cfg = module.config
+    n_clinical = len(CLINICAL_FEATURES) if cfg.uses_clinical else None
+    export_classifier_onnx(module.net, out, image=cfg.uses_image, clinical=n_clinical, in_channels=cfg.in_channels,
+                           input_size=cfg.input_size)
+    rng = np.random.default_rng(0)
+    feeds = {}
+    if cfg.uses_image:
+        feeds["image"] = rng.standard_normal((2, cfg.in_channels, cfg.input_size, cfg.input_size), dtype=np.float32)
+    if n_clinical:
+        feeds["clinical"] = np.asarray(module.net.clinical_mean)[None].repeat(2, 0) + rng.standard_normal(
+            (2, n_clinical)).astype(np.float32)
+    diff = _checked(lambda: check_classifier_parity(module.net, out, feeds, atol=atol), out)
+    summary_path = checkpoint.parent.parent / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    card: dict[str, Any] = {
+        "task": cfg.task, "arch": cfg.arch if cfg.uses_image else None, "input_size": cfg.input_size,
+        "in_channels": cfg.in_channels, "threshold": run_threshold(checkpoint),
+        "threshold_rule": summary.get("threshold_rule", "0.5 (no run summary found)"),
+        "params": spec_params(cfg.model_dump(), cfg.classes),
+        "output": "N×1 logit of the positive class (sigmoid ≥ threshold = positive)" if cfg.binary
+        else f"N×{len(cfg.classes)} logits ({', '.join(cfg.classes)}); softmax, argmax",
+        "parameters": sum(p.numel() for p in module.net.parameters()),
+        "training_config": cfg.model_dump(),
+        "training_split": {k: summary.get(k) for k in ("n_train", "n_val", "train_class_counts", "epochs_run")},
+        "onnx_parity_max_abs_diff": diff, "onnx_parity_atol": atol,
+    }
+    if "validation" in summary:
+        card["metrics"] = {"validation split of the training run": summary["validation"]}
+    return card
+
+
+def _checked(parity: Callable[[], float], out: Path) -> float:
+    """Run a parity check; never leave a model that failed it."""
+    try:
+        return parity()
+    except Exception:
+        out.unlink(missing_ok=True)
+        raise
+
+
+def export_model(
+    checkpoint: Path,
+    out: Path,
+    card_source: Path | Mapping[str, Any] | None = None,
+    *,
+    kind: str | None = None,
+    atol: float | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> ModelCard:
+    """Export a training checkpoint to ``out`` (ONNX) with its card (``.json`` + ``.md``), after a parity check.
+
+    The card is assembled from the checkpoint (task, architecture, input, the
+    training config), the run folder (``summary.json``: threshold rule, split
+    sizes, validation metrics) and ``card_source`` (a JSON file or mapping of
+    card fields — data, intended use, limits, ``training_data``… — that
+    override the assembled ones). Without ``training_data`` in the source, the
+    datasets of the run's ``split.csv`` are credited from
+    :data:`~medscreen.datasets.credits.DATASET_CREDITS`.
+
+    Args:
+        checkpoint: ``checkpoints/best.ckpt`` of a ``medscreen train`` run.
+        out: the ONNX file to write; the card is written beside it.
+        card_source: card fields to add, or None.
+        kind: ``segmentation`` or ``classification`` to refuse a checkpoint of the other kind; None accepts both.
+        atol: largest accepted PyTorch/ONNX Runtime logit difference (default 1e-3 segmentation, 1e-4 classification).
+        params: segmentation inference parameters: ``refine_k`` (disc, default 3.0),
+            ``min_area_fraction`` (lesion, default 0.0).
+
+    Returns:
+        The card written.
+
+    Raises:
+        ModelError: unreadable checkpoint or card source, unknown training data, or a failed parity check
+            (nothing is left at ``out`` then).
+    """
+    checkpoint, out = Path(checkpoint), Path(out)
+    module = load_training_module(checkpoint)
+    found = task_kind(module.config.task)
+    if kind is not None and found != kind:
+        raise ModelError(f"{checkpoint}: a {found} checkpoint ({module.config.task}), not {kind}; "
+                         f"use `medscreen export {'segmentation' if found == 'segmentation' else 'classifier'}`")
+    extra = _card_source(card_source)
+    if "training_data" not in extra and "licences" not in extra:
+        extra["training_data"] = _run_training_data(checkpoint.parent.parent)
+    if found == "segmentation":
+        fields = _segmentation_card(module, out, params or {}, 1e-3 if atol is None else atol)
+    else:
+        fields = _classifier_card(module, checkpoint, out, 1e-4 if atol is None else atol)
+    card = parse_card({"card_version": CARD_VERSION, **fields, "sha256": file_sha256(out), **extra}, out.name)
+    write_card(card, out)
+    log.info("exported %s with its card (max |Δlogit| %.2e)", out, card.onnx_parity_max_abs_diff)
+    return card

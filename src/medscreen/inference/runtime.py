@@ -7,17 +7,16 @@ preprocessing the model was trained with.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from medscreen.errors import ModelError
+from medscreen.inference.card import CardParams, ModelCard, load_card
 from medscreen.io.images import file_sha256
 
 __all__ = ["ModelSpec", "OnnxModel", "Runner", "bundled_model_path", "load_onnx_model"]
@@ -28,27 +27,22 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the card says about feeding a model."""
+    """What the card says about feeding a model (``params`` given as a mapping is validated into :class:`CardParams`)."""
 
     task: str
     input_size: int
     in_channels: int
     threshold: float = 0.5
-    params: dict[str, Any] = field(default_factory=dict)
+    params: CardParams = field(default_factory=CardParams)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.params, Mapping):
+            object.__setattr__(self, "params", CardParams.model_validate(self.params))
 
     @classmethod
-    def from_card(cls, card: dict[str, Any], source: str) -> ModelSpec:
-        """Build from a card dict; ``source`` names the file in errors."""
-        try:
-            return cls(
-                task=str(card["task"]),
-                input_size=int(card["input_size"]),
-                in_channels=int(card["in_channels"]),
-                threshold=float(card.get("threshold", 0.5)),
-                params=dict(card.get("params", {})),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{source}: model card lacks or mangles field {exc}; re-export the model") from None
+    def from_card(cls, card: ModelCard) -> ModelSpec:
+        """The feeding instructions of a (validated) card."""
+        return cls(card.task, card.input_size, card.in_channels, card.threshold, card.params)
 
 
 def bundled_model_path(task: str) -> Path:
@@ -79,8 +73,8 @@ class OnnxModel:
             raise ModelError(f"model file {self.path} not found; pass an existing .onnx (with its .json card)")
         if not card_path.is_file():
             raise ModelError(f"{self.path.name}: card {card_path.name} missing beside it; export writes both")
-        self.card: dict[str, Any] = json.loads(card_path.read_text())
-        self.spec = ModelSpec.from_card(self.card, card_path.name)
+        self.card: ModelCard = load_card(card_path)
+        self.spec = ModelSpec.from_card(self.card)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from medscreen.inference.card import CardParams
 from medscreen.inference.runtime import ModelSpec, Runner
 from medscreen.transforms.geometry import (
     Box,
@@ -188,8 +189,8 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
         diameter = geo.diameter if geo is not None and np.hypot(geo.cy - py, geo.cx - px) < 2 * radius \
             else 2.0 * radius
         fov_side = box1[2] - box1[0]
-        k = float(spec.params.get("refine_k", 3.0))
-        floor, ceiling = float(spec.params.get("min_refine", 0.35)), float(spec.params.get("max_refine", _MAX_REFINE[crop]))
+        k, floor = spec.params.refine_k, spec.params.min_refine
+        ceiling = spec.params.max_refine if spec.params.max_refine is not None else _MAX_REFINE[crop]
         side = int(np.clip(k * diameter * f, floor * fov_side, max(ceiling, floor) * fov_side))
         box2 = centred_box(box1[0] + (py + 0.5) * f, box1[1] + (px + 0.5) * f, max(side, 32))
         prob, window = _predict_window(rgb, box2, runner, spec)
@@ -229,7 +230,7 @@ class DiscConfidence:
 
 
 def disc_confidence(out: SegmentationOutput, view_side: float, *, is_crop: bool,
-                    params: dict | None = None) -> DiscConfidence | None:
+                    params: CardParams | None = None) -> DiscConfidence | None:
     """Score a disc outline (None when there is none): model certainty × plausible size × disc-like shape.
 
     Hand-written because no library scores "is this the optic disc"; each term
@@ -239,9 +240,8 @@ def disc_confidence(out: SegmentationOutput, view_side: float, *, is_crop: bool,
     geo = out.geometry()
     if geo is None:
         return None
-    params = params or {}
-    lo, hi = params.get("size_range_crop" if is_crop else "size_range_full",
-                        SIZE_RANGE_CROP if is_crop else SIZE_RANGE_FULL)
+    card_range = None if params is None else params.size_range_crop if is_crop else params.size_range_full
+    lo, hi = card_range or (SIZE_RANGE_CROP if is_crop else SIZE_RANGE_FULL)
     certainty = float(out.probability[out.mask].mean()) if out.mask.any() else 0.0
     ratio = float(geo.diameter / max(view_side, 1.0))
     size_ok = lo <= ratio <= hi
@@ -262,7 +262,7 @@ def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> Segment
     h, w = grey.shape[:2]
     prob = predict_in_box(grey, (0, 0, h, w), runner, spec)
     mask = prob > spec.threshold
-    min_area = float(spec.params.get("min_area_fraction", 0.0)) * h * w
+    min_area = spec.params.min_area_fraction * h * w
     if min_area > 0 and mask.any():
         labels, n = ndimage.label(mask)
         sizes = np.bincount(labels.ravel())

@@ -15,13 +15,13 @@ module, never the ONNX Runtime path.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from medscreen.errors import ModelError
+from medscreen.inference.card import ModelCard, load_card
 from medscreen.inference.runtime import ModelSpec
 from medscreen.tasks import task_names
 
@@ -33,6 +33,7 @@ __all__ = [
     "TorchModel",
     "build_network",
     "compare_with_onnx",
+    "load_training_module",
     "load_torch_model",
     "save_torch_weights",
     "torch_weights_from_checkpoint",
@@ -77,8 +78,8 @@ def save_torch_weights(net: torch.nn.Module, path: Path, *, task: str, source: s
     return path
 
 
-def torch_weights_from_checkpoint(checkpoint: Path, out: Path) -> Path:
-    """Write the ``.pt`` of a segmentation or classification training checkpoint (see :func:`save_torch_weights`).
+def load_training_module(checkpoint: Path) -> Any:
+    """The trained module of a segmentation or classification checkpoint (CPU, eval mode); ``.net`` is the network.
 
     Raises:
         ModelError: the checkpoint is missing or not a medscreen training checkpoint.
@@ -97,38 +98,47 @@ def torch_weights_from_checkpoint(checkpoint: Path, out: Path) -> Path:
     if task in _SEGMENTATION_TASKS:
         from medscreen.training.segmentation import load_module
 
-        module: Any = load_module(checkpoint)
-    else:
-        from medscreen.training.classification import load_classifier_module
+        return load_module(checkpoint)
+    from medscreen.training.classification import load_classifier_module
 
-        module = load_classifier_module(checkpoint)
+    return load_classifier_module(checkpoint)
+
+
+def torch_weights_from_checkpoint(checkpoint: Path, out: Path) -> Path:
+    """Write the ``.pt`` of a segmentation or classification training checkpoint (see :func:`save_torch_weights`).
+
+    Raises:
+        ModelError: the checkpoint is missing or not a medscreen training checkpoint.
+    """
+    module = load_training_module(checkpoint)
     return save_torch_weights(module.net, out, task=module.config.task, source=str(checkpoint))
 
 
-def build_network(card: dict[str, Any], source: str) -> torch.nn.Module:
-    """An untrained network of the architecture the card's ``training_config`` describes.
+def build_network(card: ModelCard, source: str) -> torch.nn.Module:
+    """An untrained network of the architecture the card describes (:func:`~medscreen.models.registry.create_model`).
 
     Raises:
         ModelError: the card has no ``training_config`` (or an unusable one).
     """
-    config = card.get("training_config")
-    if not isinstance(config, dict) or "arch" not in config:
-        raise ModelError(f"{source}: card has no training_config to rebuild the network from; "
-                         "re-export the model with `medscreen export`")
+    from medscreen.errors import ConfigError
     from medscreen.models.registry import create_model
 
-    task = str(card["task"])
-    if task in _SEGMENTATION_TASKS:
-        return create_model(task, str(config["arch"]), norm=str(config.get("norm", "batch")))
-    from medscreen.datasets.clinical import CLINICAL_FEATURES
+    if card.training_config is None or "arch" not in card.training_config:
+        raise ModelError(f"{source}: card has no training_config to rebuild the network from; "
+                         "re-export the model with `medscreen export`")
+    arch = str(card.training_config["arch"])
+    try:
+        if card.task in _SEGMENTATION_TASKS:
+            return create_model(card.task, arch, norm=card.norm)
+        from medscreen.datasets.clinical import CLINICAL_FEATURES
 
-    params = card.get("params", {})
-    labels = list(params.get("labels", []))
-    inputs = str(params.get("inputs", config.get("inputs", "image")))
-    clinical = [0.0] * len(CLINICAL_FEATURES) if inputs in ("clinical", "fused") else None  # buffers: from the .pt
-    return create_model(task, str(config["arch"]) if inputs != "clinical" else None, in_channels=int(card["in_channels"]),
-                        num_outputs=1 if len(labels) == 2 else len(labels), input_size=int(card["input_size"]),
-                        clinical_mean=clinical, clinical_std=clinical)
+        labels = card.params.labels
+        clinical = [0.0] * len(CLINICAL_FEATURES) if card.params.inputs in ("clinical", "fused") else None
+        return create_model(card.task, arch if card.params.inputs != "clinical" else None,
+                            in_channels=card.in_channels, num_outputs=1 if len(labels) == 2 else len(labels),
+                            input_size=card.input_size, clinical_mean=clinical, clinical_std=clinical)
+    except ConfigError as exc:
+        raise ModelError(f"{source}: {exc}; re-export the model with `medscreen export`") from None
 
 
 class TorchModel:
@@ -147,8 +157,8 @@ class TorchModel:
         card_path, self.path = onnx_path.with_suffix(".json"), torch_weights_path(onnx_path)
         if not card_path.is_file():
             raise ModelError(f"{onnx_path.name}: card {card_path.name} missing beside it; export writes both")
-        self.card: dict[str, Any] = json.loads(card_path.read_text())
-        self.spec = ModelSpec.from_card(self.card, card_path.name)
+        self.card: ModelCard = load_card(card_path)
+        self.spec = ModelSpec.from_card(self.card)
         if not self.path.is_file():
             raise ModelError(f"PyTorch weights {self.path} not found; {_how_to_make(self.path, self.spec.task)}")
         try:

@@ -57,8 +57,8 @@ import numpy as np
 from PIL import Image
 
 from medscreen.config import Settings
-from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ModelError, choose
+from medscreen.inference.card import CardParams
 from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
 from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
 from medscreen.inference.laterality import eye_from_disc
@@ -272,8 +272,8 @@ class Screener:
         assert clf is not None
         crops: dict[tuple[str, float], tuple[Box, np.ndarray]] = {}
 
-        def crop_for(params: Mapping[str, Any]) -> tuple[Box, np.ndarray]:
-            key = (str(params.get("framing", "diameter")), float(params.get("crop_k", GLAUCOMA_CROP_K)))
+        def crop_for(params: CardParams) -> tuple[Box, np.ndarray]:
+            key = (params.framing, params.crop_k)
             if key not in crops:
                 h, w = rgb.shape[:2]
                 box = square_box((0, 0, h, w)) if is_crop else glaucoma_crop_box(
@@ -290,15 +290,14 @@ class Screener:
             confidence=conf.confidence if conf else None, size_ratio=conf.size_ratio if conf else None,
             eye=None if is_crop else eye_from_disc(geo.cx, fov[1], fov[3]),
         )
-        min_confidence = float(disc.spec.params.get("min_confidence", 0.0))
-        if conf is not None and conf.confidence < min_confidence:  # an implausible disc: no finding from its crop
+        if conf is not None and conf.confidence < disc.spec.params.min_confidence:  # an implausible disc: no finding from its crop
             return {"advice": "rescreen", "reasons": [DISC_UNCLEAR], "disc": disc_finding}, seg.mask
         self._model("glaucoma", run)
         p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
-        band = clf.spec.params.get("review_band")
+        band = clf.spec.params.review_band
         finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold,
-                                  review_band=[float(v) for v in band] if band else None)
-        uncertain = not finding.positive and band is not None and p >= float(band[0])
+                                  review_band=list(band) if band else None)
+        uncertain = not finding.positive and band is not None and p >= band[0]
         out: dict[str, Any] = {"disc": disc_finding, "glaucoma": finding}
         reasons = []
         if finding.positive:
@@ -308,7 +307,7 @@ class Screener:
             assert prog is not None
             _, prog_crop = run.timed("crop", crop_for, prog.spec.params)
             q = float(run.timed("progression", self._predict, prog, prog_crop)[0])
-            experimental = bool(prog.spec.params.get("experimental", False))
+            experimental = prog.spec.params.experimental
             out["progression"] = ProgressionFinding(probability=q, threshold=prog.spec.threshold,
                                                     progressing=q >= prog.spec.threshold, experimental=experimental)
             if q >= prog.spec.threshold and not experimental:  # an experimental model never changes the advice
@@ -349,15 +348,14 @@ class Screener:
         )
         clf = self._model("breast-class", run).classifier
         assert clf is not None
-        x = breast_input(grey, use_mask=bool(clf.spec.params.get("use_mask", False)), probability=seg.probability)
+        x = breast_input(grey, use_mask=clf.spec.params.use_mask, probability=seg.probability)
         probs = np.atleast_1d(run.timed("breast_class", self._predict, clf, x)[0])
         labels = clf.labels
         if probs.size == 1:  # a binary model: the positive (last) class's probability
             probs = np.array([1.0 - probs[0], probs[0]])
         probabilities = {c: float(v) for c, v in zip(labels, probs, strict=True)}
         label = labels[int(np.argmax(probs))]
-        limit = clf.spec.params.get("malignancy_threshold")
-        limit = None if limit is None else float(limit)
+        limit = clf.spec.params.malignancy_threshold
         urgent = label == "malignant" or (limit is not None and probabilities.get("malignant", 0.0) >= limit)
         finding = BreastClassFinding(probabilities=probabilities, label=label, malignancy_threshold=limit,
                                      urgent=urgent)
