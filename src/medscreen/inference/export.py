@@ -43,7 +43,7 @@ def export_onnx(net: torch.nn.Module, path: Path, *, in_channels: int, input_siz
             dynamo=True,
             input_names=["image"],
             output_names=["logits"],
-            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=256)}},
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=256)},),  # by position: forward's arg names vary
             external_data=False,
             optimize=True,
         )
