@@ -71,7 +71,7 @@ class DatasetCredit(BaseModel):
 
         A line in neither shape keeps the whole text as its citation.
         """
-        m = re.fullmatch(r"\s*(?P<name>[^:(]+?)\s*(?:\((?P<note>[^)]*)\))?\s*:\s*(?P<rest>.+)", line, re.S)
+        m = re.fullmatch(r"\s*(?P<name>[^:(]+?)\s*(?:\((?P<note>[^)]*)\))?\s*:\s*(?P<rest>.+)", line, re.DOTALL)
         if m is None:
             return cls(name=line.strip() or "unnamed", licence="see citation", citation=line.strip() or "none given")
         rest = m["rest"].strip()

@@ -9,7 +9,7 @@ sample of 24 ACRIMA and GRAPE ROI crops; the bundled disc model
 under-segments those crops, so its diameters there cannot be trusted, while
 on full photos its diameter matches IDRiD's ground truth within 1 %, median).
 So the crop made from a full photo is a square of side ``k × predicted
-diameter`` (``k = 2.2``) centred on the predicted disc. GlaucoScreen's
+diameter`` (``k =`` :data:`~medscreen.constants.GLAUCOMA_CROP_K` ``= 2.2``) centred on the predicted disc. GlaucoScreen's
 "disc bounding box + 50 px" is available as ``framing="box+50"``.
 """
 
