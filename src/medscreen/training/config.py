@@ -67,7 +67,7 @@ class ClassificationConfig(BaseModel):
     """Everything that defines a classification run; saved as ``config.json`` in the run folder."""
 
     task: str = Field(description="A classification task of medscreen.tasks.TASKS.")
-    arch: str = Field("compact", description="Image architecture (medscreen.models.classification): compact | "
+    arch: str = Field("compact", description="Image architecture (medscreen.models.registry): compact | "
                       "glaucoscreen-cnn | inception-v3 | efficientnet-b0 | densenet121.")
     inputs: Literal["image", "clinical", "fused"] = Field(
         "image", description="progression: photo only, baseline clinical data only, or both (summed logits)."
