@@ -17,7 +17,7 @@ from medscreen.errors import ModelError
 from medscreen.inference.card import CARD_VERSION, ModelCard, parse_card, write_card
 from medscreen.inference.torch_backend import load_training_module
 from medscreen.io.images import file_sha256
-from medscreen.models.registry import SEGMENTATION_TASKS, task_kind
+from medscreen.tasks import get_task
 
 __all__ = ["export_model", "export_onnx", "export_classifier_onnx", "check_parity", "check_classifier_parity",
            "prelu_to_leaky_relu"]
@@ -209,7 +209,7 @@ def _run_training_data(run: Path) -> list[dict[str, str]]:
 
 def _segmentation_card(module: Any, out: Path, params: Mapping[str, Any], atol: float) -> dict[str, Any]:
     cfg = module.config
-    channels = SEGMENTATION_TASKS[cfg.task]
+    channels = get_task(cfg.task).in_channels
     export_onnx(module.net, out, in_channels=channels, input_size=cfg.input_size)
     images = np.random.default_rng(0).random((2, channels, cfg.input_size, cfg.input_size), dtype=np.float32)
     diff = _checked(lambda: check_parity(module.net, out, images, atol=atol), out)
@@ -306,7 +306,7 @@ def export_model(
     """
     checkpoint, out = Path(checkpoint), Path(out)
     module = load_training_module(checkpoint)
-    found = task_kind(module.config.task)
+    found = get_task(module.config.task).kind
     if kind is not None and found != kind:
         raise ModelError(f"{checkpoint}: a {found} checkpoint ({module.config.task}), not {kind}; "
                          f"use `medscreen export {'segmentation' if found == 'segmentation' else 'classifier'}`")
