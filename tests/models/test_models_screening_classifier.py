@@ -106,5 +106,5 @@ def test_create_model_refuses_unknown_architectures_and_parameters():
         create_model("glaucoma", "compakt")
     with pytest.raises(ConfigError, match="Did you mean 'input_size'"):
         create_model("glaucoma", "compact", input_sise=32)
-    with pytest.raises(ConfigError, match="segmentation architecture 'glaucoscreen-cnn'"):
+    with pytest.raises(ConfigError, match="unknown architecture 'glaucoscreen-cnn'; choose one of compact, effnet-b4, unet"):
         create_model("disc", "glaucoscreen-cnn")

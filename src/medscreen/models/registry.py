@@ -148,14 +148,14 @@ def create_model(task: str, arch: str | None = "compact", **params: Any) -> nn.M
         lookup(name, _PARAMS[kind], f"parameter of a {kind} network")
     p = {**_PARAMS[kind], **params}
     if kind == "segmentation":
-        spec = SEGMENTATION_ARCHS[lookup(str(arch), SEGMENTATION_ARCHS, "segmentation architecture")]
+        spec = SEGMENTATION_ARCHS[lookup(str(arch), SEGMENTATION_ARCHS, "architecture")]
         norm = NORMS[lookup(p["norm"], NORMS, "normalisation")]
         return spec.build(p["in_channels"] or SEGMENTATION_TASKS[task], 1, norm)
     channels, outputs = CLASSIFICATION_TASKS[task]
     channels, outputs = p["in_channels"] or channels, p["num_outputs"] or outputs
     image_net = None
     if arch is not None:
-        spec = CLASSIFICATION_ARCHS[lookup(arch, CLASSIFICATION_ARCHS, "classification architecture")]
+        spec = CLASSIFICATION_ARCHS[lookup(arch, CLASSIFICATION_ARCHS, "architecture")]
         image_net = spec.build(channels, outputs, int(p["input_size"]))
     return ScreeningClassifier(image_net, outputs, _floats(p["clinical_mean"]), _floats(p["clinical_std"]))
 
