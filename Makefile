@@ -7,6 +7,8 @@ DATA_DIR ?= $(or $(MEDSCREEN_DATA_DIR),../shared/data)
 
 MEDSCREEN_HOME ?= medscreen-data
 PORT ?= 8000
+# 0.0.0.0 serves the clinic network (phones); the default serves this computer only.
+HOST ?= 127.0.0.1
 
 .PHONY: install chromium run test test-fast benchmark models clean
 
@@ -22,7 +24,7 @@ install: $(STAMP)
 
 # The clinic app on an embedded default: SQLite and images in $(MEDSCREEN_HOME), bundled models.
 run: install
-	$(BIN)/medscreen serve --host 127.0.0.1 --port $(PORT) --data-dir "$(MEDSCREEN_HOME)" --workers 2
+	$(BIN)/medscreen serve --host $(HOST) --port $(PORT) --data-dir "$(MEDSCREEN_HOME)" --workers 2
 
 # Debian's chromium for the browser tests, where it is missing and can be installed (never a browser download).
 chromium:

@@ -35,6 +35,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "default_data_dir",
+    "default_home",
     "default_settings",
     "get_settings",
 ]
@@ -61,10 +62,20 @@ def default_data_dir() -> Path:
     return Path.cwd().parent / "shared" / "data"
 
 
+def default_home() -> Path:
+    """The clinic app's data folder when ``MEDSCREEN_HOME`` is not set: one per user, wherever the system keeps
+    application data (``~/.local/share/medscreen`` on Linux, ``~/Library/Application Support/medscreen`` on macOS,
+    ``%LOCALAPPDATA%\\medscreen`` on Windows), so every command run from any folder finds the same database."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("medscreen", appauthor=False))
+
+
 class PathSettings(BaseModel):
     """Folders: the clinic app's data folder and the public datasets."""
 
-    home: Path = Field(Path("medscreen-data"), description="The clinic app's data folder (database, images).")
+    home: Path = Field(default_factory=default_home,
+                       description="The clinic app's data folder (database, images); one per user by default.")
     data_dir: Path = Field(default_factory=default_data_dir, description="Folder of public datasets.")
 
 
@@ -133,6 +144,13 @@ class ServerSettings(BaseModel):
                                "are removed (0: all; one server per data folder).",
     )
     api_docs: bool = Field(True, description="Serve /api/docs and /openapi.json (to signed-in users only).")
+    tls_cert: Path | None = Field(None, description="A clinic's own TLS certificate (PEM) for `serve --tls`; "
+                                                    "default the one `medscreen tls init` made.")
+    tls_key: Path | None = Field(None, description="The private key (PEM) of tls_cert.")
+    access_log: bool = Field(True, description="Log each request (method, route, status, time; no patient data) "
+                                               "to <data folder>/logs/access.log.")
+    access_log_max_bytes: int = Field(5_000_000, gt=0, description="Size at which the access log is rotated.")
+    access_log_backups: int = Field(5, ge=0, description="Rotated access logs kept.")
 
 
 class DatabaseSettings(BaseModel):

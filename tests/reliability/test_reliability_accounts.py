@@ -19,6 +19,7 @@ def _run(*args: str, input: str | None = None):
 
 def test_account_lifecycle_from_the_command_line(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
+    assert _run("init", "--data-dir", home).exit_code == 0
     assert _run("users", "create", "nurse1", "--role", "health_worker", "--clinic", "Kisumu", "--password-stdin",
                 "--data-dir", home, input="correct horse battery\n").exit_code == 0
     token = _run("users", "token", "nurse1", "--name", "nightly", "--data-dir", home).output.strip().splitlines()[-1]

@@ -73,6 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _create_users(home: Path) -> None:
+    assert invoke_cli(["init", "--data-dir", str(home)]).exit_code == 0  # idempotent: the server may have made it
     for name, role in (("nurse", "health_worker"), ("doctor", "reviewer")):
         result = invoke_cli(["users", "create", name, "--role", role, "--clinic", "Kisumu", "--data-dir", str(home),
                              "--password-stdin"], input=PASSWORD + "\n")

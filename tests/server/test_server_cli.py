@@ -14,6 +14,10 @@ def test_users_create_and_export_labels(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
     r = runner.invoke(app, ["users", "create", "nurse1", "--role", "health_worker", "--clinic", "Kisumu",
                             "--password-stdin", "--data-dir", home], input="correct horse battery\n")
+    assert r.exit_code == 2 and "medscreen init" in r.output and not (tmp_path / "home").exists()  # no silent db
+    assert runner.invoke(app, ["init", "--data-dir", home]).exit_code == 0
+    r = runner.invoke(app, ["users", "create", "nurse1", "--role", "health_worker", "--clinic", "Kisumu",
+                            "--password-stdin", "--data-dir", home], input="correct horse battery\n")
     assert r.exit_code == 0, r.output
     assert "created health_worker 'nurse1'" in r.output
     r = runner.invoke(app, ["users", "create", "nurse2", "--role", "reviewer", "--data-dir", home])
@@ -31,6 +35,7 @@ def test_users_token_prints_a_working_token_once(tmp_path: Path) -> None:
 
     runner = CliRunner()
     home = tmp_path / "home"
+    assert runner.invoke(app, ["init", "--data-dir", str(home)]).exit_code == 0
     r = runner.invoke(app, ["users", "create", "script", "--role", "health_worker", "--clinic", "Kisumu",
                             "--password-stdin", "--data-dir", str(home)], input="correct horse battery\n")
     assert r.exit_code == 0, r.output

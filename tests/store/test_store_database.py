@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from medscreen.store.database import (
     current_revision,
     database_url,
     default_data_home,
+    has_database,
     head_revision,
     make_engine,
     require_current,
@@ -114,8 +116,19 @@ def test_default_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("MEDSCREEN_HOME", str(tmp_path / "home"))
     assert default_data_home(Settings()) == (tmp_path / "home").resolve()
     monkeypatch.delenv("MEDSCREEN_HOME")
-    monkeypatch.chdir(tmp_path)
-    assert default_data_home(Settings()) == (tmp_path / "medscreen-data").resolve()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # platformdirs' per-user folder on Linux
+    first = default_data_home(Settings())
+    monkeypatch.chdir(tmp_path)  # the same folder from anywhere: not relative to the current directory
+    assert default_data_home(Settings()) == first
+    if sys.platform.startswith("linux"):
+        assert first == (tmp_path / "xdg" / "medscreen").resolve()
+
+
+def test_has_database_never_creates_one(tmp_path: Path) -> None:
+    url = database_url(tmp_path / "new")
+    assert not has_database(url) and not (tmp_path / "new").exists()
+    upgrade(url)
+    assert has_database(url)
 
 
 def test_bad_url_is_a_store_error() -> None:

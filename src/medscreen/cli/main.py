@@ -6,6 +6,7 @@ import typer
 
 from medscreen import __version__
 from medscreen.cli._common import setup_logging
+from medscreen.cli.clinic import backup_command, doctor_command, init_command, restore_command, tls_app
 from medscreen.cli.cv import cv_app
 from medscreen.cli.data import data_app
 from medscreen.cli.evaluate import evaluate_app
@@ -30,7 +31,12 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(cv_app, name="cv")
 app.add_typer(export_app, name="export")
 app.command("screen")(screen_command)
+app.command("init")(init_command)
 app.command("serve")(serve_command)
+app.command("doctor")(doctor_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.add_typer(tls_app, name="tls")
 app.add_typer(users_app, name="users")
 app.command("export-labels")(export_labels_command)
 export_app.command("torch-weights")(export_torch_weights)  # kept beside screen's torch backend, not in export.py

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from medscreen.cli._clinic import DATA_DIR_OPTION, data_home, open_database, print_phone_urls
 from medscreen.cli._common import console, err_console, handle_errors
 from medscreen.errors import ConfigError
 
@@ -21,53 +22,51 @@ users_app = typer.Typer(help="Manage the clinic server's accounts.", no_args_is_
 tokens_app = typer.Typer(help="List and revoke API tokens.", no_args_is_help=True)
 users_app.add_typer(tokens_app, name="tokens")
 
-_DATA_DIR = typer.Option(None, "--data-dir", help="Data folder (database, images); default MEDSCREEN_HOME or "
-                                                   "./medscreen-data.")
-
-
-def _home(data_dir: Path | None) -> Path:
-    from medscreen.config import get_settings
-    from medscreen.store.database import default_data_home
-
-    return data_dir.expanduser().resolve() if data_dir is not None else default_data_home(get_settings())
-
-
-def _sessions(home: Path):
-    from medscreen.config import get_settings
-    from medscreen.store.database import database_url, make_engine, session_factory, upgrade
-
-    engine = make_engine(database_url(home, get_settings().database.url))
-    upgrade(engine)
-    return engine, session_factory(engine)
-
-
 @handle_errors
 def serve_command(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every network)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every network, so phones "
+                                                        "on the clinic Wi-Fi can reach it)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
-    data_dir: Path | None = _DATA_DIR,
+    data_dir: Path | None = DATA_DIR_OPTION,
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Screening threads."),
+    tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with the certificate `medscreen tls init` made."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="The clinic's own certificate (PEM); implies --tls."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="The private key (PEM) of --tls-cert."),
 ) -> None:
-    """Run the clinic web app (pages and the JSON API) with uvicorn."""
+    """Run the clinic web app (pages and the JSON API) with uvicorn; prints the address phones open."""
     import uvicorn
     from sqlalchemy import func, select
 
     from medscreen.config import get_settings
     from medscreen.server import create_app
+    from medscreen.server.access_log import start_access_log
+    from medscreen.server.tls import tls_files
     from medscreen.store.models import User
 
-    home = _home(data_dir)
-    engine, sessions = _sessions(home)
+    settings = get_settings()
+    home = data_home(data_dir)
+    tls_cert, tls_key = tls_cert or settings.server.tls_cert, tls_key or settings.server.tls_key
+    files = tls_files(home, tls_cert, tls_key) if (tls or tls_cert or tls_key) else None
+    engine, sessions = open_database(home, create=True)
     with sessions() as s:
         users = s.scalar(select(func.count()).select_from(User))
     engine.dispose()
-    app = create_app(home, workers=workers, settings=get_settings())
-    console.print(f"medscreen serving {home} at http://{host}:{port}/ (API docs: /api/docs); Ctrl+C stops it",
+    app = create_app(home, workers=workers, settings=settings)
+    log_file = start_access_log(home, settings.server) if settings.server.access_log else None
+    scheme = "https" if files else "http"
+    console.print(f"medscreen serving {home} at {scheme}://{host}:{port}/ (API docs: /api/docs); Ctrl+C stops it",
                   highlight=False, soft_wrap=True)
+    if log_file:
+        console.print(f"access log: {log_file}", highlight=False, soft_wrap=True)
+    urls = print_phone_urls(host, port, tls=files is not None)
+    if files is not None and files.ca is not None and urls:
+        console.print(f"Phones trust this laptop once they install its certificate: {urls[0]}phone-setup",
+                      highlight=False, soft_wrap=True)
     if not users:
         console.print(f"No user yet. Create the first admin with:\n  medscreen users create admin --admin "
                       f"--data-dir {home}", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)} if files else {}
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **ssl)
 
 
 def _read_password(password_stdin: bool, prompt: str = "Password") -> str:
@@ -88,12 +87,10 @@ def create_user_command(
     role: str | None = typer.Option(None, "--role", help="reviewer or health_worker (or admin)."),
     clinic: str | None = typer.Option(None, "--clinic", help="Clinic name; made when new. Required unless admin."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
-    data_dir: Path | None = _DATA_DIR,
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Create an account; the password is prompted twice (hidden) unless --password-stdin."""
-    from sqlalchemy import select
-
-    from medscreen.store.models import Clinic
+    from medscreen.store.clinics import find_or_create_clinic
     from medscreen.store.users import create_user, parse_role
 
     if admin and role not in (None, "admin"):
@@ -104,16 +101,11 @@ def create_user_command(
     if chosen.value != "admin" and not clinic:
         raise ConfigError(f"a {chosen.value} belongs to a clinic; add --clinic NAME")
     password = _read_password(password_stdin)
-    home = _home(data_dir)
-    engine, sessions = _sessions(home)
+    home = data_home(data_dir)
+    engine, sessions = open_database(home)
     try:
         with sessions() as s:
-            place = None
-            if clinic:
-                place = s.scalar(select(Clinic).where(Clinic.name == clinic.strip()))
-                if place is None:
-                    place = Clinic(name=clinic.strip())
-                    s.add(place)
+            place = find_or_create_clinic(s, clinic) if clinic else None
             user = create_user(s, username, password, chosen, place)
             s.commit()
             where = f" of clinic {place.name!r}" if place else ""
@@ -127,7 +119,7 @@ def create_user_command(
 def create_token_command(
     username: str = typer.Argument(..., help="The account the token acts as."),
     name: str = typer.Option(..., "--name", help="What the token is for, e.g. 'nightly export'."),
-    data_dir: Path | None = _DATA_DIR,
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Make an API token for scripts (Authorization: Bearer …); it is printed once and only its hash is kept."""
     from sqlalchemy import select
@@ -135,8 +127,8 @@ def create_token_command(
     from medscreen.store.models import User
     from medscreen.store.users import create_api_token
 
-    home = _home(data_dir)
-    engine, sessions = _sessions(home)
+    home = data_home(data_dir)
+    engine, sessions = open_database(home)
     try:
         with sessions() as s:
             user = s.scalar(select(User).where(User.username == username))
@@ -153,7 +145,7 @@ def _with_user(data_dir: Path | None, username: str, change) -> str:
     """Run ``change(session, user) -> message`` on one account in a transaction; returns the message."""
     from medscreen.store.users import find_user
 
-    engine, sessions = _sessions(_home(data_dir))
+    engine, sessions = open_database(data_home(data_dir))
     try:
         with sessions() as s:
             message = change(s, find_user(s, username))
@@ -165,11 +157,11 @@ def _with_user(data_dir: Path | None, username: str, change) -> str:
 
 @users_app.command("list")
 @handle_errors
-def list_users_command(data_dir: Path | None = _DATA_DIR) -> None:
+def list_users_command(data_dir: Path | None = DATA_DIR_OPTION) -> None:
     """List the accounts: username, role, clinic, active or not."""
     from medscreen.store.users import list_users
 
-    engine, sessions = _sessions(_home(data_dir))
+    engine, sessions = open_database(data_home(data_dir))
     try:
         with sessions() as s:
             for user in list_users(s):
@@ -196,7 +188,7 @@ def _switch_active(data_dir: Path | None, username: str, active: bool) -> None:
 @users_app.command("deactivate")
 @handle_errors
 def deactivate_command(username: str = typer.Argument(..., help="The account to lock out."),
-                       data_dir: Path | None = _DATA_DIR) -> None:
+                       data_dir: Path | None = DATA_DIR_OPTION) -> None:
     """Deactivate an account: its sessions end now and its API tokens stop working (reactivate undoes it)."""
     _switch_active(data_dir, username, False)
 
@@ -204,7 +196,7 @@ def deactivate_command(username: str = typer.Argument(..., help="The account to 
 @users_app.command("reactivate")
 @handle_errors
 def reactivate_command(username: str = typer.Argument(..., help="The account to let in again."),
-                       data_dir: Path | None = _DATA_DIR) -> None:
+                       data_dir: Path | None = DATA_DIR_OPTION) -> None:
     """Reactivate a deactivated account (its unrevoked API tokens work again)."""
     _switch_active(data_dir, username, True)
 
@@ -214,7 +206,7 @@ def reactivate_command(username: str = typer.Argument(..., help="The account to 
 def reset_password_command(
     username: str = typer.Argument(..., help="The account whose password is replaced."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from standard input."),
-    data_dir: Path | None = _DATA_DIR,
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Set a new password (prompted twice, hidden, unless --password-stdin); the account's sessions end."""
     from medscreen.store.audit import audit
@@ -234,12 +226,12 @@ def reset_password_command(
 @handle_errors
 def list_tokens_command(
     username: str | None = typer.Option(None, "--user", help="Only this account's tokens."),
-    data_dir: Path | None = _DATA_DIR,
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """List API tokens: id, account, name, created, last used, revoked or not (never the token itself)."""
     from medscreen.store.users import find_user, list_api_tokens
 
-    engine, sessions = _sessions(_home(data_dir))
+    engine, sessions = open_database(data_home(data_dir))
     try:
         with sessions() as s:
             owner = find_user(s, username) if username else None
@@ -256,14 +248,14 @@ def list_tokens_command(
 @handle_errors
 def revoke_token_command(
     token_id: int = typer.Argument(..., min=1, help="The token's id, from `medscreen users tokens list`."),
-    data_dir: Path | None = _DATA_DIR,
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Revoke an API token for good."""
     from medscreen.store.audit import audit
     from medscreen.store.models import ApiToken
     from medscreen.store.users import revoke_api_token
 
-    engine, sessions = _sessions(_home(data_dir))
+    engine, sessions = open_database(data_home(data_dir))
     try:
         with sessions() as s:
             token = s.get(ApiToken, token_id) if token_id <= 2**63 - 1 else None
@@ -280,14 +272,14 @@ def revoke_token_command(
 @handle_errors
 def export_labels_command(
     out: Path = typer.Option(..., "--out", help="CSV manifest to write."),
-    data_dir: Path | None = _DATA_DIR,
+    data_dir: Path | None = DATA_DIR_OPTION,
     task: str | None = typer.Option(None, "--task", help="glaucoma, progression or breast-class (default all)."),
 ) -> None:
     """Write reviewers' verdicts as a training manifest (CSV)."""
     from medscreen.store.labels import export_labels
 
-    home = _home(data_dir)
-    engine, sessions = _sessions(home)
+    home = data_home(data_dir)
+    engine, sessions = open_database(home)
     try:
         with sessions() as s:
             n = export_labels(s, out, home, task=task)

@@ -23,7 +23,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from medscreen import __version__
 from medscreen.config import Settings, default_settings
 from medscreen.errors import MedscreenError
-from medscreen.server import api, docs, pages
+from medscreen.server import api, docs, pages, phone_setup
+from medscreen.server.access_log import AccessLog
 from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated, is_signed_in
 from medscreen.server.guards import BodyGuard, BodyTooLarge, SecureCookieOnHttps
 from medscreen.server.security import client_ip, load_secret_key
@@ -118,6 +119,7 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie=cookie.session_cookie,
                        max_age=cookie.session_max_age_s, same_site=cookie.same_site, https_only=cookie.https_only)
     app.add_middleware(SecureCookieOnHttps, cookie_name=cookie.session_cookie)
+    app.add_middleware(AccessLog)  # outermost: times everything, sees every status
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -131,6 +133,7 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(phone_setup.router)
     if settings.server.api_docs:
         app.include_router(docs.router)
     _add_error_handlers(app)

@@ -37,6 +37,7 @@ __all__ = [
     "current_revision",
     "database_url",
     "default_data_home",
+    "has_database",
     "head_revision",
     "make_engine",
     "require_current",
@@ -209,6 +210,22 @@ def current_revision(url: EngineOrUrl) -> str | None:
     finally:
         if owned:
             engine.dispose()
+
+
+def has_database(url: URL | str) -> bool:
+    """Whether ``url`` names a database made by medscreen (migrated at least once); never creates one.
+
+    A SQLite file that does not exist (or is empty) counts as no database, and is not created.
+    """
+    parsed = _parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            return False
+        file = Path(database).expanduser()
+        if not file.is_file() or file.stat().st_size == 0:
+            return False
+    return current_revision(parsed) is not None
 
 
 def head_revision() -> str:
