@@ -161,3 +161,45 @@ def test_access_log_has_route_templates_and_no_patient_data(tmp_path: Path) -> N
             logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
+
+
+def test_an_older_database_is_upgraded_by_serve(tmp_path: Path, ran: list[dict]) -> None:
+    """An upgrade (pull, make install, restart): the previous release's database is migrated at start, rows kept."""
+    from sqlalchemy import text
+
+    from medscreen.store.database import current_revision, database_url, head_revision, make_engine, upgrade
+
+    home = tmp_path / "h"
+    url = database_url(home)
+    upgrade(url, "0003")  # a database from before the sessions/idempotency migration
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO clinics (name, created_at) VALUES ('Kisumu', '2026-01-01 00:00:00')"))
+    engine.dispose()
+    checks = {c.name: c for c in run_checks(home, Settings(), port=_free_port(), addresses=[])}
+    assert checks["database"].level == "warn" and "backup" in checks["database"].fix
+    r = CliRunner().invoke(cli, ["serve", "--data-dir", str(home)])
+    assert r.exit_code == 0, r.output
+    assert current_revision(url) == head_revision()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM clinics")).scalar_one() == "Kisumu"
+    engine.dispose()
+
+
+def test_the_systemd_units_run_commands_that_exist() -> None:
+    import configparser
+    import shlex
+
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read(deploy / "medscreen.service")
+    argv = shlex.split(unit["Service"]["ExecStart"])
+    assert argv[0].endswith("/medscreen") and argv[1] == "serve"
+    r = CliRunner().invoke(cli, ["serve", "--help"])
+    for option in (a for a in argv[2:] if a.startswith("--")):
+        assert option in r.output, option
+    assert unit["Service"]["Environment"].startswith("MEDSCREEN_HOME=")
+    backup = (deploy / "medscreen-backup.service").read_text()
+    assert "medscreen backup --out" in backup and "-mtime" in backup
+    assert "OnCalendar=" in (deploy / "medscreen-backup.timer").read_text()
