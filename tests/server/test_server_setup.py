@@ -203,3 +203,15 @@ def test_the_systemd_units_run_commands_that_exist() -> None:
     backup = (deploy / "medscreen-backup.service").read_text()
     assert "medscreen backup --out" in backup and "-mtime" in backup
     assert "OnCalendar=" in (deploy / "medscreen-backup.timer").read_text()
+
+
+def test_admins_see_the_phone_address_and_qr_code_on_a_page(browsers, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("medscreen.server.phone_setup.lan_addresses", lambda: ["192.168.1.20"])
+    page = browsers["admin"].client.get("/admin/network")
+    assert page.status_code == 200 and "http://192.168.1.20:80/" in page.text
+    assert "<svg" in page.text and "style=" not in page.text.split("<svg", 1)[1].split("</svg>")[0]  # CSP: no inline styles
+    assert 'href="/admin/network"' in page.text
+    assert browsers["worker"].client.get("/admin/network").status_code == 403
+    assert 'href="/admin/network"' not in browsers["worker"].client.get("/patients").text
+    assert browsers["worker"].client.get("/phone-setup").status_code == 200  # open to all: phones need it first
+    assert browsers["worker"].client.get("/ca.crt").status_code == 404  # no tls init in this world

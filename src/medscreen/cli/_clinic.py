@@ -38,13 +38,16 @@ def open_database(home: Path, *, create: bool = False) -> tuple[Any, Any]:
     Raises:
         ConfigError: there is no database and ``create`` is False; the message says how to make one.
     """
+    from sqlalchemy import make_url
+
     from medscreen.config import get_settings
     from medscreen.store.database import database_url, has_database, make_engine, session_factory, upgrade
 
     url = database_url(home, get_settings().database.url)
     if not create and not has_database(url):
+        where = f"in {home}" if url.startswith("sqlite") else f"at {make_url(url).render_as_string(hide_password=True)}"
         raise ConfigError(
-            f"no clinic database in {home}; make one with `medscreen init --data-dir {home}` (or start "
+            f"no clinic database {where}; make one with `medscreen init --data-dir {home}` (or start "
             "`medscreen serve`), or point --data-dir / MEDSCREEN_HOME at the clinic's existing data folder"
         )
     engine = make_engine(url)
