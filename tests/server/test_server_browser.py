@@ -78,6 +78,9 @@ def _create_users(home: Path) -> None:
         result = invoke_cli(["users", "create", name, "--role", role, "--clinic", "Kisumu", "--data-dir", str(home),
                              "--password-stdin"], input=PASSWORD + "\n")
         assert result.exit_code == 0, result.output
+    result = invoke_cli(["users", "create", "boss", "--admin", "--data-dir", str(home), "--password-stdin"],
+                        input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
 
 
 @pytest.fixture(scope="module")
@@ -382,3 +385,47 @@ def test_cat_photo_is_rescreen_and_kept_out_of_the_referral_queue(server: str, b
             _fits_the_phone(page)
         _shot(page, f"12-9-rejected-filter-{page.viewport_size['width']}px")
         page.context.close()
+
+
+def test_admin_manages_clinics_and_users_and_reads_the_audit_log(server: str, browser):
+    page = _page(browser, server)
+    _sign_in(page, "boss")
+    page.click("header a[href='/admin/clinics']")
+    page.fill("form[action='/admin/clinics'] input[name=name]", "kisumu")  # the existing "Kisumu", lower case
+    page.click("form[action='/admin/clinics'] button[type=submit]")
+    assert "only by case or spacing" in page.inner_text("[role=alert]") and "'Kisumu'" in page.inner_text("[role=alert]")
+    page.fill("form[action='/admin/clinics'] input[name=name]", "Nakuru")
+    page.click("form[action='/admin/clinics'] button[type=submit]")
+    page.wait_for_url("**/admin/clinics")
+    assert page.locator("input[value='Nakuru']").count() == 1
+    _fits_the_phone(page)
+    _shot(page, "admin-1-clinics")
+
+    page.click("header a[href='/admin/users']")
+    form = page.locator("form[action='/admin/users']")
+    form.locator("input[name=username]").fill("nurse.nakuru")
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("select[name=role]").select_option("health_worker")
+    form.locator("select[name=clinic_id]").select_option(label="Nakuru")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/admin/users")
+    row = page.locator("tr", has=page.locator("th", has_text="nurse.nakuru"))
+    row.get_by_role("button", name="Deactivate").click()
+    page.wait_for_url("**/admin/users")
+    assert "deactivated" in page.locator("tr", has=page.locator("th", has_text="nurse.nakuru")).inner_text()
+    _fits_the_phone(page)
+    _shot(page, "admin-2-users")
+
+    page.click("header a[href='/admin/audit']")
+    page.fill("input[name=action]", "user.")
+    page.click("form[action='/admin/audit'] button:not([name])")
+    body = page.inner_text("table.admin")
+    assert "user.create" in body and "user.deactivate" in body and "boss" in body
+    _fits_the_phone(page)
+    _shot(page, "admin-3-audit")
+
+    page.click("header a[href='/admin/network']")
+    assert page.locator("figure.qr svg").count() in (0, 1)  # a QR code when the machine has a LAN address
+    page.click("header a[href='/admin/models']")
+    assert page.locator("section[id^=model-]").count() == 5
+    page.context.close()

@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from medscreen import __version__
 from medscreen.config import Settings, default_settings
 from medscreen.errors import MedscreenError
-from medscreen.server import api, docs, pages, phone_setup
+from medscreen.server import admin, api, docs, pages, phone_setup
 from medscreen.server.access_log import AccessLog
 from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated, is_signed_in
 from medscreen.server.guards import BodyGuard, BodyTooLarge, SecureCookieOnHttps
@@ -134,6 +134,7 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(phone_setup.router)
+    app.include_router(admin.router)
     if settings.server.api_docs:
         app.include_router(docs.router)
     _add_error_handlers(app)

@@ -23,7 +23,7 @@ from typing import Any
 
 from medscreen.pipelines.schema import ScreeningResult
 
-__all__ = ["ModelLimits", "model_limits"]
+__all__ = ["ModelLimits", "bundled_cards", "model_limits", "model_limits_of"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,18 @@ def _card(task: str) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, OSError, ValueError):
         return None
+
+
+def bundled_cards() -> dict[str, dict[str, Any]]:
+    """Every bundled model's card, by task (the ``<task>.json`` beside each ``<task>.onnx``)."""
+    folder = resources.files("medscreen") / "weights"
+    tasks = sorted(p.name.removesuffix(".onnx") for p in folder.iterdir() if p.name.endswith(".onnx"))
+    return {task: card for task in tasks if (card := _card(task)) is not None}
+
+
+def model_limits_of(task: str) -> ModelLimits:
+    """The measured limits of the bundled model of ``task`` (as its card describes the shipped file)."""
+    return _limits(task, (_card(task) or {}).get("sha256", ""))
 
 
 def _ci(value: Any) -> tuple[float, float] | None:

@@ -13,15 +13,17 @@ import ipaddress
 import logging
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medscreen.store.errors import PermissionDeniedError, StoreError
 from medscreen.store.models import AuditEvent, User
 from medscreen.store.users import require
 
-__all__ = ["audit", "audit_denial", "audit_rows", "authorize"]
+__all__ = ["audit", "audit_denial", "audit_rows", "authorize", "search_audit"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +112,30 @@ def authorize(session: Session, user: User | None, action: str, obj: Any = None,
         audit(session, user, action, action.partition(".")[0], None, ip)
     else:
         audit(session, user, action, type(obj).__name__.lower(), obj.id, ip)
+
+
+def search_audit(session: Session, *, user_id: int | None = None, patient_id: int | None = None,
+                 action: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                 limit: int = 500) -> list[AuditEvent]:
+    """Audit events, newest first, filtered (for the admins' audit page and its CSV export).
+
+    Args:
+        user_id: only this user's events.
+        patient_id: only events on this patient record (``object_type`` patient).
+        action: only this action, or actions starting with it when it ends in ``.`` (``login.``).
+        since, until: only events at or after ``since`` and before ``until`` (UTC).
+        limit: at most this many events.
+    """
+    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(AuditEvent.user_id == user_id)
+    if patient_id is not None:
+        query = query.where(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient_id))
+    if action:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True) if action.endswith(".") else
+                            AuditEvent.action == action)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    return list(session.scalars(query))

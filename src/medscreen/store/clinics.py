@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from medscreen.store.errors import StoreError
 from medscreen.store.models import Clinic
 
-__all__ = ["ClinicNameError", "clinic_key", "find_or_create_clinic"]
+__all__ = ["ClinicNameError", "clinic_key", "find_or_create_clinic", "list_clinics", "rename_clinic"]
 
 MAX_NAME = 200
 
@@ -41,22 +41,48 @@ def find_or_create_clinic(session: Session, name: str, *, create: bool = True) -
         ClinicNameError: the name is blank or over 200 characters; or it matches an existing clinic but for
             case or spacing (the message gives the existing name); or it does not exist and ``create`` is False.
     """
-    tidy = " ".join(name.split())
-    if not tidy or len(tidy) > MAX_NAME:
-        raise ClinicNameError(f"clinic name {name!r} must be 1-{MAX_NAME} characters; give the clinic's name")
+    tidy = _tidy(name)
     exact = session.scalar(select(Clinic).where(Clinic.name == tidy))
     if exact is not None:
         return exact
-    key = clinic_key(tidy)
-    similar = [c for c in session.scalars(select(Clinic)) if clinic_key(c.name) == key]
-    if similar:
-        raise ClinicNameError(
-            f"clinic {name!r} differs from the existing clinic {similar[0].name!r} only by case or spacing; "
-            f"use --clinic {similar[0].name!r}, or choose a name that differs"
-        )
+    _refuse_similar(session, name, tidy, None)
     if not create:
         raise ClinicNameError(f"no clinic {tidy!r}; check the name")
     clinic = Clinic(name=tidy)
     session.add(clinic)
     session.flush()
     return clinic
+
+
+def _tidy(name: str) -> str:
+    tidy = " ".join(name.split())
+    if not tidy or len(tidy) > MAX_NAME:
+        raise ClinicNameError(f"clinic name {name!r} must be 1-{MAX_NAME} characters; give the clinic's name")
+    return tidy
+
+
+def _refuse_similar(session: Session, name: str, tidy: str, other_than: Clinic | None) -> None:
+    key = clinic_key(tidy)
+    similar = [c for c in session.scalars(select(Clinic)) if clinic_key(c.name) == key and c is not other_than]
+    if similar:
+        raise ClinicNameError(
+            f"clinic {name!r} differs from the existing clinic {similar[0].name!r} only by case or spacing; "
+            f"use {similar[0].name!r}, or choose a name that differs"
+        )
+
+
+def list_clinics(session: Session) -> list[Clinic]:
+    """Every clinic, by name."""
+    return list(session.scalars(select(Clinic).order_by(Clinic.name)))
+
+
+def rename_clinic(session: Session, clinic: Clinic, name: str) -> None:
+    """Rename a clinic (its users and patients stay with it); the new name must not be another clinic's.
+
+    Raises:
+        ClinicNameError: blank or too long, or another clinic's name in any case or spacing.
+    """
+    tidy = _tidy(name)
+    _refuse_similar(session, name, tidy, clinic)
+    clinic.name = tidy
+    session.flush()

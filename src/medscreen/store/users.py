@@ -50,6 +50,7 @@ __all__ = [
     "require",
     "revoke_api_token",
     "set_active",
+    "set_role",
     "set_password",
     "user_for_token",
     "user_id_for",
@@ -177,6 +178,21 @@ def set_active(session: Session, user: User, active: bool) -> None:
         revoke_login_sessions(session, user)
     session.flush()
     logger.info("%s user %d", "reactivated" if active else "deactivated", user.id)
+
+
+def set_role(session: Session, user: User, role: Role | str, clinic: Clinic | None) -> None:
+    """Give a user another role or clinic; their login sessions end (they sign in again with the new rights).
+
+    Raises:
+        StoreError: unknown role, or no clinic for a health worker or reviewer.
+    """
+    role = parse_role(role)
+    if clinic is None and role is not Role.ADMIN:
+        raise StoreError(f"user {user.username!r}: a {role.value} belongs to a clinic; choose the clinic")
+    user.role, user.clinic = role, clinic
+    revoke_login_sessions(session, user)
+    session.flush()
+    logger.info("user %d is now %s of clinic %s", user.id, role.value, None if clinic is None else clinic.id)
 
 
 def find_user(session: Session, username: str) -> User:
