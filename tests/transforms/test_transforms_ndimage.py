@@ -126,13 +126,16 @@ def test_label_takes_any_nonzero_as_foreground_and_refuses_other_structures() ->
         _ndimage.label(np.ones((2, 2, 2)))
 
 
-def test_label_of_a_long_snake_is_one_component_quickly() -> None:
+def test_label_of_a_long_snake_and_of_a_large_mask() -> None:
     snake = np.zeros((1024, 1024), bool)
     snake[::2] = True
     snake[1::4, -1] = True
     snake[3::4, 0] = True
     labels, n = _ndimage.label(snake, EIGHT)
     assert n == 1 and labels[snake].min() == 1 and labels[~snake].max() == 0
+    blobs = ndimage.gaussian_filter(RNG.random((1024, 1024)), 2) > 0.5  # the largest masks screening labels
+    assert_array_equal(_ndimage.label(blobs)[0], ndimage.label(blobs)[0])
+    assert_array_equal(_ndimage.label(blobs, EIGHT)[0], ndimage.label(blobs, structure=EIGHT)[0])
 
 
 # ---------------------------------------------------------------------------- measurements
