@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from medscreen.transforms import _ndimage
+
 __all__ = ["draw_outlines", "save_overlay"]
 
 
@@ -18,10 +20,8 @@ def _outline(mask: np.ndarray, width: int) -> np.ndarray:
         return out
     pad = max(1, width) + 1
     part = (slice(max(rows[0] - pad, 0), rows[-1] + pad + 1), slice(max(cols[0] - pad, 0), cols[-1] + pad + 1))
-    from scipy import ndimage  # imported here: the server renders stored overlays without SciPy
-
     region = mask[part]
-    out[part] = region & ~ndimage.binary_erosion(region, iterations=max(1, width))
+    out[part] = region & ~_ndimage.binary_erosion(region, iterations=max(1, width))
     return out
 
 

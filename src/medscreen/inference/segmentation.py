@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from medscreen.inference.card import CardParams
 from medscreen.inference.runtime import ModelSpec, Runner
+from medscreen.transforms import _ndimage
 from medscreen.transforms.geometry import (
     Box,
     DiscGeometry,
@@ -99,7 +99,7 @@ def looks_like_crop(rgb: np.ndarray, dark: int = 20) -> bool:
 
 
 def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
-    return ndimage.uniform_filter(x, size=2 * r + 1, mode="constant")
+    return _ndimage.uniform_filter(x, size=2 * r + 1, mode="constant")
 
 
 def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, float, float] | None:
@@ -110,7 +110,7 @@ def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, fl
     bright disc scores high; the broad glow a model paints over unfamiliar
     bright retina (flash at the rim, atrophy, reflexes) scores low, because its
     surround is as high as its centre. Hand-written: a few lines of
-    ``scipy.ndimage`` filters, and no library offers this scoring.
+    box filters, and no library offers this scoring.
     """
     side = prob.shape[0]
     best: tuple[int, int, float, float] | None = None
@@ -148,12 +148,12 @@ def region_near(prob: np.ndarray, threshold: float, cy: float, cx: float, spread
     if peak < 0.05:
         return None
     above = prob > min(threshold, 0.5 * peak)
-    labels, n = ndimage.label(above)
+    labels, n = _ndimage.label(above)
     if n == 0:
         return None
     index = np.arange(1, n + 1)
-    mass = ndimage.sum(prob, labels, index)
-    centres = np.array(ndimage.center_of_mass(prob, labels, index)).reshape(n, 2)
+    mass = _ndimage.sum_labels(prob, labels, index)
+    centres = _ndimage.center_of_mass(prob, labels, index)
     dist2 = (centres[:, 0] - cy) ** 2 + (centres[:, 1] - cx) ** 2
     score = mass * np.exp(-dist2 / (2 * spread * spread))
     return labels == int(index[int(np.argmax(score))])
@@ -264,7 +264,7 @@ def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> Segment
     mask = prob > spec.threshold
     min_area = spec.params.min_area_fraction * h * w
     if min_area > 0 and mask.any():
-        labels, n = ndimage.label(mask)
+        labels, n = _ndimage.label(mask)
         sizes = np.bincount(labels.ravel())
         keep = np.nonzero(sizes >= min_area)[0]
         mask = np.isin(labels, keep[keep > 0])

@@ -3,7 +3,8 @@
 Everything is measured on a copy resized so that its longest side is
 :data:`ANALYSIS_SIDE` pixels (down *or* up): lengths are in 1/256 of the
 image's longest side whatever the camera, and a 1600×1063 photo costs about
-10–15 ms on one core. NumPy/SciPy/Pillow only, hand-written rather than taken
+10–15 ms on one core. NumPy/Pillow only (the few SciPy filters used come from
+:mod:`medscreen.transforms._ndimage`, in NumPy), hand-written rather than taken
 from scikit-image so that each measure is a few float32 array operations
 whose cost is known. The *field* is the largest region brighter than a fundus
 camera's black surround (the whole frame for a crop); *inner* is the field
@@ -49,9 +50,9 @@ from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from medscreen.errors import ImageReadError
+from medscreen.transforms import _ndimage
 from medscreen.transforms.geometry import largest_component
 
 __all__ = ["ANALYSIS_SIDE", "SURROUND_MAX_LUM", "downscale", "has_surround", "measure_image"]
@@ -117,12 +118,12 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _erode(mask: np.ndarray, size: int) -> np.ndarray:
     """Binary erosion by a ``size×size`` square (a separable minimum filter: fast)."""
-    return ndimage.minimum_filter(mask.view(np.uint8), size=size, mode="nearest").view(bool)
+    return _ndimage.minimum_filter(mask.view(np.uint8), size=size, mode="nearest").view(bool)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """``mask`` plus every background region that does not touch the border (one labelling pass)."""
-    labels, n = ndimage.label(~mask)
+    labels, n = _ndimage.label(~mask)
     if n == 0:
         return mask
     outside = np.zeros(n + 1, dtype=bool)
@@ -142,7 +143,7 @@ def _field(red: np.ndarray, green: np.ndarray, lum: np.ndarray) -> tuple[np.ndar
     # the surround of a fundus camera is near 0; a threshold relative to the bright end keeps dim photos whole
     threshold = float(np.clip(0.15 * _quantile(red_green, 95), 8, 25))
     bright = (red_green > threshold).view(np.uint8)
-    sub = ndimage.maximum_filter(ndimage.minimum_filter(bright, 3), 3).view(bool)  # opening: drop specks
+    sub = _ndimage.maximum_filter(_ndimage.minimum_filter(bright, 3), 3).view(bool)  # opening: drop specks
     if sub.any():
         sub = _fill_holes(largest_component(sub))
     out = {"fov_frac": float(sub.mean()), "fov_ellipse_iou": 0.0}
@@ -212,7 +213,7 @@ def _blur_sigma(lum: np.ndarray, grad2: np.ndarray, interior: np.ndarray) -> flo
     s = 2.0
     where = interior[::2]  # the 99th percentile of every other row is as good
     g0 = _quantile(grad2[::2][where], 99)
-    gy2, gx2 = _gradients(ndimage.gaussian_filter(lum, s, truncate=3.0))
+    gy2, gx2 = _gradients(_ndimage.gaussian_filter(lum, s, truncate=3.0))
     g1 = _quantile((gy2 + gx2)[::2][where], 99)
     ratio2 = g0 / max(g1, 1e-6)
     return float(min(50.0, s / np.sqrt(max(ratio2 - 1.0, 1e-4))))
@@ -227,7 +228,7 @@ def _illumination(lum: np.ndarray, mask: np.ndarray) -> float:
     m = mask[:hh, :ww].astype(np.float32)
     weight = m.reshape(hh // k, k, ww // k, k).mean(axis=(1, 3))
     total = (lum[:hh, :ww] * m).reshape(hh // k, k, ww // k, k).mean(axis=(1, 3))
-    field = ndimage.gaussian_filter(total, 2.5) / np.maximum(ndimage.gaussian_filter(weight, 2.5), 1e-3)
+    field = _ndimage.gaussian_filter(total, 2.5) / np.maximum(_ndimage.gaussian_filter(weight, 2.5), 1e-3)
     inside = weight > 0.5
     ch, cw = field.shape[0] // 2, field.shape[1] // 2
     halves = (np.s_[:ch, :], np.s_[ch:, :], np.s_[:, :cw], np.s_[:, cw:])
@@ -265,8 +266,8 @@ def _speckle(lum: np.ndarray, detail: np.ndarray, inner: np.ndarray) -> dict[str
     axial, so neighbouring detail values correlate more along rows than along
     columns (``speckle_lateral`` = row-wise minus column-wise correlation).
     """
-    mu = ndimage.uniform_filter(lum, 5)[::2, ::2]
-    sd = np.sqrt(np.maximum(ndimage.uniform_filter(lum * lum, 5)[::2, ::2] - mu * mu, 0.0))
+    mu = _ndimage.uniform_filter(lum, 5)[::2, ::2]
+    sd = np.sqrt(np.maximum(_ndimage.uniform_filter(lum * lum, 5)[::2, ::2] - mu * mu, 0.0))
     sel = inner[::2, ::2] & (mu > 20)
     cv = sd[sel] / mu[sel] if sel.sum() >= 25 else np.zeros(0)
     rows, cols = detail[::2], detail[:, ::2]
@@ -317,13 +318,13 @@ def measure_image(image: np.ndarray) -> dict[str, float]:
     # red saturates in many good fundus photos; green only when the exposure is too long
     out["saturated_frac"] = float((green[inner] >= 250).mean())
     out["lum_p95_all"] = _quantile(lum[::3, ::3], 95)
-    smooth1 = ndimage.gaussian_filter(lum, 1.0, truncate=3.0)
+    smooth1 = _ndimage.gaussian_filter(lum, 1.0, truncate=3.0)
     detail = lum - smooth1
     out["texture_hf"] = float(np.abs(detail[inner]).mean() / (mean + 1.0))
     out.update(_speckle(lum, detail, inner))
     # half-resolution copies smoothed by σ 1 and 3 analysis pixels (σ 1.41 on the half grid: √(1 + 2.83²) ≈ 3)
     half1 = smooth1[::2, ::2]
-    half3 = ndimage.gaussian_filter(half1, 1.41, truncate=3.0)
+    half3 = _ndimage.gaussian_filter(half1, 1.41, truncate=3.0)
     out["layering"] = _layering(half1 - half3, inner_half)
     out["disc_contrast"] = _disc(half3, inner_half)
     gy2, gx2 = _gradients(lum)

@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
 
 from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ConfigError
+from medscreen.transforms import _ndimage
 from medscreen.transforms.geometry import Box, DiscGeometry, centred_box, crop_box, mask_geometry, resize
 
 __all__ = [
@@ -88,7 +88,7 @@ def normalise(chw: np.ndarray, method: str) -> np.ndarray:
         return (x - mean) / np.maximum(std, 1e-3)
     if method == "local-contrast":
         sigma = max(x.shape[1:]) / 30.0
-        blurred = np.stack([ndimage.gaussian_filter(c, sigma, mode="reflect") for c in x])
+        blurred = np.stack([_ndimage.gaussian_filter(c, sigma, mode="reflect") for c in x])
         return 4.0 * (x - blurred)
     raise ConfigError(f"unknown preprocessing {method!r}; choose one of {', '.join(PREPROCESSING)}")
 

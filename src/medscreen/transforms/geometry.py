@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+
+from medscreen.transforms import _ndimage
 
 __all__ = [
     "Box",
@@ -112,7 +113,7 @@ def resize(array: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected component of a boolean mask (empty stays empty)."""
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    labels, n = _ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if n <= 1:
         return mask.astype(bool)
     sizes = np.bincount(labels.ravel())[1:]
