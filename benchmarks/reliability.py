@@ -456,6 +456,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"benchmark": "reliability", "quick": args.quick, "server_workers": 2,
                               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "parts": {}}
     tmp = Path(tempfile.mkdtemp(prefix="medscreen-reliability-"))
+    (tmp / "tmp").mkdir()
+    old_tmpdir = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp / "tmp")  # the servers' own temporary files (onnxruntime's .ses) stay inside
     try:
         for name in parts:
             t0 = time.perf_counter()
@@ -467,6 +470,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             r.setdefault("seconds", round(time.perf_counter() - t0, 1))
             report["parts"][name] = r
     finally:
+        if old_tmpdir is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old_tmpdir
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
