@@ -43,12 +43,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from medscreen.datasets import read_dataset  # noqa: E402
+from medscreen.evaluation.stats import proportion_ci  # noqa: E402
 from medscreen.inference.runtime import OnnxModel  # noqa: E402
 from medscreen.inference.laterality import eye_from_disc  # noqa: E402
 from medscreen.inference.segmentation import disc_confidence, segment_disc  # noqa: E402
@@ -92,14 +92,6 @@ def is_heldout(source: str, image_name: str) -> bool:
         return True
     head = image_name.split("_")[0]
     return head.isdigit() and int(head) % 2 == 0
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    """Wilson score 95 % interval of a proportion (SciPy's ``binomtest``)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
 
 
 def _data_dir(arg: str | None) -> Path:
@@ -177,7 +169,7 @@ def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | No
         geo = out.geometry()
         ref_d = mask_geometry(mask).diameter if mask is not None else None
         case = Case(source, key, ref[0] if ref else None, ref[1] if ref else None, ref_d, view, geo is not None)
-        case.eye_true = {"_OD_": "right", "_OS_": "left"}.get(next((t for t in ("_OD_", "_OS_") if t in key), ""))
+        case.eye_true = "right" if "_OD_" in key else "left" if "_OS_" in key else None  # GRAPE names the eye
         if geo is not None:
             case.pred_x, case.pred_y, case.pred_diameter = geo.cx, geo.cy, geo.diameter
             conf = disc_confidence(out, view, is_crop=is_crop, params=model.spec.params)
@@ -218,7 +210,7 @@ def summarise(source: str, cases: list[Case], typical: float | None) -> dict:
         "found": sum(c.found for c in cases),
         "located": k,
         "located_share": k / len(judged) if judged else None,
-        "located_ci95": wilson(k, len(judged)) if judged else None,
+        "located_ci95": proportion_ci(k, len(judged)) if judged else None,
         "typical_diameter_over_view": typical,
         "median_distance_dd": float(np.median([c.distance_dd for c in judged if c.distance_dd is not None]))
         if judged else None,
@@ -233,7 +225,7 @@ def summarise(source: str, cases: list[Case], typical: float | None) -> dict:
         right = sum(c.eye == c.eye_true for c in decided)
         out["laterality"] = {"n": len(with_eye), "decided": len(decided), "correct": right,
                              "accuracy": right / len(decided) if decided else None,
-                             "accuracy_ci95": wilson(right, len(decided)) if decided else None,
+                             "accuracy_ci95": proportion_ci(right, len(decided)) if decided else None,
                              "wrong": [c.key for c in decided if c.eye != c.eye_true]}
     elif any(c.eye for c in cases):
         out["laterality"] = {"n": len(cases), "decided": sum(c.eye is not None for c in cases),

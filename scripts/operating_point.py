@@ -11,9 +11,8 @@ The predictions CSV has a ``label`` column and one ``p_<class>`` column per
 class (a training run's ``val_predictions.csv``, or the ``per_case.csv`` that
 ``medscreen evaluate --out`` writes for a validation split). ``review_band``:
 :func:`~medscreen.evaluation.classification.threshold_band`.
-``malignancy_threshold``: the training runs' rule — the highest threshold with
-sensitivity ≥ ``--min-sensitivity``, moved halfway down to the next lower
-score — with sensitivity and specificity (Wilson 95 % intervals) printed and
+``malignancy_threshold``: the training runs' rule
+(:func:`~medscreen.evaluation.classification.operating_threshold`), with sensitivity and specificity (Wilson 95 % intervals) printed and
 stored under ``operating_points``. The card's JSON and Markdown are rewritten.
 """
 
@@ -24,15 +23,15 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest
 
-from medscreen.evaluation.classification import choose_threshold, threshold_band
+from medscreen.errors import MedscreenError
+from medscreen.evaluation.classification import operating_threshold, threshold_band
+from medscreen.evaluation.stats import proportion_ci
 from medscreen.inference.card import load_card, write_card
 
 
 def _wilson(k: int, n: int) -> list[float]:
-    ci = binomtest(k, n).proportion_ci(method="wilson")
-    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+    return [round(v, 4) for v in proportion_ci(k, n)]
 
 
 def main() -> None:
@@ -44,6 +43,9 @@ def main() -> None:
     parser.add_argument("--min-sensitivity", type=float, default=0.9)
     parser.add_argument("--n-boot", type=int, default=2000)
     args = parser.parse_args()
+    for path in (args.predictions, args.card):
+        if not path.is_file():
+            raise SystemExit(f"{path}: not found; give an existing file")
     with open(args.predictions, newline="") as fh:
         rows = list(csv.DictReader(fh))
     column = f"p_{args.positive}"
@@ -51,16 +53,17 @@ def main() -> None:
         raise SystemExit(f"{args.predictions}: no {column} column; give predictions with label and p_<class> columns")
     truth = np.array([r["label"] == args.positive for r in rows], int)
     prob = np.array([float(r[column]) for r in rows])
-    card = load_card(args.card)
+    try:
+        card = load_card(args.card)
+    except MedscreenError as exc:
+        raise SystemExit(str(exc)) from None
     if args.write == "review_band":
         low, high = threshold_band(truth, prob, args.min_sensitivity, n_boot=args.n_boot)
         card = card.model_copy(update={"params": card.params.model_copy(
             update={"review_band": (round(low, 6), round(high, 6))})})
         print(f"{args.card}: review_band [{low:.4f}, {high:.4f}] around threshold {card.threshold}")
     else:
-        t = choose_threshold(truth, prob, args.min_sensitivity)
-        lower = prob[prob < t]
-        t = float((t + lower.max()) / 2) if lower.size else float(t)
+        t = operating_threshold(truth, prob, args.min_sensitivity)
         tp, pos = int(((prob >= t) & (truth == 1)).sum()), int(truth.sum())
         tn, neg = int(((prob < t) & (truth == 0)).sum()), int((truth == 0).sum())
         params = card.params.model_copy(update={"malignancy_threshold": round(t, 6)})

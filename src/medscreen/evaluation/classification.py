@@ -24,6 +24,7 @@ from medscreen.errors import ConfigError, MedscreenError
 from medscreen.evaluation.stats import bootstrap_ci, nan_to_none
 
 __all__ = [
+    "operating_threshold",
     "threshold_band",
     "calibration_bins",
     "choose_threshold",
@@ -239,6 +240,20 @@ def choose_threshold(
         return float("nan")
     _, tpr, thresholds = roc_curve(truth, p, drop_intermediate=False)
     return float(thresholds[int(np.argmax(tpr >= min_sensitivity - 1e-12))])
+
+
+def operating_threshold(truth: np.ndarray, prob: np.ndarray, min_sensitivity: float) -> float:
+    """:func:`choose_threshold` moved halfway down to the next lower validation score (0.5 if undefined).
+
+    The chosen threshold is itself a validation score; a case sitting exactly
+    on it would flip with float noise between PyTorch and ONNX Runtime. The
+    midpoint keeps the validation confusion matrix and removes the knife edge.
+    """
+    threshold = choose_threshold(truth, prob, min_sensitivity)
+    if not np.isfinite(threshold):
+        return 0.5
+    lower = prob[prob < threshold]
+    return float((threshold + lower.max()) / 2) if lower.size else float(threshold)
 
 
 def threshold_band(

@@ -8,7 +8,6 @@ scores sum true/false positives over all images first.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import math
 
 import numpy as np
+from scipy.stats import binomtest
 
-__all__ = ["bootstrap_ci", "nan_to_none"]
+__all__ = ["bootstrap_ci", "nan_to_none", "proportion_ci"]
 
 
 def bootstrap_ci(
@@ -46,3 +47,11 @@ def nan_to_none(value: object) -> object:
     if isinstance(value, list | tuple):
         return [nan_to_none(v) for v in value]
     return value
+
+
+def proportion_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of the proportion ``k / n`` (SciPy's ``binomtest``); NaNs when ``n`` is 0."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return (float(ci.low), float(ci.high))

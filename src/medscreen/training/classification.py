@@ -31,8 +31,8 @@ from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_matrix
 from medscreen.datasets.records import Record, task_label
 from medscreen.errors import ConfigError
 from medscreen.evaluation.classification import (
-    choose_threshold,
     compute_auc,
+    operating_threshold,
     summarise_by_source,
 )
 from medscreen.models.losses import FocalLoss
@@ -300,20 +300,6 @@ def predict_items(module: ClassifierModule, items: Sequence[ClassItem]) -> np.nd
     return probabilities(np.concatenate(logits)) if logits else np.zeros(0)
 
 
-def _operating_threshold(truth: np.ndarray, prob: np.ndarray, min_sensitivity: float) -> float:
-    """:func:`choose_threshold` moved halfway down to the next lower validation score (0.5 if undefined).
-
-    The chosen threshold is itself a validation score; a case sitting exactly
-    on it would flip with float noise between PyTorch and ONNX Runtime. The
-    midpoint keeps the validation confusion matrix and removes the knife edge.
-    """
-    threshold = choose_threshold(truth, prob, min_sensitivity)
-    if not np.isfinite(threshold):
-        return 0.5
-    lower = prob[prob < threshold]
-    return float((threshold + lower.max()) / 2) if lower.size else float(threshold)
-
-
 def _clinical_stats(items: Sequence[ClassItem]) -> tuple[list[float], list[float]]:
     matrix = np.stack([i.clinical for i in items]).astype(np.float64)
     with warnings.catch_warnings():  # a feature missing for every case: mean 0, std 1
@@ -385,7 +371,7 @@ def train_classifier(
     best = load_classifier_module(run.best)
     prob = predict_items(best, val_items)
     truth = np.array([i.label for i in val_items])
-    threshold = _operating_threshold(truth, prob, config.min_sensitivity) if config.binary else 0.5
+    threshold = operating_threshold(truth, prob, config.min_sensitivity) if config.binary else 0.5
     set_checkpoint_hyperparameters(run.best, threshold=float(threshold))
     write_predictions(run.out_dir / "val_predictions.csv", val_items, prob, config.classes)
     summary = run.write_summary({
@@ -446,4 +432,4 @@ def run_threshold(checkpoint: Path) -> float:
         rows = list(csv.DictReader(f))
     truth = np.array([config.classes.index(r["label"]) for r in rows])
     prob = np.array([float(r[f"p_{config.classes[-1]}"]) for r in rows])
-    return _operating_threshold(truth, prob, config.min_sensitivity)
+    return operating_threshold(truth, prob, config.min_sensitivity)
