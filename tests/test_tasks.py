@@ -14,9 +14,8 @@ from medscreen.tasks import MODALITIES, TASKS, get_task, primary_task, task_name
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "medscreen" / "weights"
 
 
-def test_names_are_unique_spellings_and_keys() -> None:
-    assert all(name == spec.name for name, spec in TASKS.items())
-    assert not any("_" in name for name in TASKS)  # one spelling: hyphens, as on the command line
+def test_names_are_one_spelling() -> None:
+    assert not any("_" in name for name in TASKS)  # hyphens, as on the command line
 
 
 def test_every_task_has_its_augmentation_preset() -> None:
@@ -44,7 +43,8 @@ def test_pipelines_run_the_table_in_order() -> None:
 def test_store_enums_follow_the_table() -> None:
     from medscreen.store.models import Modality, ReviewTask
 
-    assert [t.value for t in ReviewTask] == list(task_names(reviewed=True))
+    # the stored values (the reviews.task CHECK of migration 0001): changing them needs a migration
+    assert [t.value for t in ReviewTask] == ["glaucoma", "progression", "breast-class"]
     assert tuple(m.value for m in Modality) == MODALITIES
     assert primary_task("fundus").name == "glaucoma" and primary_task("ultrasound").name == "breast-class"
 

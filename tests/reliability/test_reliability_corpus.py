@@ -75,6 +75,3 @@ def test_bad_file_is_refused_and_nothing_is_stored(world: World, browsers: dict[
     assert sorted((world.home / "images").rglob("*")) == files_before if files_before else \
         not any(p.is_file() for p in (world.home / "images").rglob("*"))
 
-
-def test_corpus_size() -> None:
-    assert len(CORPUS) >= 18

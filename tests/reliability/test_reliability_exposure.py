@@ -57,6 +57,7 @@ def test_role_refusals_stay_403_and_are_audited(world: World, browsers: dict[str
     assert _events(world, "review.read.denied")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file modes 0600/0700 are POSIX permissions")
 def test_data_folder_database_and_images_are_private(world: World, browsers: dict[str, Browser]) -> None:
     r = browsers["worker"].api_post(f"/api/v1/visits/{world.visit_fundus}/captures",
                                     files={"file": ("p.png", png_bytes(70, 50, (9, 9, 9)), "image/png")},
@@ -68,7 +69,6 @@ def test_data_folder_database_and_images_are_private(world: World, browsers: dic
     assert images
     for path in images:
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
-    assert os.name == "posix"
 
 
 # ---------------------------------------------------------------------------- 11: validation
@@ -107,4 +107,5 @@ def test_lists_and_creations_name_their_records(world: World, browsers: dict[str
     browsers["reviewer"].client.get("/api/v1/reviews/queue")
     with world.app.state.sessions() as s:
         reviewer_id = s.scalar(select(User.id).where(User.username == "reviewer"))
-    assert all(e.user_id == reviewer_id for e in _events(world, "screening.list"))
+    listed = _events(world, "screening.list")
+    assert listed and all(e.user_id == reviewer_id for e in listed)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from reliability_support import PASSWORD, Browser, World, make_world, small_settings
+from reliability_support import Browser, World, make_world, small_settings
 from sqlalchemy import select, update
 
 from medscreen.store.logins import revoke_login_sessions
@@ -75,6 +75,6 @@ def test_cookie_is_secure_over_https_only(fresh: World) -> None:
 def test_sign_in_still_works_after_logout(fresh: World) -> None:
     b = Browser(fresh.app, "worker")
     b.client.post("/logout", data={"csrf_token": b.csrf})
+    assert b.client.get("/api/v1/patients").status_code == 401  # the old session is over
     again = Browser(fresh.app, "worker")
     assert again.client.get("/api/v1/patients").status_code == 200
-    assert PASSWORD

@@ -96,3 +96,9 @@ def test_models_page_shows_each_bundled_model_with_its_known_limits(browsers: di
     assert page.count("the installed file matches its card") == 5
     assert "Known limits" in page and "Leave-one-source-out" in page and "sensitivity" in page
     assert browsers["worker"].client.get("/admin/models").status_code == 403
+
+
+def test_a_patient_filter_of_other_digits_is_refused_in_words(browsers: dict[str, Browser]) -> None:
+    for value in ("²", "٣x", str(2**63)):
+        r = browsers["admin"].client.get("/admin/audit", params={"patient": value})
+        assert r.status_code == 422 and "patient's number" in html.unescape(r.text), value

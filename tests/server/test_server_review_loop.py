@@ -228,7 +228,20 @@ def test_breast_limits_are_the_figures_at_the_malignancy_threshold() -> None:
     from medscreen.server.limits import _card as card_of
 
     card = card_of("breast-class")
-    point = next(iter(card["operating_points"].values()))
-    limits = _limits("breast-class", card["sha256"])
+    point = next(iter(card.operating_points.values()))
+    limits = _limits("breast-class", card.sha256)
     assert (limits.sensitivity, limits.specificity) == (point["sensitivity"], point["specificity"])
     assert limits.positive == "malignant" and "threshold" in limits.measured_on
+
+
+def test_a_missing_image_file_is_a_404_in_words_without_the_server_path(world: World,
+                                                                        browsers: dict[str, Browser]) -> None:
+    worker, reviewer = browsers["worker"], browsers["reviewer"]
+    shown = _screen(worker, _visit(worker, world.patient_a), BORDERLINE, size=(640, 480))
+    with world.app.state.sessions() as s:
+        sha = s.scalar(select(Capture).where(Capture.id == shown["capture_id"])).image.sha256
+    world.app.state.blobs.path(sha).unlink()
+    for route in ("image", "disc.jpg"):
+        r = reviewer.client.get(f"/api/v1/screenings/{shown['id']}/{route}")
+        assert r.status_code == 404, (route, r.text)
+        assert "missing from this computer's data folder" in r.text and str(world.home) not in r.text

@@ -11,16 +11,18 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from medscreen.server.deps import CsrfFailed, DbSession, PageUser
+from medscreen.server.deps import DbSession, PageUser, require_csrf
 from medscreen.server.doctor import check_models
 from medscreen.server.limits import bundled_cards, model_limits_of
-from medscreen.server.security import CSRF_FIELD, check_csrf
-from medscreen.server.services import NotFoundError
+from medscreen.server.schemas import MAX_RECORD_ID
+from medscreen.server.security import CSRF_FIELD
+from medscreen.server.services import get_record
 from medscreen.server.templating import render
 from medscreen.store.audit import audit, authorize, search_audit
 from medscreen.store.clinics import find_or_create_clinic, list_clinics, rename_clinic
@@ -42,24 +44,12 @@ __all__ = ["router"]
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
-def _checked(request: Request, token: str) -> None:
-    if not check_csrf(request, token):
-        raise CsrfFailed("this form has expired or did not come from medscreen; reload the page and try again")
-
-
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _get(db: Any, model: type, record_id: int) -> Any:
-    record = db.get(model, record_id) if 0 < record_id < 2**63 else None
-    if record is None:
-        raise NotFoundError(f"{model.__name__.lower()} {record_id} does not exist; check the id")
-    return record
-
-
 def _clinic(db: Any, clinic_id: str) -> Clinic | None:
-    return _get(db, Clinic, int(clinic_id)) if clinic_id.strip().isdigit() else None
+    return get_record(db, Clinic, int(clinic_id)) if clinic_id.strip().isdecimal() else None
 
 
 # ---------------------------------------------------------------------------- users
@@ -81,7 +71,7 @@ def users_page(request: Request, db: DbSession, auth: PageUser) -> Response:
 def _change(request: Request, db: Any, auth: Any, token: str, change: Any, *, section: str = "users") -> Response:
     """Run ``change()``, an admin's audited change, and go back to ``/admin/<section>``; or show that page again
     with the problem when the change is refused."""
-    _checked(request, token)
+    require_csrf(request, token)
     require(auth.user, "user.manage" if section == "users" else "clinic.manage")
     try:
         change()
@@ -109,7 +99,7 @@ def set_role_form(request: Request, user_id: int, db: DbSession, auth: PageUser,
                   csrf_token: str = Form("", alias=CSRF_FIELD), role: str = Form(""),
                   clinic_id: str = Form("")) -> Response:
     def change() -> None:
-        target = _get(db, User, user_id)
+        target = get_record(db, User, user_id)
         if target.id == auth.user.id and role != Role.ADMIN.value:
             raise StoreError("you cannot take away your own admin role; ask another admin")
         set_role(db, target, role, _clinic(db, clinic_id))
@@ -122,7 +112,7 @@ def set_role_form(request: Request, user_id: int, db: DbSession, auth: PageUser,
 def set_active_form(request: Request, user_id: int, db: DbSession, auth: PageUser,
                     csrf_token: str = Form("", alias=CSRF_FIELD), active: bool = Form(False)) -> Response:
     def change() -> None:
-        target = _get(db, User, user_id)
+        target = get_record(db, User, user_id)
         if target.id == auth.user.id and not active:
             raise StoreError("you cannot deactivate your own account; ask another admin")
         set_active(db, target, active)
@@ -136,7 +126,7 @@ def reset_password_form(request: Request, user_id: int, db: DbSession, auth: Pag
                         csrf_token: str = Form("", alias=CSRF_FIELD),
                         password: str = Form("", max_length=1024)) -> Response:
     def change() -> None:
-        target = _get(db, User, user_id)
+        target = get_record(db, User, user_id)
         set_password(db, target, password)
         audit(db, auth.user, "user.password_reset", "user", target.id, auth.ip)
 
@@ -147,7 +137,7 @@ def reset_password_form(request: Request, user_id: int, db: DbSession, auth: Pag
 def revoke_token_form(request: Request, token_id: int, db: DbSession, auth: PageUser,
                       csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
     def change() -> None:
-        token = _get(db, ApiToken, token_id)
+        token = get_record(db, ApiToken, token_id)
         revoke_api_token(db, token)
         audit(db, auth.user, "token.revoke", "api_token", token.id, auth.ip)
 
@@ -185,7 +175,7 @@ def create_clinic_form(request: Request, db: DbSession, auth: PageUser, csrf_tok
 def rename_clinic_form(request: Request, clinic_id: int, db: DbSession, auth: PageUser,
                        csrf_token: str = Form("", alias=CSRF_FIELD), name: str = Form("", max_length=300)) -> Response:
     def change() -> None:
-        clinic = _get(db, Clinic, clinic_id)
+        clinic = get_record(db, Clinic, clinic_id)
         rename_clinic(db, clinic, name)
         audit(db, auth.user, "clinic.rename", "clinic", clinic.id, auth.ip)
 
@@ -216,7 +206,7 @@ def audit_page(request: Request, db: DbSession, auth: PageUser, user: str = "", 
     try:
         if user and user not in by_name:
             raise StoreError(f"no user {user!r}; choose one from the list")
-        if patient and not patient.isdigit():
+        if patient and not (patient.isdecimal() and int(patient) <= MAX_RECORD_ID):
             raise StoreError("the patient filter takes a patient's number (the id in the patient page's address), "
                              "not a name")
         start, end = _day(since, "from"), _day(until, "to")
@@ -244,11 +234,17 @@ def audit_page(request: Request, db: DbSession, auth: PageUser, user: str = "", 
 # ---------------------------------------------------------------------------- models
 
 
+@lru_cache(maxsize=1)
+def _model_checks() -> tuple:
+    """The bundled files hashed against their cards once per process (they do not change while serving)."""
+    return tuple(check_models())
+
+
 @router.get("/models")
 def models_page(request: Request, auth: PageUser) -> Response:
     """The bundled models: name, file hash checked against the card, measured limits and the card's known limits."""
     require(auth.user, "clinic.manage")
-    checks = {c.name.removeprefix("model "): c for c in check_models()}
+    checks = {c.name.removeprefix("model "): c for c in _model_checks()}
     models = [{"task": task, "card": card, "check": checks.get(task), "measured": model_limits_of(task)}
               for task, card in bundled_cards().items()]
     return render(request, "admin_models.html", {"models": models}, user=auth.user)

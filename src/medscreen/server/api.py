@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
@@ -10,16 +11,21 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from medscreen.server.deps import ApiUser, Auth, CsrfChecked, DbSession
-from medscreen.server.reports import ReportImage, disc_crop_jpeg, full_resolution_png, visit_report_pdf
 from medscreen.server.panels import ScreeningView, screening_view
+from medscreen.server.reports import (
+    ReportImage,
+    disc_crop_jpeg,
+    full_resolution_png,
+    visit_report_pdf,
+)
 from medscreen.server.schemas import (
     EyeAnswer,
-    RecordId,
     EyeAnswered,
     PatientCreate,
     PatientDetail,
     PatientPublic,
     QueueItem,
+    RecordId,
     ReviewCreate,
     ReviewPublic,
     ScreeningPublic,
@@ -42,12 +48,24 @@ from medscreen.server.services import (
 )
 from medscreen.server.worker import overlay_path
 from medscreen.store.audit import audit_rows, authorize
-from medscreen.store.models import Capture, Eye, Modality, ScreeningStatus, User, Visit
+from medscreen.store.blobs import DamagedBlobError
+from medscreen.store.errors import StoreError
+from medscreen.store.models import (
+    Capture,
+    Eye,
+    Modality,
+    Screening,
+    ScreeningStatus,
+    User,
+    Visit,
+)
 from medscreen.store.screenings import add_review, queue_category, review_queue
 from medscreen.store.timeline import eye_timeline
 from medscreen.tasks import primary_task
 
 __all__ = ["router", "review_default_task", "visit_report"]
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -164,6 +182,18 @@ def post_capture_eye(capture_id: RecordId, body: EyeAnswer, db: DbSession, auth:
     return EyeAnswered(capture_id=capture.id, eye=capture.eye.value, moved=moved)
 
 
+def _stored_image(request: Request, screening: Screening) -> bytes:
+    """The screening's original image; a missing file is a 404 in words for people (its path goes to the log)."""
+    try:
+        return request.app.state.blobs.read(screening.capture.image.sha256)
+    except DamagedBlobError:
+        raise
+    except StoreError as exc:
+        logger.error("screening %s: %s", screening.id, exc)
+        raise NotFoundError(f"the image of screening {screening.id} is missing from this computer's data folder; "
+                            "ask the person who looks after it to restore the data folder from a backup") from None
+
+
 @router.get("/screenings/{screening_id}/image", response_class=Response,
             responses={200: {"content": {"image/*": {}}}})
 def get_original(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> Response:
@@ -171,7 +201,7 @@ def get_original(screening_id: RecordId, request: Request, db: DbSession, auth: 
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     image = screening.capture.image
     db.commit()
-    data, media_type = request.app.state.blobs.read(image.sha256), image.media_type
+    data, media_type = _stored_image(request, screening), image.media_type
     if media_type not in _BROWSER_IMAGES:
         data, media_type = full_resolution_png(data), "image/png"
     return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
@@ -186,7 +216,7 @@ def get_disc_crop(screening_id: RecordId, request: Request, db: DbSession, auth:
     box = ((screening.result_json or {}).get("disc") or {}).get("crop_box")
     if not box:
         raise NotFoundError(f"screening {screening_id} has no disc crop (no disc found, or not a fundus photo)")
-    data = request.app.state.blobs.read(screening.capture.image.sha256)
+    data = _stored_image(request, screening)
     return Response(disc_crop_jpeg(data, box), media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 

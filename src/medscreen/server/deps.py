@@ -50,6 +50,16 @@ class CsrfFailed(Exception):
     """The CSRF token is missing or wrong (answered 403)."""
 
 
+def require_csrf(request: Request, token: str | None) -> None:
+    """A form POST must carry the session's CSRF token.
+
+    Raises:
+        CsrfFailed: it does not (answered 403 with a message to reload the page).
+    """
+    if not check_csrf(request, token):
+        raise CsrfFailed("this form has expired or did not come from medscreen; reload the page and try again")
+
+
 def get_db(request: Request) -> Iterator[Session]:
     """One database session per request, closed (and rolled back if uncommitted) afterwards."""
     with request.app.state.sessions() as session:

@@ -8,7 +8,6 @@ the certificate's expiry and addresses. Nothing is changed and no database is cr
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -19,10 +18,17 @@ from pathlib import Path
 from typing import Literal
 
 from medscreen.config import Settings
+from medscreen.errors import MedscreenError
+from medscreen.inference.card import load_card
 from medscreen.io.images import file_sha256
 from medscreen.server.lan import lan_addresses
 from medscreen.server.tls import CA_FILE, SERVER_FILE, TLS_DIR, certificate_info
-from medscreen.store.database import current_revision, database_url, has_database, head_revision
+from medscreen.store.database import (
+    current_revision,
+    database_url,
+    has_database,
+    head_revision,
+)
 
 __all__ = ["Check", "run_checks"]
 
@@ -53,8 +59,8 @@ def check_models() -> list[Check]:
     for path in onnx:
         card = path.with_suffix(".json")
         try:
-            expected = json.loads(card.read_text(encoding="utf-8")).get("sha256", "")
-        except (OSError, ValueError):
+            expected = load_card(card).sha256
+        except MedscreenError:
             checks.append(Check(f"model {path.stem}", "fail", f"its card {card.name} is missing or unreadable",
                                 "reinstall medscreen (make install)"))
             continue

@@ -8,22 +8,25 @@ breast-class malignancy threshold) comes first; else the first ``metrics`` entry
 with a sensitivity and a specificity is used: the
 held-out validation at the shipped operating point (data the model did not train
 on); for a multi-class model, its last (most serious) class against the rest.
-Cards are read as JSON here, not through ``inference`` (the server loads no
-model code for this); another engineer's typed ``ModelCard`` can replace
-:func:`_card` once it lands.
+Cards are read as typed :class:`~medscreen.inference.card.ModelCard` (Pydantic only: no
+model runtime is loaded for this).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from medscreen.errors import MedscreenError
+from medscreen.inference.card import ModelCard, load_card
 from medscreen.pipelines.schema import ScreeningResult
 
 __all__ = ["ModelLimits", "bundled_cards", "model_limits", "model_limits_of"]
+
+WEIGHTS = Path(str(resources.files("medscreen") / "weights"))
 
 
 @dataclass(frozen=True)
@@ -49,54 +52,56 @@ class ModelLimits:
 
 
 @lru_cache(maxsize=32)
-def _card(task: str) -> dict[str, Any] | None:
-    path = resources.files("medscreen") / "weights" / f"{task}.json"
+def _card(task: str) -> ModelCard | None:
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, OSError, ValueError):
+        return load_card(WEIGHTS / f"{task}.json")
+    except MedscreenError:
         return None
 
 
-def bundled_cards() -> dict[str, dict[str, Any]]:
+def bundled_cards() -> dict[str, ModelCard]:
     """Every bundled model's card, by task (the ``<task>.json`` beside each ``<task>.onnx``)."""
-    folder = resources.files("medscreen") / "weights"
-    tasks = sorted(p.name.removesuffix(".onnx") for p in folder.iterdir() if p.name.endswith(".onnx"))
+    tasks = sorted(p.stem for p in WEIGHTS.glob("*.onnx"))
     return {task: card for task in tasks if (card := _card(task)) is not None}
 
 
 def model_limits_of(task: str) -> ModelLimits:
     """The measured limits of the bundled model of ``task`` (as its card describes the shipped file)."""
-    return _limits(task, (_card(task) or {}).get("sha256", ""))
+    card = _card(task)
+    return _limits(task, card.sha256 if card else "")
 
 
 def _ci(value: Any) -> tuple[float, float] | None:
     return (float(value[0]), float(value[1])) if isinstance(value, list | tuple) and len(value) == 2 else None
 
 
+def _figures(task: str, name: str, figures: dict[str, Any], positive: str | None, experimental: bool) -> ModelLimits:
+    return ModelLimits(task, float(figures["sensitivity"]), float(figures["specificity"]),
+                       _ci(figures.get("sensitivity_ci95")), _ci(figures.get("specificity_ci95")),
+                       name, positive, experimental)
+
+
 def _limits(task: str, sha256: str) -> ModelLimits:
-    card = _card(task) or {}
-    experimental = bool(card.get("experimental") or card.get("params", {}).get("experimental"))
-    if card.get("sha256") != sha256:
-        return ModelLimits(task, None, None, None, None, None, None, experimental)
-    labels = card.get("params", {}).get("labels") or []
-    for name, point in (card.get("operating_points") or {}).items():  # figures at the decision the app makes
+    card = _card(task)
+    experimental = bool(card and (card.experimental or card.params.experimental))
+    none = ModelLimits(task, None, None, None, None, None, None, experimental)
+    if card is None or card.sha256 != sha256:
+        return none
+    for name, point in card.operating_points.items():  # figures at the decision the app makes
         if isinstance(point, dict) and point.get("sensitivity") is not None and point.get("specificity") is not None:
-            positive = name.split(" ")[0]
-            return ModelLimits(task, float(point["sensitivity"]), float(point["specificity"]),
-                               _ci(point.get("sensitivity_ci95")), _ci(point.get("specificity_ci95")),
-                               f"{name}, threshold {point.get('threshold')}", positive, experimental)
-    for name, figures in (card.get("metrics") or {}).items():
+            return _figures(task, f"{name}, threshold {point.get('threshold')}", point, name.split(" ")[0],
+                            experimental)
+    labels = list(card.params.labels or [])
+    for name, figures in card.metrics.items():
         if not isinstance(figures, dict) or "comparison" in name:
             continue
         positive = None
         if figures.get("per_class") and labels:
             positive = labels[-1]
-            figures = (figures.get("per_class") or {}).get(positive) or {}
+            figures = figures["per_class"].get(positive) or {}
         if figures.get("sensitivity") is not None and figures.get("specificity") is not None:
-            return ModelLimits(task, float(figures["sensitivity"]), float(figures["specificity"]),
-                               _ci(figures.get("sensitivity_ci95")), _ci(figures.get("specificity_ci95")),
-                               name, positive, experimental)
-    return ModelLimits(task, None, None, None, None, None, None, experimental)
+            return _figures(task, name, figures, positive, experimental)
+    return none
 
 
 def model_limits(result: ScreeningResult) -> dict[str, ModelLimits]:

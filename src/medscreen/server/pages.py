@@ -13,12 +13,13 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from medscreen.server.api import accept_upload, review_default_task, visit_report
 from medscreen.server.charts import timeline_svg
-from medscreen.server.deps import SESSION_KEY, CsrfFailed, DbSession, PageUser, session_user
+from medscreen.server.deps import SESSION_KEY, DbSession, PageUser, require_csrf, session_user
 from medscreen.server.schemas import RecordId
-from medscreen.server.security import CSRF_FIELD, check_csrf, client_ip
+from medscreen.server.security import CSRF_FIELD, client_ip
 from medscreen.server.services import (
     NotFoundError,
     UploadError,
@@ -45,6 +46,7 @@ from medscreen.store.screenings import (
     mark_reviews_seen,
     queue_category,
     review_queue,
+    new_review_counts,
     unseen_reviews,
 )
 from medscreen.store.timeline import eye_timeline
@@ -54,11 +56,6 @@ from medscreen.tasks import TASKS
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-
-
-def _require_csrf(request: Request, token: str | None) -> None:
-    if not check_csrf(request, token):
-        raise CsrfFailed("this form has expired or did not come from medscreen; reload the page and try again")
 
 
 def _safe_next(target: str | None) -> str:
@@ -88,7 +85,7 @@ def login_page(request: Request, db: DbSession, next: str | None = None) -> Resp
 def login(request: Request, db: DbSession, username: str = Form("", max_length=200),
           password: str = Form("", max_length=1100), csrf_token: str = Form("", alias=CSRF_FIELD),
           next: str = Form("/")) -> Response:
-    _require_csrf(request, csrf_token)
+    require_csrf(request, csrf_token)
     throttle: LoginThrottle = request.app.state.login_throttle
     address = request.client.host if request.client else None
     context = {"next": _safe_next(next), "username": username}
@@ -130,7 +127,7 @@ def _minutes(seconds: int) -> str:
 
 @router.post("/logout")
 def logout(request: Request, db: DbSession, csrf_token: str = Form("", alias=CSRF_FIELD)) -> Response:
-    _require_csrf(request, csrf_token)
+    require_csrf(request, csrf_token)
     user_id = end_login_session(db, request.session.get(SESSION_KEY))
     if user_id is not None:
         audit(db, db.get(User, user_id), "logout", "user", user_id, client_ip(request))
@@ -152,20 +149,19 @@ def patients_page(request: Request, db: DbSession, auth: PageUser, q: str | None
     patients = search_patients(db, auth.user, q, auth.ip)
     db.commit()
     return render(request, "patients.html", {"patients": patients, "q": q or "", "form": {},
-                                             "new_reviews": _new_reviews(patients)}, user=auth.user)
+                                             "new_reviews": _new_reviews(db, patients)}, user=auth.user)
 
 
-def _new_reviews(patients: list[Any]) -> dict[int, int]:
+def _new_reviews(db: Session, patients: list[Any]) -> dict[int, int]:
     """Per patient id, how many of their screenings have a review no health worker has opened yet."""
-    counts = {p.id: sum(len(unseen_reviews(v)) for v in p.visits) for p in patients}
-    return {pid: n for pid, n in counts.items() if n}
+    return new_review_counts(db, [p.id for p in patients])
 
 
 @router.post("/patients")
 def register_patient(request: Request, db: DbSession, auth: PageUser, csrf_token: str = Form("", alias=CSRF_FIELD),
                      name: str = Form(""), clinic_ref: str = Form(""), birth_year: str = Form(""),
                      sex: str = Form("")) -> Response:
-    _require_csrf(request, csrf_token)
+    require_csrf(request, csrf_token)
     form = {"name": name, "clinic_ref": clinic_ref, "birth_year": birth_year, "sex": sex}
     try:
         year = int(birth_year) if birth_year.strip() else None
@@ -184,7 +180,7 @@ def register_patient(request: Request, db: DbSession, auth: PageUser, csrf_token
         patients = search_patients(db, auth.user, None, auth.ip)
         db.commit()
         return render(request, "patients.html", {"patients": patients, "q": "", "form": form, "message": str(exc),
-                                                 "new_reviews": _new_reviews(patients)}, status_code=422, user=auth.user)
+                                                 "new_reviews": _new_reviews(db, patients)}, status_code=422, user=auth.user)
     return _see(f"/patients/{patient.id}")
 
 
@@ -200,7 +196,7 @@ def patient_page(patient_id: RecordId, request: Request, db: DbSession, auth: Pa
 @router.post("/patients/{patient_id}/visits")
 def start_visit(patient_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), modality: str = Form("fundus")) -> Response:
-    _require_csrf(request, csrf_token)
+    require_csrf(request, csrf_token)
     visit = create_visit(db, auth.user, patient_id, modality, None, auth.ip)
     db.commit()
     return _see(f"/visits/{visit.id}")
@@ -234,7 +230,7 @@ def visit_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUs
 def upload_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), eye: str | None = Form(None),
                 file: UploadFile = File(...), idempotency_key: str | None = Form(None, max_length=64)) -> Response:
-    _require_csrf(request, csrf_token)
+    require_csrf(request, csrf_token)
     try:
         capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye, idempotency_key)
     except UploadError as exc:
@@ -250,7 +246,7 @@ def upload_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageU
 def eye_answer(capture_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                csrf_token: str = Form("", alias=CSRF_FIELD), eye: str = Form(...)) -> Response:
     """The answer to "this looks like the other eye": move the capture there, or keep it (audited)."""
-    _require_csrf(request, csrf_token)
+    require_csrf(request, csrf_token)
     capture, _ = set_capture_eye(db, auth.user, capture_id, eye, auth.ip)
     db.commit()
     return _see(f"/visits/{capture.visit_id}#screening-{capture.screenings[-1].id}")
@@ -309,7 +305,7 @@ def case_page(screening_id: RecordId, request: Request, db: DbSession, auth: Pag
 def review_form(screening_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), decision: str = Form(...), task: str = Form(""),
                 label: str = Form(""), comment: str = Form("", max_length=4000)) -> Response:
-    _require_csrf(request, csrf_token)
+    require_csrf(request, csrf_token)
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     authorize(db, auth.user, "review.create", screening, ip=auth.ip)
     try:

@@ -24,16 +24,29 @@ from sqlalchemy.orm import Session
 from medscreen.config import LimitSettings
 from medscreen.errors import ImageReadError
 from medscreen.io.images import image_info
+from medscreen.server.schemas import MAX_RECORD_ID
 from medscreen.store.audit import audit, audit_rows, authorize
 from medscreen.store.blobs import BlobStore
 from medscreen.store.errors import StoreError
 from medscreen.store.laterality import answer_eye
-from medscreen.store.models import Capture, Clinic, Modality, Patient, Role, Screening, Sex, User, Visit, utcnow
+from medscreen.store.models import (
+    Capture,
+    Clinic,
+    Modality,
+    Patient,
+    Role,
+    Screening,
+    Sex,
+    User,
+    Visit,
+    utcnow,
+)
 from medscreen.store.uploads import capture_for_key, record_capture
 from medscreen.store.users import require
 
 __all__ = [
     "NotFoundError",
+    "get_record",
     "check_text",
     "UploadError",
     "create_patient",
@@ -64,11 +77,13 @@ class UploadError(Exception):
 
 
 #: the largest id a database row can have (signed 64-bit); larger ids are answered "does not exist"
-_MAX_ID = 2**63 - 1
+def get_record(session: Session, cls: type, record_id: int) -> Any:
+    """The row of ``cls`` with ``record_id``.
 
-
-def _get(session: Session, cls: type, record_id: int) -> Any:
-    obj = session.get(cls, record_id) if 1 <= record_id <= _MAX_ID else None
+    Raises:
+        NotFoundError: none (ids outside 1 … 2⁶³−1 included).
+    """
+    obj = session.get(cls, record_id) if 1 <= record_id <= MAX_RECORD_ID else None
     if obj is None:
         raise NotFoundError(f"{cls.__name__.lower()} {record_id} does not exist; check the id")
     return obj
@@ -95,21 +110,21 @@ def check_text(field: str, value: str | None, *, newlines: bool = False) -> None
 
 def get_patient(session: Session, user: User, patient_id: int, ip: str | None) -> Patient:
     """The patient, after ``patient.read`` is authorized and audited."""
-    patient = _get(session, Patient, patient_id)
+    patient = get_record(session, Patient, patient_id)
     authorize(session, user, "patient.read", patient, ip=ip)
     return patient
 
 
 def get_visit(session: Session, user: User, visit_id: int, ip: str | None) -> Visit:
     """The visit, after ``visit.read`` is authorized and audited."""
-    visit = _get(session, Visit, visit_id)
+    visit = get_record(session, Visit, visit_id)
     authorize(session, user, "visit.read", visit, ip=ip)
     return visit
 
 
 def get_screening(session: Session, user: User, screening_id: int, ip: str | None) -> Screening:
     """The screening, after ``screening.read`` is authorized and audited."""
-    screening = _get(session, Screening, screening_id)
+    screening = get_record(session, Screening, screening_id)
     authorize(session, user, "screening.read", screening, ip=ip)
     return screening
 
@@ -158,7 +173,7 @@ def create_patient(session: Session, user: User, *, name: str | None, clinic_ref
     target = clinic_id if clinic_id is not None else user.clinic_id
     if target is None:
         raise StoreError("an admin has no clinic: choose the clinic the patient belongs to (clinic_id)")
-    clinic = _get(session, Clinic, target)
+    clinic = get_record(session, Clinic, target)
     require(user, "patient.create", clinic)
     patient = Patient(clinic=clinic, clinic_ref=clinic_ref, name=name, birth_year=birth_year, sex=sex_value)
     session.add(patient)
@@ -185,7 +200,7 @@ def create_visit(session: Session, user: User, patient_id: int, modality: str, n
     except ValueError:
         raise StoreError(f"modality {modality!r} must be 'fundus' or 'ultrasound'") from None
     check_text("notes", notes, newlines=True)
-    patient = _get(session, Patient, patient_id)
+    patient = get_record(session, Patient, patient_id)
     require(user, "visit.create", patient)
     visit = Visit(patient=patient, modality=kind, created_by=user, notes=(notes or "").strip() or None)
     session.add(visit)
@@ -247,7 +262,7 @@ def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int
             already used for another image (409); nothing is stored.
         StoreError: bad eye for the visit's modality; PermissionDeniedError: not allowed.
     """
-    visit = _get(session, Visit, visit_id)
+    visit = get_record(session, Visit, visit_id)
     if visit.modality is Modality.ULTRASOUND and not eye:
         eye = None
     if len(data) > blobs.max_bytes:
@@ -302,7 +317,7 @@ def set_capture_eye(session: Session, user: User, capture_id: int, eye: str, ip:
     Raises:
         NotFoundError: no such capture; PermissionDeniedError: not allowed; StoreError: a bad eye.
     """
-    capture = _get(session, Capture, capture_id)
+    capture = get_record(session, Capture, capture_id)
     return capture, answer_eye(session, capture, user, eye, ip)
 
 

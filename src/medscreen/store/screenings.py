@@ -15,8 +15,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, selectinload
 
 from medscreen.errors import did_you_mean
 from medscreen.store.errors import StoreError
@@ -57,6 +57,7 @@ __all__ = [
     "review_queue",
     "standing_advice",
     "unseen_reviews",
+    "new_review_counts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -169,10 +170,13 @@ def review_queue(
             .join(Patient, Visit.patient_id == Patient.id)
             .where(Patient.clinic_id == user.clinic_id)
         )
+    query = query.options(selectinload(Screening.capture).selectinload(Capture.visit).selectinload(Visit.patient))
+    # every unreviewed case is ranked (the urgency comes from the stored result), then the first `limit` are kept
     ranked = [(QUEUE_FILTERS.index(queue_category(s)), s) for s in session.scalars(query)]
-    wanted = [s for rank, s in ranked if (QUEUE_FILTERS[rank] == category if category else rank < len(QUEUE_FILTERS) - 1)]
-    wanted.sort(key=lambda s: QUEUE_FILTERS.index(queue_category(s)))  # stable: oldest first within a category
-    return wanted[:limit]
+    wanted = [(rank, s) for rank, s in ranked
+              if (QUEUE_FILTERS[rank] == category if category else rank < len(QUEUE_FILTERS) - 1)]
+    wanted.sort(key=lambda item: item[0])  # stable: oldest first within a category
+    return [s for _, s in wanted[:limit]]
 
 
 def current_review(screening: Screening) -> Review | None:
@@ -193,6 +197,21 @@ def unseen_reviews(visit: Visit) -> list[Review]:
     """Current reviews of the visit's screenings that no health worker has opened yet."""
     return [r for c in visit.captures for s in c.screenings
             if (r := current_review(s)) is not None and r.seen_at is None]
+
+
+def new_review_counts(session: Session, patient_ids: list[int]) -> dict[int, int]:
+    """Per patient id (only those with any), how many current reviews no health worker has opened: one query."""
+    if not patient_ids:
+        return {}
+    rows = session.execute(
+        select(Visit.patient_id, func.count(Review.id))
+        .join(Capture, Capture.visit_id == Visit.id)
+        .join(Screening, Screening.capture_id == Capture.id)
+        .join(Review, Review.screening_id == Screening.id)
+        .where(Visit.patient_id.in_(patient_ids), Review.superseded_at.is_(None), Review.seen_at.is_(None))
+        .group_by(Visit.patient_id)
+    )
+    return {pid: n for pid, n in rows if n}
 
 
 def mark_reviews_seen(visit: Visit, user: User) -> int:
