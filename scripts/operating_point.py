@@ -49,10 +49,17 @@ def main() -> None:
     with open(args.predictions, newline="") as fh:
         rows = list(csv.DictReader(fh))
     column = f"p_{args.positive}"
-    if not rows or column not in rows[0]:
-        raise SystemExit(f"{args.predictions}: no {column} column; give predictions with label and p_<class> columns")
+    if not rows or not {"label", column} <= set(rows[0]):
+        raise SystemExit(f"{args.predictions}: needs a label and a {column} column; give predictions with label and "
+                         "p_<class> columns")
     truth = np.array([r["label"] == args.positive for r in rows], int)
-    prob = np.array([float(r[column]) for r in rows])
+    try:
+        prob = np.array([float(r[column]) for r in rows])
+    except ValueError:
+        raise SystemExit(f"{args.predictions}: {column} has a value that is not a number; fix or remove that row") from None
+    if truth.all() or not truth.any():
+        raise SystemExit(f"{args.predictions}: the operating point needs both {args.positive} and other cases; "
+                         "give a validation split with both")
     try:
         card = load_card(args.card)
     except MedscreenError as exc:

@@ -37,3 +37,16 @@ def test_default_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatch
     s = default_settings()
     assert s.limits.max_image_pixels == DEFAULT_MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS and s.database.url is None
     assert s.server.session_cookie == "medscreen_session" and s.server.session_max_age_s == 12 * 3600
+
+
+def test_a_bad_variable_is_named_at_the_command_line_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
+    from medscreen.config import get_settings
+    from medscreen.errors import ConfigError
+
+    monkeypatch.setenv("MEDSCREEN_LIMITS__MAX_IMAGE_PIXELS", "abc")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="MEDSCREEN_LIMITS__MAX_IMAGE_PIXELS: .*fix or unset"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

@@ -21,9 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from medscreen.errors import ConfigError
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
@@ -215,5 +217,15 @@ def default_settings() -> Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings from the environment, read once per process (for the command line, the process boundary)."""
-    return Settings()
+    """Settings from the environment, read once per process (for the command line, the process boundary).
+
+    Raises:
+        ConfigError: a ``MEDSCREEN_*`` variable has a value the setting refuses (the message names it).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MEDSCREEN_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{problems}; fix or unset the environment variable") from None

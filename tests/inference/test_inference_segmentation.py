@@ -132,6 +132,14 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
     card = json.loads(onnx.with_suffix(".json").read_text())
     assert card["metrics"]["validation"]["n"] == 6 and card["commands"] == ["medscreen evaluate lesion ..."]
     assert "## Validation: validation" in onnx.with_suffix(".md").read_text()
+    result = runner.invoke(app, ["export", "add-metrics", str(onnx), "--name", "x", "--json", str(tmp_path / "no.json")])
+    assert result.exit_code == 2 and "not found; give the OUT.json" in result.output
+    bad_card = tmp_path / "bad_card.json"
+    bad_card.write_text(json.dumps({"training_data": []}))  # version 2 needs its datasets
+    refused = tmp_path / "refused.onnx"
+    result = runner.invoke(app, ["export", "segmentation", str(run / "checkpoints" / "best.ckpt"), "--out", str(refused),
+                                 "--card", str(bad_card)])
+    assert result.exit_code == 2 and not refused.exists()  # no model is left without its card
     # the same evaluation with the PyTorch checkpoint gives the same masks
     out_ckpt = tmp_path / "eval_ckpt.json"
     result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(data / "m.csv"), "--model",

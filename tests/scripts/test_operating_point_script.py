@@ -51,4 +51,15 @@ def test_a_missing_class_column_is_a_clear_error(tmp_path: Path) -> None:
     _predictions(preds)
     card.write_text("{}")
     done = _run(str(preds), "--card", str(card), "--positive", "normal", "--write", "review_band")
-    assert done.returncode != 0 and "no p_normal column" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode != 0 and "needs a label and a p_normal column" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_one_class_or_no_label_is_a_clear_error(tmp_path: Path) -> None:
+    preds, card = tmp_path / "p.csv", tmp_path / "c.json"
+    card.write_text("{}")
+    preds.write_text("label,p_malignant\nmalignant,0.9\nmalignant,0.7\n")
+    done = _run(str(preds), "--card", str(card), "--positive", "malignant", "--write", "malignancy_threshold")
+    assert done.returncode != 0 and "needs both malignant and other cases" in done.stderr
+    preds.write_text("p_malignant\n0.9\n")
+    done = _run(str(preds), "--card", str(card), "--positive", "malignant", "--write", "review_band")
+    assert "needs a label and a p_malignant column" in done.stderr and "Traceback" not in done.stderr

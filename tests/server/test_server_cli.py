@@ -52,3 +52,7 @@ def test_users_token_prints_a_working_token_once(tmp_path: Path) -> None:
         engine.dispose()
     r = runner.invoke(app, ["users", "token", "nobody", "--name", "x", "--data-dir", str(home)])
     assert r.exit_code == 2 and "nobody" in r.output
+    r = runner.invoke(app, ["users", "token", "Scrip", "--name", "x", "--data-dir", str(home)])
+    assert r.exit_code == 2 and "did you mean 'script'" in r.output.lower()  # the same lookup as the other commands
+    r = runner.invoke(app, ["users", "token", " Script ", "--name", "y", "--data-dir", str(home)])
+    assert r.exit_code == 0, r.output  # names are stored lower-case

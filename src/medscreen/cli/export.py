@@ -41,14 +41,20 @@ def add_metrics(
     command: list[str] | None = typer.Option(None, "--command", help="Command(s) that produced it, for the card."),
 ) -> None:
     """Record an evaluation in a model's card (JSON and Markdown); the weights are untouched."""
-    from medscreen.errors import ModelError
+    from medscreen.errors import ConfigError, ModelError
     from medscreen.inference.card import add_metrics as add_to_card
     from medscreen.inference.card import load_card, write_card
 
     card_path = model.with_suffix(".json")
     if not card_path.is_file():
         raise ModelError(f"{model}: no card {card_path.name} beside it; export the model first")
-    write_card(add_to_card(load_card(card_path), name, json.loads(metrics.read_text()), command), model)
+    try:
+        report = json.loads(metrics.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--json {metrics}: not found; give the OUT.json `medscreen evaluate` wrote") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--json {metrics}: not JSON ({exc}); give the OUT.json `medscreen evaluate` wrote") from None
+    write_card(add_to_card(load_card(card_path), name, report, command), model)
     console.print(f"card of {model.name}: added metrics {name!r}")
 
 

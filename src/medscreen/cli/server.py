@@ -122,18 +122,13 @@ def create_token_command(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Make an API token for scripts (Authorization: Bearer …); it is printed once and only its hash is kept."""
-    from sqlalchemy import select
-
-    from medscreen.store.models import User
-    from medscreen.store.users import create_api_token
+    from medscreen.store.users import create_api_token, find_user
 
     home = data_home(data_dir)
     engine, sessions = open_database(home)
     try:
         with sessions() as s:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None:
-                raise ConfigError(f"no account {username!r} in {home}; create it with `medscreen users create`")
+            user = find_user(s, username)
             token = create_api_token(s, user, name)
             s.commit()
         console.print(f"API token for {username!r} ({name}); it is shown only now:", highlight=False)

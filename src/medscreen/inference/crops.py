@@ -34,8 +34,8 @@ from medscreen.datasets.manifest import write_manifest
 from medscreen.datasets.records import Record
 from medscreen.errors import ConfigError, ImageReadError
 from medscreen.inference.classification import disc_masker, fundus_crop
-from medscreen.inference.runtime import bundled_model_path
-from medscreen.io.images import file_sha256, read_image
+from medscreen.inference.runtime import bundled_model_path, load_onnx_model
+from medscreen.io.images import read_image
 from medscreen.transforms.geometry import resize
 
 __all__ = ["CROP_DATASETS", "record_is_crop", "write_disc_crops"]
@@ -112,7 +112,7 @@ def write_disc_crops(
         counts.setdefault(r.dataset, {}).setdefault(str(r.label), 0)
         counts[r.dataset][str(r.label)] += 1
     (out_dir / "crops.json").write_text(json.dumps({
-        "disc_model": str(model_path), "disc_model_sha256": file_sha256(model_path), "size": size,
+        "disc_model": str(model_path), "disc_model_sha256": load_onnx_model(str(model_path)).sha256, "size": size,
         "framing": framing, "crop_k": k, "n": len(kept), "n_skipped": len(skipped), "counts": counts,
     }, indent=2))
     logging.getLogger(__name__).info("wrote %d crops to %s (%d skipped)", len(kept), out_dir, len(skipped))

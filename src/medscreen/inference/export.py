@@ -8,7 +8,7 @@ import logging
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -213,7 +213,7 @@ def _segmentation_card(module: Any, out: Path, params: Mapping[str, Any], atol: 
     export_onnx(module.net, out, in_channels=channels, input_size=cfg.input_size)
     images = np.random.default_rng(0).random((2, channels, cfg.input_size, cfg.input_size), dtype=np.float32)
     diff = _checked(lambda: check_parity(module.net, out, images, atol=atol), out)
-    defaults = {"refine_k": 3.0} if cfg.task == "disc" else {"min_area_fraction": 0.0}
+    defaults = get_task(cfg.task).card_params  # the inference parameters a card of this task carries
     return {
         "task": cfg.task, "arch": cfg.arch, "input_size": cfg.input_size, "in_channels": channels,
         "threshold": cfg.threshold, "params": {k: params.get(k, v) for k, v in defaults.items()},
@@ -260,10 +260,13 @@ def _classifier_card(module: Any, checkpoint: Path, out: Path, atol: float) -> d
     return card
 
 
-def _checked(parity: Callable[[], float], out: Path) -> float:
-    """Run a parity check; never leave a model that failed it."""
+_T = TypeVar("_T")
+
+
+def _checked(check: Callable[[], _T], out: Path) -> _T:
+    """Run a check of the written model (parity, its card); never leave a model that failed it."""
     try:
-        return parity()
+        return check()
     except Exception:
         out.unlink(missing_ok=True)
         raise
@@ -317,7 +320,9 @@ def export_model(
         fields = _segmentation_card(module, out, params or {}, 1e-3 if atol is None else atol)
     else:
         fields = _classifier_card(module, checkpoint, out, 1e-4 if atol is None else atol)
-    card = parse_card({"card_version": CARD_VERSION, **fields, "sha256": file_sha256(out), **extra}, out.name)
+    # a card source that does not make a valid card leaves no model without a card behind
+    card = _checked(lambda: parse_card({"card_version": CARD_VERSION, **fields, "sha256": file_sha256(out), **extra},
+                                       out.name), out)
     write_card(card, out)
     log.info("exported %s with its card (max |Δlogit| %.2e)", out, card.onnx_parity_max_abs_diff)
     return card
