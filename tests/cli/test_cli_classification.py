@@ -131,6 +131,7 @@ def test_labels_of_another_task_are_refused_naming_the_expected_ones(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # trains a model per fold
 def test_cv_command_and_the_deprecated_evaluate_cv_give_the_same_report(tmp_path):
     manifest = _manifest(tmp_path, n_patients=12)  # each fold's training part holds the 5 patients a split needs
     settings = ["--epochs", "1", "--input-size", "32", "--select", "last", "--seed", "3"]

@@ -71,6 +71,7 @@ def test_unknown_keys_and_other_tasks_are_refused(tmp_path):
         ConfigValues(ClassificationConfig, path).build("glaucoma")
 
 
+@pytest.mark.slow  # the corrected rerun trains
 def test_a_misspelt_architecture_writes_nothing_so_the_corrected_rerun_trains(tmp_path):
     manifest, run = _manifest(tmp_path), tmp_path / "run"
     args = ["train", "glaucoma", "--manifest", str(manifest), "--out", str(run), "--epochs", "1",
