@@ -14,6 +14,7 @@ from medscreen.inference.card import (
     CardParams,
     DatasetCredit,
     ModelCard,
+    TrainingImages,
     add_metrics,
     load_card,
     parse_card,
@@ -54,6 +55,34 @@ def test_bundled_card_is_current_and_credits_each_training_dataset(task):
 
 
 @pytest.mark.parametrize("task", BUNDLED)
+def test_bundled_card_records_its_training_and_validation_images(task):
+    card = load_card(WEIGHTS / f"{task}.json")
+    images = card.training_images
+    assert images is not None and images.train and images.val
+    assert images.train == sorted(set(images.train)) and images.val == sorted(set(images.val))
+    if card.training_split is not None:  # at least one digest per image of the run's split
+        assert len(images.train) >= card.training_split.n_train and len(images.val) >= card.training_split.n_val
+    assert f"{len(images.train)} training, {len(images.val)} validation" in (WEIGHTS / f"{task}.md").read_text()
+
+
+def test_training_images_round_trip_through_the_card(tmp_path):
+    credit = {"name": "blobs", "licence": "CC0", "citation": "this test"}
+    digests = {"train": ["CD" * 32, "ab" * 32, "ab" * 32], "val": ["ef" * 32]}
+    card = parse_card({"card_version": 3, "task": "lesion", "input_size": 64, "in_channels": 1,
+                       "training_data": [credit], "training_images": digests}, "new.json")
+    assert card.training_images == TrainingImages(train=["ab" * 32, "cd" * 32], val=["ef" * 32])
+    json_path, md_path = write_card(card, tmp_path / "lesion.onnx")
+    again = load_card(json_path)
+    assert again.training_images == card.training_images and again.card_version == 3
+    assert json.loads(json_path.read_text())["training_images"] == {"train": ["ab" * 32, "cd" * 32], "val": ["ef" * 32]}
+    assert "2 training, 1 validation" in md_path.read_text()
+    assert card.training_images.status(["cd" * 32]) == "train" and card.training_images.status(["00" * 32]) == "unseen"
+    with pytest.raises(ModelError, match=r"training_images.*not a SHA-256"):
+        parse_card({"card_version": 3, "task": "lesion", "input_size": 64, "in_channels": 1,
+                    "training_data": [credit], "training_images": {"train": ["IDRiD_01.jpg"]}}, "bad.json")
+
+
+@pytest.mark.parametrize("task", BUNDLED)
 def test_rewriting_a_bundled_card_reproduces_its_files(task, tmp_path):
     card = load_card(WEIGHTS / f"{task}.json")
     json_path, md_path = write_card(card, tmp_path / f"{task}.onnx")
@@ -72,7 +101,7 @@ def test_old_cards_without_a_version_still_load(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(json.dumps(OLD_CARD))
     card = load_card(path)
-    assert card.card_version == 1
+    assert card.card_version == 1 and card.training_images is None  # not recorded: unknown
     assert card.training_data == [
         DatasetCredit(name="BUSI", licence="CC0 / CC BY 4.0", citation="Al-Dhabyani et al. 2020"),
         DatasetCredit(name="IDRiD", licence="CC BY 4.0", citation="Porwal P. et al., Data (2018), doi:10.3390/data3030025",

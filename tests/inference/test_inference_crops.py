@@ -14,6 +14,7 @@ from medscreen.datasets.manifest import read_manifest
 from medscreen.datasets.records import Record
 from medscreen.errors import ConfigError
 from medscreen.inference.crops import record_is_crop, write_disc_crops
+from medscreen.io.images import file_sha256
 
 
 def test_photos_are_cropped_around_the_disc_and_crops_only_squared(tmp_path: Path) -> None:
@@ -31,6 +32,10 @@ def test_photos_are_cropped_around_the_disc_and_crops_only_squared(tmp_path: Pat
     assert [(r.dataset, r.label, r.patient_id) for r in rows] == [("hygd", "normal", "hygd:1"),
                                                                    ("acrima", "glaucoma", None)]
     assert all(Image.open(r.image).size == (64, 64) for r in rows)
+    # each crop names its source photo by digest, so a card trained on crops records the photos
+    assert [r.fields["source_sha256"] for r in rows] == [file_sha256(photo), file_sha256(crop)]
+    assert read_manifest(tmp_path / "out" / "manifest_acrima.csv").records[0].fields["source_sha256"] == \
+        file_sha256(crop)
     assert (tmp_path / "out" / "manifest_hygd.csv").is_file() and (tmp_path / "out" / "manifest_acrima.csv").is_file()
     info = json.loads((tmp_path / "out" / "crops.json").read_text())
     assert info["n"] == 2 and info["n_skipped"] == 1 and len(info["disc_model_sha256"]) == 64

@@ -39,7 +39,7 @@ from typing import Any
 from medscreen.datasets.records import DatasetIndex, Record
 from medscreen.errors import ManifestError, closest
 
-__all__ = ["MANIFEST_COLUMNS", "MASK_SEPARATOR", "read_manifest", "write_manifest"]
+__all__ = ["MANIFEST_COLUMNS", "MASK_SEPARATOR", "SOURCE_DIGEST_COLUMN", "read_manifest", "write_manifest"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ MANIFEST_COLUMNS: tuple[str, ...] = ("image", "mask", "label", "patient_id")
 
 MASK_SEPARATOR = ";"
 """Separates several mask paths in one ``mask`` cell (their union is the mask)."""
+
+SOURCE_DIGEST_COLUMN = "source_sha256"
+"""Extra column of a crops manifest (and of a split.csv trained on it): the SHA-256 of the photo each crop
+was cut from, so that a model card records, and ``evaluate`` recognises, the photos a user has."""
 
 _WRITTEN_COLUMNS = (*MANIFEST_COLUMNS, "dataset", "key")
 _EXPECTED_HEADER = ",".join(MANIFEST_COLUMNS)

@@ -8,6 +8,10 @@ the ONNX Runtime path and the server read it cheaply). Version history:
   training dataset with its licence and citation (CC BY and ODC-By data ask for
   attribution), required and non-empty. The JSON still carries ``licences``
   (rendered from ``training_data``) for readers of version 1.
+- 3: ``training_images``: the SHA-256 of every training and validation image
+  file (:class:`TrainingImages`), so that ``medscreen evaluate`` can tell the
+  images a model learnt from apart from those it never saw. Optional: a card
+  without it (every version-1 and version-2 card) means "unknown".
 
 Version-1 cards still load: their ``licences`` lines become ``training_data``.
 Fields a card does not declare (a newer medscreen's, or a benchmark's such as
@@ -18,10 +22,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ModelError
@@ -31,6 +46,7 @@ __all__ = [
     "CardParams",
     "DatasetCredit",
     "ModelCard",
+    "TrainingImages",
     "TrainingSplit",
     "add_metrics",
     "load_card",
@@ -40,7 +56,7 @@ __all__ = [
 ]
 
 #: the version :class:`ModelCard` writes
-CARD_VERSION = 2
+CARD_VERSION = 3
 
 
 class DatasetCredit(BaseModel):
@@ -133,12 +149,63 @@ class TrainingSplit(BaseModel):
     epochs_run: int | None = None
 
 
+class TrainingImages(BaseModel):
+    """Which image files a model learnt from: SHA-256 hex digests of their bytes, sorted, each once.
+
+    The digest is of the file as stored, not of its decoded pixels: a copy of a
+    public dataset has the same bytes as the one the model was trained on, and
+    hashing bytes needs no decoding. A re-encoded or resized copy is therefore
+    not recognised. For a model trained on disc crops the digests are of the
+    photos the crops were cut from (what a user passes to ``evaluate``).
+
+    Attributes:
+        train: the images of the training split (the weights learnt from them).
+        val: the validation split (used to pick the checkpoint and the threshold,
+            never to update the weights).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train: list[str] = Field(default_factory=list)
+    val: list[str] = Field(default_factory=list)
+
+    @field_validator("train", "val")
+    @classmethod
+    def _sorted_digests(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        """Lower-case, sorted, each digest once (an image in both splits: :meth:`status` says ``train``)."""
+        digests = sorted({v.strip().lower() for v in values})
+        bad = next((d for d in digests if not _SHA256.fullmatch(d)), None)
+        if bad is not None:
+            raise ValueError(f"training_images.{info.field_name} holds {bad!r}, not a SHA-256 hex digest "
+                             "(64 hex digits)")
+        return digests
+
+    def status(self, digests: Iterable[str]) -> str:
+        """``train``, ``val`` or ``unseen``: where any of an image's ``digests`` was in the model's split."""
+        digests = set(digests)
+        if any(d in self._train_set for d in digests):
+            return "train"
+        return "val" if any(d in self._val_set for d in digests) else "unseen"
+
+    @cached_property
+    def _train_set(self) -> frozenset[str]:
+        return frozenset(self.train)
+
+    @cached_property
+    def _val_set(self) -> frozenset[str]:
+        return frozenset(self.val)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 class ModelCard(BaseModel):
     """What a model is, how to feed it, how it was made and measured, and whose data it learnt from.
 
     Read with :func:`load_card`, written with :func:`write_card`. ``metrics``
     holds evaluation reports (``medscreen evaluate``'s JSON) by name;
-    ``training_config`` is the training run's saved config.
+    ``training_config`` is the training run's saved config; ``training_images``
+    the digests of its training and validation images (None: not recorded).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -169,6 +236,7 @@ class ModelCard(BaseModel):
     commands: list[str] = Field(default_factory=list)
     experimental: bool = False
     training_data: list[DatasetCredit] = Field(default_factory=list)
+    training_images: TrainingImages | None = None
 
     #: the keys in the order the card was read, so that rewriting a card keeps its layout
     _order: list[str] = PrivateAttr(default_factory=list)
@@ -316,6 +384,10 @@ def render_card_markdown(card: ModelCard) -> str:
     if params:
         lines += [f"- Inference parameters: `{json.dumps(params)}`", ""]
     lines += ["## Data", "", card.data, ""]
+    if card.training_images is not None:
+        counts = f"{len(card.training_images.train)} training, {len(card.training_images.val)} validation"
+        lines += [(f"Training images recorded by the SHA-256 of their files: {counts} (`medscreen evaluate` "
+                   "reports the images it scores as seen in training, seen in validation, or unseen)."), ""]
     lines += ["## How it was made", "", "```", *card.commands, "```", ""]
     for name, metrics in card.metrics.items():
         lines += [f"## Validation: {name}", "", "| metric | value | 95 % CI |", "|---|---|---|"]

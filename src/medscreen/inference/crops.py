@@ -7,7 +7,9 @@ for every photo. :func:`write_disc_crops` runs the disc stage once per image
 disc, published crops are only squared) and writes
 
 * ``images/<dataset>/<key>.jpg`` — the crop at ``size`` px (JPEG q95),
-* ``manifest.csv`` — every crop, with label, patient, dataset and key, and
+* ``manifest.csv`` — every crop, with label, patient, dataset, key and
+  ``source_sha256`` (its photo's digest: a model trained on the crops records
+  the photos, which is what ``evaluate`` is given), and
 * ``manifest_<dataset>.csv`` — each source alone (leave-one-source-out runs),
 * ``skipped.csv`` — images left out, with the reason: no disc found (never
   guessed) or unreadable (the file is named; one bad file does not stop the run),
@@ -29,12 +31,12 @@ from pathlib import Path
 from PIL import Image
 
 from medscreen.constants import GLAUCOMA_CROP_K
-from medscreen.datasets.manifest import write_manifest
+from medscreen.datasets.manifest import SOURCE_DIGEST_COLUMN, write_manifest
 from medscreen.datasets.records import Record
 from medscreen.errors import ConfigError, ImageReadError
 from medscreen.inference.classification import disc_masker, fundus_crop
 from medscreen.inference.runtime import bundled_model_path, load_onnx_model
-from medscreen.io.images import read_image
+from medscreen.io.images import file_sha256, read_image
 from medscreen.transforms.geometry import resize
 
 __all__ = ["CROP_DATASETS", "record_is_crop", "write_disc_crops"]
@@ -79,6 +81,7 @@ def write_disc_crops(
     model_path = Path(disc_model) if disc_model else bundled_model_path("disc")
     disc = disc_masker(model_path)
     kept: list[Record] = []
+    sources: list[str] = []  # each crop's source photo's SHA-256, so that a model card names the photos
     skipped: list[tuple[Record, str]] = []
     for i, r in enumerate(records):
         try:
@@ -95,13 +98,16 @@ def write_disc_crops(
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(resize(crop, (size, size))).save(path, quality=95)
             kept.append(replace(r, image=path, masks=()))
+            sources.append(file_sha256(r.image))
         if on_progress:
             on_progress(i + 1)
     if not kept:
         raise ConfigError(f"none of the {len(records)} images gave a crop ({skipped[0][1]} …); are these fundus photos?")
-    manifest = write_manifest(kept, out_dir / "manifest.csv")
+    manifest = write_manifest(kept, out_dir / "manifest.csv", extra={SOURCE_DIGEST_COLUMN: sources})
     for dataset in sorted({r.dataset for r in kept}):
-        write_manifest([r for r in kept if r.dataset == dataset], out_dir / f"manifest_{dataset}.csv")
+        write_manifest([r for r in kept if r.dataset == dataset], out_dir / f"manifest_{dataset}.csv",
+                       extra={SOURCE_DIGEST_COLUMN: [d for r, d in zip(kept, sources, strict=True)
+                                                     if r.dataset == dataset]})
     with open(out_dir / "skipped.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image", "dataset", "label", "reason"])

@@ -15,6 +15,7 @@ import torch
 
 from medscreen.errors import ModelError
 from medscreen.inference.card import CARD_VERSION, ModelCard, parse_card, write_card
+from medscreen.inference.provenance import split_training_images
 from medscreen.inference.torch_backend import load_training_module
 from medscreen.io.images import file_sha256
 from medscreen.tasks import get_task
@@ -207,6 +208,19 @@ def _run_training_data(run: Path) -> list[dict[str, str]]:
     return [DATASET_CREDITS[n] for n in names]
 
 
+def _run_training_images(run: Path) -> dict[str, Any]:
+    """``{"training_images": …}`` from the run's ``split.csv``; empty (unknown) when the run has none.
+
+    Raises:
+        ModelError: split.csv names images that cannot be read here.
+    """
+    split = run / "split.csv"
+    if not split.is_file():
+        log.warning("%s: no split.csv, so the card cannot record the training images", run)
+        return {}
+    return {"training_images": split_training_images(split).model_dump()}
+
+
 def _segmentation_card(module: Any, out: Path, params: Mapping[str, Any], atol: float) -> dict[str, Any]:
     cfg = module.config
     channels = get_task(cfg.task).in_channels
@@ -289,7 +303,10 @@ def export_model(
     card fields — data, intended use, limits, ``training_data``… — that
     override the assembled ones). Without ``training_data`` in the source, the
     datasets of the run's ``split.csv`` are credited from
-    :data:`~medscreen.datasets.credits.DATASET_CREDITS`.
+    :data:`~medscreen.datasets.credits.DATASET_CREDITS`; without
+    ``training_images``, the SHA-256 of each of its train and val images is
+    recorded (a crop's source photo where the split has ``source_sha256``), so
+    that ``medscreen evaluate`` can tell seen images from unseen.
 
     Args:
         checkpoint: ``checkpoints/best.ckpt`` of a ``medscreen train`` run.
@@ -304,8 +321,8 @@ def export_model(
         The card written.
 
     Raises:
-        ModelError: unreadable checkpoint or card source, unknown training data, or a failed parity check
-            (nothing is left at ``out`` then).
+        ModelError: unreadable checkpoint or card source, unknown training data, training images that cannot
+            be read, or a failed parity check (nothing is left at ``out`` then).
     """
     checkpoint, out = Path(checkpoint), Path(out)
     module = load_training_module(checkpoint)
@@ -316,13 +333,14 @@ def export_model(
     extra = _card_source(card_source)
     if "training_data" not in extra and "licences" not in extra:
         extra["training_data"] = _run_training_data(checkpoint.parent.parent)
+    images = {} if "training_images" in extra else _run_training_images(checkpoint.parent.parent)
     if found == "segmentation":
         fields = _segmentation_card(module, out, params or {}, 1e-3 if atol is None else atol)
     else:
         fields = _classifier_card(module, checkpoint, out, 1e-4 if atol is None else atol)
     # a card source that does not make a valid card leaves no model without a card behind
-    card = _checked(lambda: parse_card({"card_version": CARD_VERSION, **fields, "sha256": file_sha256(out), **extra},
-                                       out.name), out)
+    card = _checked(lambda: parse_card({"card_version": CARD_VERSION, **fields, "sha256": file_sha256(out),
+                                        **images, **extra}, out.name), out)
     write_card(card, out)
     log.info("exported %s with its card (max |Δlogit| %.2e)", out, card.onnx_parity_max_abs_diff)
     return card

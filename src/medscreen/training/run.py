@@ -31,7 +31,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from medscreen.datasets.manifest import write_manifest
+from medscreen.datasets.manifest import SOURCE_DIGEST_COLUMN, write_manifest
 from medscreen.datasets.records import Record
 from medscreen.datasets.splits import split_records
 from medscreen.errors import ConfigError, ModelError, choose
@@ -86,11 +86,18 @@ class Run:
         return self.resume and self.last.exists()
 
     def write_files(self, config: RunConfig, train: Sequence[Record], val: Sequence[Record]) -> None:
-        """Create the folder; write ``config.json`` and ``split.csv`` (a manifest with a ``split`` column)."""
+        """Create the folder; write ``config.json`` and ``split.csv`` (a manifest with a ``split`` column).
+
+        A crop's ``source_sha256`` (its photo's digest, from ``medscreen data crops``) is carried into
+        split.csv, so that the exported card records the photos the crops were cut from.
+        """
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.json").write_text(config.model_dump_json(indent=2))
-        write_manifest([*train, *val], self.out_dir / "split.csv",
-                       extra={"split": ["train"] * len(train) + ["val"] * len(val)})
+        records = [*train, *val]
+        extra: dict[str, list[Any]] = {"split": ["train"] * len(train) + ["val"] * len(val)}
+        if any(r.fields.get(SOURCE_DIGEST_COLUMN) for r in records):
+            extra[SOURCE_DIGEST_COLUMN] = [r.fields.get(SOURCE_DIGEST_COLUMN) for r in records]
+        write_manifest(records, self.out_dir / "split.csv", extra=extra)
 
     def fit(self, trainer: L.Trainer, module: L.LightningModule, train_loader, val_loader) -> None:
         """``trainer.fit``, continuing from ``latest.ckpt`` when resuming."""
