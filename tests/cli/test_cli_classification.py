@@ -70,6 +70,9 @@ def test_export_then_evaluate_with_onnx_and_checkpoint_agree(trained):
     assert sum(map(sum, report["confusion_matrix"])) == 16
     assert (out_dir / "per_case.csv").is_file() and (out_dir / "roc.png").is_file()
     assert (out_dir / "training_curves.png").exists() is False  # only copied for a .ckpt
+    # evaluated on its own run's images: every one is seen, and the report says so
+    split_counts = {"train": summary["n_train"], "val": summary["n_val"], "unseen": 0}
+    assert report["seen"]["counts"] == split_counts and report["warning"].startswith(f"{summary['n_train']} of 16")
 
     ckpt_json = root / "ckpt.json"
     result = _invoke(["evaluate", "glaucoma", "--manifest", str(manifest), "--crops",
@@ -77,6 +80,7 @@ def test_export_then_evaluate_with_onnx_and_checkpoint_agree(trained):
                                  "--out", str(root / "eval_ckpt")])
     assert result.exit_code == 0, result.output
     from_ckpt = json.loads(ckpt_json.read_text())
+    assert from_ckpt["seen"]["counts"] == split_counts  # a checkpoint's run folder has its split.csv
     assert from_ckpt["n"] == 16 and from_ckpt["auc"] == pytest.approx(report["auc"], abs=1e-6)
     assert from_ckpt["threshold"] == pytest.approx(report["threshold"], abs=1e-6)
     assert report["threshold"] == pytest.approx(summary["threshold"], abs=1e-5)

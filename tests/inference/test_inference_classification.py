@@ -258,6 +258,25 @@ def test_evaluate_classifier_reports_and_writes_per_case_and_plots(tmp_path):
     json.dumps(report)  # JSON-able for --json
 
 
+def test_evaluate_classifier_reports_training_images_apart(tmp_path):
+    from medscreen.inference.card import TrainingImages
+    from medscreen.io.images import file_sha256
+
+    records = _crops(tmp_path)
+    classifier = _brightness_classifier()
+    classifier.training_images = TrainingImages(train=[file_sha256(r.image) for r in records[:4]],
+                                                val=[file_sha256(records[4].image)])
+    report = evaluate_classifier(records, "glaucoma", classifier, is_crop=True, out_dir=tmp_path / "eval")
+    seen = report["seen"]
+    assert seen["counts"] == {"train": 4, "val": 1, "unseen": 3} and report["n"] == 8
+    assert seen["train"]["n"] == 4 and seen["unseen"]["n"] == 3 and seen["unseen"]["tp"] + seen["unseen"]["fn"] == 2
+    assert report["warning"].startswith("4 of 8 images were in this model's training data")
+    with (tmp_path / "eval" / "per_case.csv").open() as f:
+        assert [r["seen"] for r in csv.DictReader(f)] == ["train"] * 4 + ["val"] + ["unseen"] * 3
+    only = evaluate_classifier(records, "glaucoma", classifier, is_crop=True, unseen_only=True)
+    assert only["n"] == 3 and only["seen"]["left_out"] == {"train": 4, "val": 1} and "warning" not in only
+
+
 @pytest.mark.slow
 def test_evaluate_classifier_with_the_onnx_model(exported, tmp_path):
     net, path = exported["glaucoma"]

@@ -117,7 +117,9 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     card = json.loads(onnx.with_suffix(".json").read_text())
     assert card["task"] == "lesion" and card["onnx_parity_max_abs_diff"] <= 1e-4
-    assert card["card_version"] == 2 and card["licences"] == ["blobs: CC0 — this test"]
+    assert card["card_version"] == 3 and card["licences"] == ["blobs: CC0 — this test"]
+    # the run's 4 training and 2 validation images, by their files' SHA-256
+    assert (len(card["training_images"]["train"]), len(card["training_images"]["val"])) == (4, 2)
     assert onnx.with_suffix(".md").exists()
     out_json = tmp_path / "eval.json"
     result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(data / "m.csv"), "--model", str(onnx),
@@ -125,6 +127,8 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(out_json.read_text())
     assert report["n"] == 6 and 0.0 <= report["dice"] <= 1.0 and 0.0 <= report["iou"] <= 1.0
+    assert report["seen"]["counts"] == {"train": 4, "val": 2, "unseen": 0} and "training data" in report["warning"]
+    assert "warning: 4 of 6 images were in this model's training data" in " ".join(result.output.split())
     assert (tmp_path / "eval" / "per_image.csv").exists() and list((tmp_path / "eval" / "worst").glob("*.png"))
     result = runner.invoke(app, ["export", "add-metrics", str(onnx), "--name", "validation", "--json", str(out_json),
                                  "--command", "medscreen evaluate lesion ..."])
@@ -146,6 +150,7 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
                                  str(run / "checkpoints" / "best.ckpt"), "--json", str(out_ckpt)])
     assert result.exit_code == 0, result.output
     assert json.loads(out_ckpt.read_text())["dice"] == pytest.approx(report["dice"], abs=1e-3)
+    assert json.loads(out_ckpt.read_text())["seen"]["counts"] == report["seen"]["counts"]  # from the run's split.csv
 
 
 @pytest.mark.slow

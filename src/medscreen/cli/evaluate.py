@@ -14,9 +14,13 @@ from medscreen.errors import ConfigError
 from medscreen.tasks import TASKS, task_names
 from medscreen.training.config import ClassificationConfig
 
-__all__ = ["SPLIT", "classification_records", "evaluate_app", "load_runner", "print_classification_report"]
+__all__ = ["SPLIT", "classification_records", "evaluate_app", "load_runner", "print_classification_report",
+           "print_seen"]
 
 SPLIT = typer.Option(None, "--split", help="Only manifest rows whose `split` is this (e.g. val).")
+UNSEEN_ONLY = typer.Option(
+    False, "--unseen-only",
+    help="Score only images the model was neither trained nor validated on (by SHA-256, from its card).")
 #: the training settings ``evaluate --cv`` still takes (``medscreen cv`` takes them all)
 _CV_SETTINGS = ("inputs", "arch", "epochs", "input_size", "preprocess", "use_mask", "seed", "select", "lr",
                 "weight_decay", "balance")
@@ -48,6 +52,33 @@ def load_runner(task: str, model: Path | None):
     return onnx, onnx.spec, f"{onnx.path} (ONNX Runtime, sha256 {onnx.sha256[:12]})"
 
 
+def _training_images(runner, model: Path | None):
+    """The training images of :func:`load_runner`'s model: its card's, or its run's split.csv (a ``.ckpt``)."""
+    from medscreen.inference.provenance import checkpoint_training_images
+
+    card = getattr(runner, "card", None)
+    if card is not None:
+        return card.training_images
+    return checkpoint_training_images(model) if model is not None else None
+
+
+def print_seen(report: dict) -> None:
+    """The report's word on seen images: the warning, or a note (validation images, unknown, left out)."""
+    seen = report.get("seen") or {}
+    counts = seen.get("counts", {})
+    if report.get("warning"):
+        err_console.print(f"[yellow]warning:[/] {report['warning']}")
+    elif counts.get("val"):
+        err_console.print(f"[yellow]note:[/] {counts['val']} of {sum(counts.values())} were in this model's "
+                          "validation split (they picked its checkpoint and threshold): slightly optimistic")
+    if not seen.get("recorded", True):
+        err_console.print(f"[yellow]note:[/] {seen['note']}")
+    if seen.get("unseen_only"):
+        left = seen.get("left_out", {})
+        console.print(f"scored only unseen images; left out {left.get('train', 0)} training and "
+                      f"{left.get('val', 0)} validation images")
+
+
 def _segmentation(task: str):
     @handle_errors
     def command(
@@ -60,6 +91,7 @@ def _segmentation(task: str):
         crop_scale: list[float] | None = typer.Option(
             None, "--crop-scale", help="Also evaluate disc-centred crops of side K × disc diameter (repeatable)."
         ),
+        unseen_only: bool = UNSEEN_ONLY,
     ) -> None:
         from medscreen.inference.evaluate import evaluate_segmentation, write_report
 
@@ -71,6 +103,7 @@ def _segmentation(task: str):
             report = evaluate_segmentation(
                 records, task, runner, spec, crop_scales=crop_scale or (), out_dir=out,
                 on_progress=lambda n: progress.update(bar, completed=n),
+                training=_training_images(runner, model), unseen_only=unseen_only,
             )
         report["model"] = description
         write_report(report, json_out)
@@ -78,6 +111,7 @@ def _segmentation(task: str):
             f"n={report['n']}  Dice {report['dice']:.3f} [{report['dice_ci95'][0]:.3f}, {report['dice_ci95'][1]:.3f}]"
             f"  IoU {report['iou']:.3f} [{report['iou_ci95'][0]:.3f}, {report['iou_ci95'][1]:.3f}]  → {json_out}"
         )
+        print_seen(report)
 
     command.__doc__ = f"Evaluate the {task} segmentation model (Dice, IoU, HD95, CIs)."
     return command
@@ -136,6 +170,7 @@ def _classification(task: str):
         cv: int | None = typer.Option(
             None, "--cv", help=f"Deprecated: use `medscreen cv {task} --folds K --out DIR`. K-fold patient-grouped "
             "cross-validation, training in each fold (settings as `medscreen train`, same defaults)."),
+        unseen_only: bool = UNSEEN_ONLY,
         *,
         overrides: ConfigValues,
     ) -> None:
@@ -149,6 +184,10 @@ def _classification(task: str):
         if cv is not None:
             from medscreen.cli.cv import cross_validation
 
+            if unseen_only:
+                raise ConfigError("--unseen-only scores a trained model; --cv trains new ones on these images, "
+                                  "so give one or the other")
+
             err_console.print(f"[yellow]note:[/] `evaluate --cv` is deprecated; use `medscreen cv {task} "
                               "--folds K --out DIR` (the same settings as `medscreen train`)")
             config = overrides.build(task, full_photos=not crops)
@@ -160,13 +199,15 @@ def _classification(task: str):
             with Progress(console=console, transient=True) as progress:
                 bar = progress.add_task("classifying", total=len(records))
                 report = evaluate_classifier(records, task, classifier, is_crop=crops, out_dir=out,
-                                             on_progress=lambda n: progress.update(bar, completed=n))
+                                             on_progress=lambda n: progress.update(bar, completed=n),
+                                             unseen_only=unseen_only)
             if out is not None and model is not None and model.suffix == ".ckpt":
                 curves = model.parent.parent / "curves.png"
                 if curves.is_file():
                     (out / "training_curves.png").write_bytes(curves.read_bytes())
         write_report(report, json_out)
         print_classification_report(report, json_out)
+        print_seen(report)
 
     command.__doc__ = f"Evaluate the {task} classifier (AUC with CI, metrics at the stored threshold, ECE)."
     return command

@@ -21,6 +21,8 @@ from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_matrix
 from medscreen.datasets.records import Record, task_label
 from medscreen.errors import ConfigError, ModelError
+from medscreen.inference.card import TrainingImages
+from medscreen.inference.provenance import checkpoint_training_images, records_to_score, seen_report, seen_warning
 from medscreen.inference.runtime import ModelSpec, OnnxModel, bundled_model_path, load_onnx_model
 from medscreen.inference.segmentation import segment_disc, segment_lesion
 from medscreen.io.images import read_image
@@ -107,12 +109,14 @@ class Classifier:
 
     ``spec.params`` holds ``labels``, ``inputs`` (image/clinical/fused),
     ``preprocess``, ``clinical_features``, ``framing``, ``crop_k`` and
-    ``use_mask``. ``run`` maps named inputs to logits.
+    ``use_mask``. ``run`` maps named inputs to logits. ``training_images``: the images
+    the model was trained and validated on (its card's, or its run's split.csv); None: unknown.
     """
 
     spec: ModelSpec
     run: FeedRunner
     description: str = ""
+    training_images: TrainingImages | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -154,7 +158,8 @@ def onnx_classifier(model: OnnxModel) -> Classifier:
             raise ModelError(f"{model.path.name} needs inputs {sorted(names)}, got {sorted(feeds)}")
         return model.session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
 
-    return Classifier(model.spec, run, f"{model.path} (ONNX Runtime, sha256 {model.sha256[:12]})")
+    return Classifier(model.spec, run, f"{model.path} (ONNX Runtime, sha256 {model.sha256[:12]})",
+                      model.card.training_images)
 
 
 def spec_params(config: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:
@@ -180,13 +185,22 @@ def evaluate_classifier(
     out_dir: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
     batch_size: int = 16,
+    unseen_only: bool = False,
 ) -> dict:
     """Run ``classifier`` on labelled ``records`` and report (see :func:`summarise_by_source`).
 
     Photos in which no optic disc is found cannot be screened; they are
     counted (``n_no_disc``, ``no_disc``) and left out of the metrics.
-    ``out_dir`` receives ``per_case.csv`` and ROC, confusion-matrix and
-    calibration PNGs.
+    Each image is hashed and looked up in the classifier's training images:
+    the report's ``seen`` block holds the counts and the metrics of the
+    training, validation and unseen images apart, and ``warning`` is set when
+    training images were scored; ``unseen_only`` scores only the unseen ones.
+    ``out_dir`` receives ``per_case.csv`` (with a ``seen`` column) and ROC,
+    confusion-matrix and calibration PNGs.
+
+    Raises:
+        ModelError: no disc found in any photo.
+        ConfigError: ``unseen_only`` with nothing unseen, or a card that does not record its training images.
     """
     from medscreen.evaluation.classification import summarise_by_source
     from medscreen.evaluation.plots import plot_calibration, plot_confusion, plot_roc
@@ -194,10 +208,12 @@ def evaluate_classifier(
     labels = classifier.labels
     params = classifier.spec.params
     uses_image = classifier.inputs in ("image", "fused")
+    records, statuses, left_out = records_to_score(records, classifier.training_images, unseen_only=unseen_only)
     kept: list[Record] = []
+    seen: list[str] = []
     images: list[np.ndarray] = []
     no_disc: list[str] = []
-    for i, r in enumerate(records):
+    for i, (r, status) in enumerate(zip(records, statuses, strict=True)):
         if uses_image:
             image = task_image(r, task, is_crop=is_crop, use_mask=params.use_mask, framing=params.framing,
                                k=params.crop_k)
@@ -206,6 +222,7 @@ def evaluate_classifier(
                 continue
             images.append(image)
         kept.append(r)
+        seen.append(status)
         if on_progress:
             on_progress(i + 1)
     if not kept:
@@ -218,13 +235,20 @@ def evaluate_classifier(
                                         None if clinical is None else clinical[start:stop]))
     prob = np.concatenate(probs)
     truth = np.array([labels.index(r.label) for r in kept])
-    report = summarise_by_source(truth, prob, labels, [r.dataset for r in kept], threshold=classifier.spec.threshold)
+    sources = [r.dataset for r in kept]
+    report = summarise_by_source(truth, prob, labels, sources, threshold=classifier.spec.threshold)
     report.update(task=task, model=classifier.description, n_no_disc=len(no_disc), no_disc=no_disc[:50],
                   input="disc crops" if is_crop else "full photos (disc found and cropped by the bundled disc model)")
+    report["seen"] = seen_report(
+        seen, lambda idx: summarise_by_source(truth[idx], prob[idx], labels, [sources[i] for i in idx],
+                                              threshold=classifier.spec.threshold),
+        unseen_only=unseen_only, left_out=left_out)
+    if warning := seen_warning(report["seen"], metric="auc", label="AUC"):
+        report["warning"] = warning
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_cases(out_dir / "per_case.csv", kept, truth, prob, labels)
+        _write_cases(out_dir / "per_case.csv", kept, truth, prob, labels, seen)
         plot_roc(out_dir / "roc.png", truth, prob, labels=None if len(labels) == 2 else list(range(len(labels))),
                  threshold=classifier.spec.threshold if len(labels) == 2 else None, title=f"{task}: ROC")
         plot_confusion(out_dir / "confusion.png", report["confusion_matrix"], labels, title=f"{task}: confusion")
@@ -234,15 +258,16 @@ def evaluate_classifier(
 
 
 def _write_cases(path: Path, records: Sequence[Record], truth: np.ndarray, prob: np.ndarray,
-                 labels: Sequence[str]) -> None:
+                 labels: Sequence[str], seen: Sequence[str]) -> None:
     import csv
 
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         cols = [f"p_{labels[-1]}"] if prob.ndim == 1 else [f"p_{c}" for c in labels]
-        writer.writerow(["image", "dataset", "patient_id", "label", *cols])
-        for r, t, p in zip(records, truth, prob, strict=True):
-            writer.writerow([r.image, r.dataset, r.patient_id or "", labels[t], *np.atleast_1d(p).round(6).tolist()])
+        writer.writerow(["image", "dataset", "patient_id", "label", *cols, "seen"])
+        for r, t, p, s in zip(records, truth, prob, seen, strict=True):
+            writer.writerow([r.image, r.dataset, r.patient_id or "", labels[t], *np.atleast_1d(p).round(6).tolist(),
+                             s])
 
 
 def load_classifier(task: str, model: Path | None) -> Classifier:
@@ -267,7 +292,7 @@ def load_classifier(task: str, model: Path | None) -> Classifier:
                 clinical = torch.as_tensor(feeds["clinical"]) if "clinical" in feeds else None
                 return module(image, clinical).numpy()
 
-        classifier = Classifier(spec, run, f"{model} (PyTorch)")
+        classifier = Classifier(spec, run, f"{model} (PyTorch)", checkpoint_training_images(Path(model)))
     else:
         classifier = onnx_classifier(OnnxModel(Path(model) if model is not None else bundled_model_path(task)))
     if classifier.spec.task != task:

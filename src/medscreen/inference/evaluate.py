@@ -21,6 +21,8 @@ from medscreen.evaluation.segmentation import (
     nan_to_none,
     summarise_segmentation,
 )
+from medscreen.inference.card import TrainingImages
+from medscreen.inference.provenance import records_to_score, seen_report, seen_warning
 from medscreen.inference.runtime import ModelSpec, Runner
 from medscreen.inference.segmentation import segment_disc, segment_lesion
 from medscreen.io.images import read_image, read_mask
@@ -33,15 +35,22 @@ log = logging.getLogger(__name__)
 
 
 class SegmentationCase:
-    """One evaluated view: an image (or a crop of it) and its truth mask."""
+    """One evaluated view: an image (or a crop of it), its truth mask, and whether the model saw the image.
 
-    def __init__(self, key: str, image: np.ndarray, truth: np.ndarray, dataset: str = ""):
-        self.key, self.image, self.truth, self.dataset = key, image, truth, dataset
+    ``seen``: ``train``, ``val``, ``unseen`` or ``unknown`` (see :mod:`medscreen.inference.provenance`).
+    """
+
+    def __init__(self, key: str, image: np.ndarray, truth: np.ndarray, dataset: str = "", seen: str = "unknown"):
+        self.key, self.image, self.truth, self.dataset, self.seen = key, image, truth, dataset, seen
 
 
-def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float] = ()):
-    """Yield :class:`SegmentationCase` per record, plus disc-centred crops of side ``k × true diameter``."""
-    for r in records:
+def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float] = (),
+               statuses: Sequence[str] | None = None):
+    """Yield :class:`SegmentationCase` per record, plus disc-centred crops of side ``k × true diameter``.
+
+    ``statuses``: each record's ``seen`` group (default ``unknown``), given to its views.
+    """
+    for r, seen in zip(records, statuses or ["unknown"] * len(records), strict=True):
         if not r.masks and r.label != "normal":
             continue
         image = read_image(r.image, mode="rgb" if TASKS[task].in_channels == 3 else "gray")
@@ -52,13 +61,13 @@ def iter_cases(records: Sequence[Record], task: str, crop_scales: Sequence[float
                 f"{image.shape[1]}×{image.shape[0]} ({r.image}); fix or drop this pair"
             )
         key = r.key or r.image.stem
-        yield SegmentationCase(key, image, truth, r.dataset)
+        yield SegmentationCase(key, image, truth, r.dataset, seen)
         geo = mask_geometry(truth)
         for k in crop_scales:
             if geo is None:
                 continue
             box = centred_box(geo.cy, geo.cx, k * geo.diameter)
-            yield SegmentationCase(f"{key}@crop{k:g}", crop_box(image, box), crop_box(truth, box), r.dataset)
+            yield SegmentationCase(f"{key}@crop{k:g}", crop_box(image, box), crop_box(truth, box), r.dataset, seen)
 
 
 def evaluate_segmentation(
@@ -71,21 +80,32 @@ def evaluate_segmentation(
     out_dir: Path | None = None,
     worst: int = 8,
     on_progress: Callable[[int], None] | None = None,
+    training: TrainingImages | None = None,
+    unseen_only: bool = False,
 ) -> dict:
     """Segment every record, compare with its mask and summarise.
 
+    Args:
+        training: the model's training images (its card's ``training_images``); None: unknown.
+        unseen_only: score only the records the model never trained or validated on.
+
     Returns:
-        The report of :func:`summarise_segmentation`; with ``crop_scales`` also
-        ``by_view`` (``full`` and ``crop<k>``), and ``by_dataset`` when the
-        records come from several datasets. With ``out_dir``: ``per_image.csv``
-        and overlay PNGs of the ``worst`` images by Dice.
+        The report of :func:`summarise_segmentation` over all scored views;
+        with ``crop_scales`` also ``by_view`` (``full`` and ``crop<k>``), and
+        ``by_dataset`` when the records come from several datasets; ``seen``
+        (:func:`~medscreen.inference.provenance.seen_report`: counts and the
+        metrics of the training, validation and unseen images apart) and
+        ``warning`` when training images were scored. With ``out_dir``:
+        ``per_image.csv`` (with a ``seen`` column) and overlay PNGs of the
+        ``worst`` images by Dice.
 
     Raises:
-        ConfigError: no record has a mask (nothing to evaluate).
+        ConfigError: no record has a mask (nothing to evaluate), or ``unseen_only`` with nothing unseen.
     """
     segment = segment_disc if TASKS[task].modality == "fundus" else segment_lesion
+    records, statuses, left_out = records_to_score(records, training, unseen_only=unseen_only)
     rows, counts, hd, kept = [], [], [], []
-    for i, case in enumerate(iter_cases(records, task, crop_scales)):
+    for i, case in enumerate(iter_cases(records, task, crop_scales, statuses)):
         out = segment(case.image, runner, spec)
         c = compute_counts(out.mask, case.truth)
         counts.append(c)
@@ -93,7 +113,7 @@ def evaluate_segmentation(
         dice, iou = dice_from_counts(c), iou_from_counts(c)
         view = case.key.split("@")[1] if "@" in case.key else "full"
         rows.append({"key": case.key, "dataset": case.dataset, "view": view, "dice": dice, "iou": iou, "hd95": hd[-1],
-                     "truth_pixels": c.truth, "pred_pixels": c.pred})
+                     "truth_pixels": c.truth, "pred_pixels": c.pred, "seen": case.seen})
         if out_dir is not None:
             kept.append((dice, case, out.mask))
             kept = sorted(kept, key=lambda t: t[0])[:worst]
@@ -109,6 +129,12 @@ def evaluate_segmentation(
                 g: summarise_segmentation([c for c, r in zip(counts, rows, strict=True) if r[column] == g])
                 for g in groups
             }
+    report["seen"] = seen_report([r["seen"] for r in rows],
+                                 lambda idx: summarise_segmentation([counts[i] for i in idx], [hd[i] for i in idx]),
+                                 unseen_only=unseen_only, left_out=left_out)
+    warning = seen_warning(report["seen"], metric="dice", label="Dice", unit="views" if crop_scales else "images")
+    if warning:
+        report["warning"] = warning
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         with (out_dir / "per_image.csv").open("w", newline="") as f:
