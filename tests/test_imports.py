@@ -111,7 +111,7 @@ def test_python_dash_m_medscreen_prints_the_help() -> None:
 RANK = {"io": 0, "datasets": 1, "transforms": 2, "models": 2, "evaluation": 3, "training": 4, "inference": 5,
         "pipelines": 6, "store": 7, "server": 8, "cli": 9}
 #: modules any package may import (they import only each other)
-LEAVES = {"config", "constants", "errors", "tasks"}
+LEAVES = {"config", "constants", "errors", "i18n", "tasks"}
 #: facades over everything: the package's lazy ``screen`` and ``python -m medscreen``
 FACADES = {"medscreen", "medscreen.__main__"}
 #: packages that import PyTorch; the screening side never imports them, inference and the CLI

@@ -21,11 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from medscreen.errors import ConfigError
+from medscreen.i18n import parse_optional_language
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
@@ -153,6 +154,17 @@ class ServerSettings(BaseModel):
                                                "to <data folder>/logs/access.log.")
     access_log_max_bytes: int = Field(5_000_000, gt=0, description="Size at which the access log is rotated.")
     access_log_backups: int = Field(5, ge=0, description="Rotated access logs kept.")
+    language: str | None = Field(
+        None, description="Language of the pages for people not signed in and users who chose none (en, fr); "
+                          "unset: the browser's language when it is one of these, else English.")
+
+    @field_validator("language")
+    @classmethod
+    def _shipped_language(cls, value: str | None) -> str | None:
+        try:
+            return parse_optional_language(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class DatabaseSettings(BaseModel):
@@ -168,6 +180,7 @@ SHORT_NAMES: dict[str, tuple[str, str]] = {
     "MAX_IMAGE_PIXELS": ("limits", "max_image_pixels"),
     "MAX_IMAGE_BYTES": ("limits", "max_image_bytes"),
     "DATABASE_URL": ("database", "url"),
+    "LANGUAGE": ("server", "language"),
 }
 
 

@@ -149,3 +149,21 @@ def test_real_images_sample(data_dir: Path):
                 assert report.modality == modality, (path.name, report.reasons)
                 if modality == "fundus":
                     assert report.gradable, (path.name, report.reasons)
+
+
+def test_reasons_are_messages_that_read_in_french(retina):
+    """The input check's reasons are translatable: their English is the report's text, French reads French."""
+    from medscreen.i18n import translator
+
+    fr = translator("fr")
+    blurred = np.asarray(Image.fromarray(retina).filter(ImageFilter.GaussianBlur(0.02 * retina.shape[1])))
+    report = assess_image(blurred)
+    assert [str(m) for m in report.messages] == report.reasons
+    french = [fr.render(m) for m in report.messages]
+    assert any(r.startswith("l'image est floue (flou des contours ") and "refaites la mise au point" in r
+               for r in french), french
+    refused = assess_ultrasound(retina)
+    french = [fr.render(m) for m in refused.messages]
+    assert french[0].startswith("ce n'est pas une image d'échographie mammaire\u00a0: "), french
+    assert any("ressemble à une photo du fond d'œil" in r for r in french), french
+    assert not any("%(" in r or "does not look" in r for r in french)

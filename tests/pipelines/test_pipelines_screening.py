@@ -20,7 +20,7 @@ from medscreen.inference.segmentation import segment_disc
 from medscreen.io.images import file_sha256
 from medscreen.pipelines.schema import ScreeningResult
 from medscreen.inference.laterality import eye_from_disc
-from medscreen.pipelines.screening import DISC_UNCLEAR, NO_DISC, Screener, _breast_advice, get_screener, read_inputs, screen
+from medscreen.pipelines.screening import DISC_UNCLEAR, NO_DISC, Screener, breast_advice, get_screener, read_inputs, screen
 from medscreen.transforms.geometry import mask_geometry
 from tests_support import fundus_like, make_screening_models, ultrasound_like
 
@@ -143,17 +143,18 @@ def test_breast_advice_rules():
     probs = {"normal": 0.8, "benign": 0.15, "malignant": 0.05}
     normal = BreastClassFinding(probabilities=probs, label="normal")
     benign = BreastClassFinding(probabilities=probs, label="benign")
-    assert _breast_advice(normal, none)[0] == "routine"
-    assert _breast_advice(normal, some)[0] == "refer"
-    advice, reasons = _breast_advice(benign, some)
-    assert advice == "refer" and "non-urgent" in reasons[0]
+    assert breast_advice(normal, none)[0] == "routine"
+    assert breast_advice(normal, some)[0] == "refer"
+    advice, reasons = breast_advice(benign, some)
+    assert advice == "refer" and "non-urgent" in str(reasons[0])
     malignant = BreastClassFinding(probabilities={"normal": 0.1, "benign": 0.2, "malignant": 0.7}, label="malignant",
                                    urgent=True)
-    assert "refer urgently" in _breast_advice(malignant, some)[1][0]
+    assert "refer urgently" in str(breast_advice(malignant, some)[1][0])
     below = BreastClassFinding(probabilities={"normal": 0.05, "benign": 0.75, "malignant": 0.2}, label="benign",
                                malignancy_threshold=0.15, urgent=True)
-    advice, reasons = _breast_advice(below, some)
-    assert advice == "refer" and "refer urgently" in reasons[0] and "reaches the malignancy threshold 0.15" in reasons[0]
+    advice, reasons = breast_advice(below, some)
+    text = str(reasons[0])
+    assert advice == "refer" and "refer urgently" in text and "reaches the malignancy threshold 0.15" in text
 
 
 @pytest.mark.parametrize(("limit", "urgent"), [(0.2, True), (0.5, False), (None, False)])
@@ -312,3 +313,50 @@ def test_torch_and_onnxruntime_backends_agree():
             for k, p in a.breast_class.probabilities.items():
                 assert abs(p - b.breast_class.probabilities[k]) < 0.02
             assert abs(a.lesion.area_px - b.lesion.area_px) <= 0.02 * max(a.lesion.area_px, 1.0)
+
+
+def test_advice_reasons_in_english_and_french():
+    """Reasons are messages: English exactly as the result schema has always held them, French for French readers."""
+    from medscreen.i18n import translator
+    from medscreen.pipelines.schema import BreastClassFinding, GlaucomaFinding, LesionFinding, ProgressionFinding
+    from medscreen.pipelines.screening import glaucoma_reasons
+
+    fr = translator("fr")
+    refer = glaucoma_reasons(GlaucomaFinding(probability=0.8123, threshold=0.44, positive=True),
+                             ProgressionFinding(probability=0.6, threshold=0.35, progressing=True))
+    assert [str(m) for m in refer] == [
+        "glaucoma probability 0.81 is at or above the referral threshold 0.44: refer to an eye specialist for a "
+        "glaucoma assessment", "signs of progression (probability 0.60 ≥ 0.35): earlier review"]
+    assert [fr.render(m) for m in refer] == [
+        "probabilité de glaucome 0,81, égale ou supérieure au seuil de référence 0,44\u00a0: référer à un "
+        "ophtalmologiste pour un bilan de glaucome", "signes de progression (probabilité 0,60 ≥ 0,35)\u00a0: "
+        "contrôle plus précoce"]
+    experimental = ProgressionFinding(probability=0.6, threshold=0.35, progressing=True, experimental=True)
+    assert len(glaucoma_reasons(GlaucomaFinding(probability=0.8, threshold=0.44, positive=True), experimental)) == 1
+    review = glaucoma_reasons(GlaucomaFinding(probability=0.41, threshold=0.44, positive=False,
+                                              review_band=[0.34, 0.55]))
+    assert str(review[0]).startswith("uncertain: glaucoma probability 0.41 is just below the referral threshold 0.44")
+    assert fr.render(review[0]).startswith("résultat incertain\u00a0: probabilité de glaucome 0,41")
+    routine = glaucoma_reasons(GlaucomaFinding(probability=0.2, threshold=0.44, positive=False))
+    assert "dépistage à l'intervalle habituel" in fr.render(routine[0])
+    below = BreastClassFinding(probabilities={"normal": 0.05, "benign": 0.75, "malignant": 0.2}, label="benign",
+                               malignancy_threshold=0.15, urgent=True)
+    advice, reasons = breast_advice(below, LesionFinding(found=True, area_px=10, area_fraction=0.01, bbox=[0, 0, 5, 5]))
+    assert advice == "refer"
+    assert fr.render(reasons[0]) == (
+        "la probabilité de malignité 0,20 atteint le seuil de malignité 0,15 (fixé pour que 9 images malignes sur 10 "
+        "l'atteignent), bien que «\u00a0bénin\u00a0» soit plus probable (0,75)\u00a0: référer en urgence à un "
+        "spécialiste du sein pour bilan et biopsie")
+    disagree = breast_advice(BreastClassFinding(probabilities={"normal": 0.8, "benign": 0.15, "malignant": 0.05},
+                                                label="normal"),
+                             LesionFinding(found=True, area_px=10, area_fraction=0.0123, bbox=[0, 0, 5, 5]))[1][0]
+    assert "(1.2 % of the image)" in str(disagree) and "(1,2\u00a0% de l'image)" in fr.render(disagree)
+
+
+def test_analyse_keeps_the_reasons_as_messages(tmp_path):
+    """What the clinic app stores beside the result: the same reasons, translatable (the JSON stays English)."""
+    from skimage.data import retina
+
+    output = get_screener().analyse(retina())
+    assert [str(m) for m in output.reason_messages] == output.result.reasons
+    assert [str(m) for m in output.quality_messages] == output.result.quality_reasons

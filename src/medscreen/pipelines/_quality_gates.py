@@ -32,8 +32,9 @@ Fitted on the IDRiD (54), GRAPE CFP (451) and ROI (631), ACRIMA (705), BUSI
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from medscreen.i18n import N_, Message, Number
 from medscreen.pipelines._quality_features import SURROUND_MAX_LUM
 
 __all__ = [
@@ -56,13 +57,16 @@ __all__ = [
 class Gate:
     """One test: ``measures[measure]`` must stay ≤ (``upper``) or ≥ ``thresholds[key]``.
 
-    ``reason`` is a :meth:`str.format` template given ``value``, ``limit`` and every measure.
+    ``reason`` is a gettext msgid whose ``%(name)s`` placeholders are filled by
+    :meth:`explain`: ``value`` (the measure), ``limit`` (the threshold) or any
+    other measure, each formatted by its spec in ``numbers`` (``.Nf`` or ``.N%``).
     """
 
     key: str
     measure: str
     upper: bool
     reason: str
+    numbers: Mapping[str, str] = field(default_factory=dict)
 
     def passes(self, measures: Mapping[str, float], thresholds: Mapping[str, float]) -> bool:
         value, limit = measures[self.measure], thresholds[self.key]
@@ -74,84 +78,105 @@ class Gate:
         scale = abs(TYPICAL.get(self.key, limit) - limit) or max(abs(limit), 1e-6)
         return ((limit - value) if self.upper else (value - limit)) / scale
 
-    def explain(self, measures: Mapping[str, float], thresholds: Mapping[str, float]) -> str:
-        return self.reason.format(value=measures[self.measure], limit=thresholds[self.key], **measures)
+    def explain(self, measures: Mapping[str, float], thresholds: Mapping[str, float]) -> Message:
+        """Why the image failed this test, as a translatable message (``str()`` of it is the English)."""
+        given = dict(measures, value=measures[self.measure], limit=thresholds[self.key])
+        return Message(self.reason, {name: Number(float(given[name]), spec) for name, spec in self.numbers.items()})
 
 
-_TEXTURE = "it has fine texture a retina does not have (detail {value:.3f} > {limit:.3f})"
-_DARK = "image is too dark (brightest parts {value:.0f}/255, mean {lum_mean:.0f}/255); retake with more light"
-_SMALL = "image is too small ({height:.0f}×{width:.0f} px; ≥ {limit:.0f} px needed on the short side); "
+def _gate(key: str, measure: str, upper: bool, reason: str, **numbers: str) -> Gate:
+    return Gate(key, measure, upper, reason, numbers)
+
+
+_TEXTURE = N_("it has fine texture a retina does not have (detail %(value)s > %(limit)s)")
+_DARK = N_("image is too dark (brightest parts %(value)s/255, mean %(lum_mean)s/255); retake with more light")
+_SMALL_PHOTO = N_("image is too small (%(height)s×%(width)s px; ≥ %(limit)s px needed on the short side); "
+                  "send the original photo, not a thumbnail")
+_SMALL_SCAN = N_("image is too small (%(height)s×%(width)s px; ≥ %(limit)s px needed on the short side); "
+                 "export the full-size image")
+_SIZES = {"height": ".0f", "width": ".0f", "limit": ".0f"}
 
 # --- what a fundus photo looks like: all colour gates, and the whole-field or the crop gates
 FUNDUS_COLOUR: tuple[Gate, ...] = (
-    Gate("fundus_red_order_min", "red_order_frac", False, "only {value:.0%} of it is red-orange (≥ {limit:.0%})"),
-    Gate("fundus_green_red_max", "green_red", True, "it is too green or grey for a retina (green/red {value:.2f})"),
-    Gate("fundus_blue_red_max", "blue_red", True, "it is too blue or grey for a retina (blue/red {value:.2f})"),
-    Gate("fundus_hue_min", "hue_mean", False, "its colour is not red-orange (hue {value:.0f}° < {limit:.0f}°)"),
-    Gate("fundus_hue_max", "hue_mean", True, "its colour is not red-orange (hue {value:.0f}° > {limit:.0f}°)"),
-    Gate("fundus_hue_concentration_min", "hue_concentration", False, "it has many different colours"),
-    Gate("fundus_structure_min", "lum_cv", False, "it is nearly featureless (brightness variation {value:.3f})"),
+    _gate("fundus_red_order_min", "red_order_frac", False, N_("only %(value)s of it is red-orange (≥ %(limit)s)"),
+          value=".0%", limit=".0%"),
+    _gate("fundus_green_red_max", "green_red", True,
+          N_("it is too green or grey for a retina (green/red %(value)s)"), value=".2f"),
+    _gate("fundus_blue_red_max", "blue_red", True, N_("it is too blue or grey for a retina (blue/red %(value)s)"),
+          value=".2f"),
+    _gate("fundus_hue_min", "hue_mean", False, N_("its colour is not red-orange (hue %(value)s° < %(limit)s°)"),
+          value=".0f", limit=".0f"),
+    _gate("fundus_hue_max", "hue_mean", True, N_("its colour is not red-orange (hue %(value)s° > %(limit)s°)"),
+          value=".0f", limit=".0f"),
+    _gate("fundus_hue_concentration_min", "hue_concentration", False, N_("it has many different colours")),
+    _gate("fundus_structure_min", "lum_cv", False,
+          N_("it is nearly featureless (brightness variation %(value)s)"), value=".3f"),
 )
 FUNDUS_WHOLE_FIELD: tuple[Gate, ...] = (
-    Gate("fundus_surround_max", "corner_lum", True, "it has no dark camera surround (corners {value:.0f}/255)"),
-    Gate("fundus_roundness_min", "fov_ellipse_iou", False, "its lit field is not round (roundness {value:.2f})"),
-    Gate("fundus_texture_max", "texture_hf", True, _TEXTURE),
+    _gate("fundus_surround_max", "corner_lum", True, N_("it has no dark camera surround (corners %(value)s/255)"),
+          value=".0f"),
+    _gate("fundus_roundness_min", "fov_ellipse_iou", False, N_("its lit field is not round (roundness %(value)s)"),
+          value=".2f"),
+    _gate("fundus_texture_max", "texture_hf", True, _TEXTURE, value=".3f", limit=".3f"),
 )
-FUNDUS_CROP: tuple[Gate, ...] = (Gate("fundus_crop_texture_max", "texture_hf", True, _TEXTURE),)
+FUNDUS_CROP: tuple[Gate, ...] = (
+    _gate("fundus_crop_texture_max", "texture_hf", True, _TEXTURE, value=".3f", limit=".3f"),
+)
 
 # --- what a B-mode breast ultrasound image looks like: all of these
 ULTRASOUND: tuple[Gate, ...] = (
-    Gate("us_colour_max", "colour_frac", True, "it is in colour ({value:.0%} of pixels; B-mode ultrasound is grey)"),
-    Gate("us_speckle_min", "local_cv", False, "it lacks ultrasound speckle (local contrast {value:.3f} < {limit:.3f})"),
-    Gate("us_speckle_max", "local_cv", True, "it is grainier than ultrasound speckle (local contrast {value:.3f})"),
-    Gate("us_layering_min", "layering", False, "it lacks a scan's sideways tissue layers ({value:.2f} < {limit:.2f})"),
-    Gate("us_lateral_min", "speckle_lateral", False, "its grain is not elongated sideways like speckle ({value:.2f})"),
-    Gate("us_contrast_min", "lum_cv", False, "it has less contrast than a scan (variation {value:.2f} < {limit:.2f})"),
+    _gate("us_colour_max", "colour_frac", True,
+          N_("it is in colour (%(value)s of pixels; B-mode ultrasound is grey)"), value=".0%"),
+    _gate("us_speckle_min", "local_cv", False,
+          N_("it lacks ultrasound speckle (local contrast %(value)s < %(limit)s)"), value=".3f", limit=".3f"),
+    _gate("us_speckle_max", "local_cv", True,
+          N_("it is grainier than ultrasound speckle (local contrast %(value)s)"), value=".3f"),
+    _gate("us_layering_min", "layering", False,
+          N_("it lacks a scan's sideways tissue layers (%(value)s < %(limit)s)"), value=".2f", limit=".2f"),
+    _gate("us_lateral_min", "speckle_lateral", False,
+          N_("its grain is not elongated sideways like speckle (%(value)s)"), value=".2f"),
+    _gate("us_contrast_min", "lum_cv", False,
+          N_("it has less contrast than a scan (variation %(value)s < %(limit)s)"), value=".2f", limit=".2f"),
 )
 
 # --- gradable, once the modality is known
 FUNDUS_GRADABLE: tuple[Gate, ...] = (
-    Gate(
-        "fundus_blur_max", "blur_sigma", True,
-        "image is out of focus (edge blur {value:.1f} > {limit:.1f}, in 1/256 of the image); refocus and retake",
-    ),
-    Gate("fundus_dark_min", "lum_p99", False, _DARK),
-    Gate(
-        "fundus_saturated_max", "saturated_frac", True,
-        "image is over-exposed ({value:.0%} of the retina is saturated white); retake with less light",
-    ),
-    Gate(
-        "fundus_balance_min", "illum_balance", False,
-        "illumination is uneven (the darkest half is at {value:.0%} of the brightest); centre the pupil and retake",
-    ),
-    Gate(
-        "fundus_disc_min", "disc_contrast", False,
-        "no bright optic-disc region is visible (contrast {value:.2f} < {limit:.2f}); aim so the optic disc is in view",
-    ),
+    _gate("fundus_blur_max", "blur_sigma", True,
+          N_("image is out of focus (edge blur %(value)s > %(limit)s, in 1/256 of the image); refocus and retake"),
+          value=".1f", limit=".1f"),
+    _gate("fundus_dark_min", "lum_p99", False, _DARK, value=".0f", lum_mean=".0f"),
+    _gate("fundus_saturated_max", "saturated_frac", True,
+          N_("image is over-exposed (%(value)s of the retina is saturated white); retake with less light"),
+          value=".0%"),
+    _gate("fundus_balance_min", "illum_balance", False,
+          N_("illumination is uneven (the darkest half is at %(value)s of the brightest); centre the pupil and "
+             "retake"), value=".0%"),
+    _gate("fundus_disc_min", "disc_contrast", False,
+          N_("no bright optic-disc region is visible (contrast %(value)s < %(limit)s); aim so the optic disc is in "
+             "view"), value=".2f", limit=".2f"),
 )
 FUNDUS_WHOLE_FIELD_GRADABLE: tuple[Gate, ...] = (
-    Gate("fundus_min_side_whole", "min_side", False, _SMALL + "send the original photo, not a thumbnail"),
-    Gate(
-        "fundus_field_min", "fov_frac", False,
-        "the retina fills only {value:.0%} of the frame (≥ {limit:.0%} needed); move closer and retake",
-    ),
+    _gate("fundus_min_side_whole", "min_side", False, _SMALL_PHOTO, **_SIZES),
+    _gate("fundus_field_min", "fov_frac", False,
+          N_("the retina fills only %(value)s of the frame (≥ %(limit)s needed); move closer and retake"),
+          value=".0%", limit=".0%"),
 )
 FUNDUS_CROP_GRADABLE: tuple[Gate, ...] = (
-    Gate("fundus_min_side_crop", "min_side", False, _SMALL + "send the original photo, not a thumbnail"),
+    _gate("fundus_min_side_crop", "min_side", False, _SMALL_PHOTO, **_SIZES),
 )
 ULTRASOUND_GRADABLE: tuple[Gate, ...] = (
-    Gate("us_min_side", "min_side", False, _SMALL + "export the full-size image"),
-    Gate("us_dark_min", "lum_p95_all", False, "image is too dark (bright tissue only {value:.0f}/255); raise the gain"),
-    Gate("us_saturated_max", "saturated_frac", True, "image is saturated ({value:.0%} pure white); lower the gain"),
+    _gate("us_min_side", "min_side", False, _SMALL_SCAN, **_SIZES),
+    _gate("us_dark_min", "lum_p95_all", False, N_("image is too dark (bright tissue only %(value)s/255); raise the gain"),
+          value=".0f"),
+    _gate("us_saturated_max", "saturated_frac", True,
+          N_("image is saturated (%(value)s pure white); lower the gain"), value=".0%"),
 )
 
 # --- said first when an image is neither: it may be a photo or scan too dark or too bright to recognise
 EXPOSURE: tuple[Gate, ...] = (
-    Gate("fundus_dark_min", "lum_p99", False, _DARK),
-    Gate(
-        "fundus_saturated_max", "saturated_frac", True,
-        "image is over-exposed ({value:.0%} of it is saturated white); retake with less light",
-    ),
+    _gate("fundus_dark_min", "lum_p99", False, _DARK, value=".0f", lum_mean=".0f"),
+    _gate("fundus_saturated_max", "saturated_frac", True,
+          N_("image is over-exposed (%(value)s of it is saturated white); retake with less light"), value=".0%"),
 )
 
 #: Threshold of each gate (see the module docstring for how; ``*`` = fixed by design).

@@ -39,12 +39,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import numpy as np
 
 from medscreen.errors import ConfigError
+from medscreen.i18n import N_, Joined, Message
 from medscreen.pipelines._quality_features import has_surround, measure_image
 from medscreen.pipelines._quality_gates import (
     EXPOSURE,
@@ -94,6 +95,7 @@ class QualityReport:
         reasons: plain-language reasons, each saying what to do; empty when gradable.
         measures: the measures the decision used (see :func:`measure_image`), plus
             ``fundus_score`` and ``ultrasound_score``, the two modality confidences.
+        messages: the reasons as translatable messages (``reasons`` is their English).
     """
 
     modality: Modality
@@ -101,6 +103,7 @@ class QualityReport:
     gradable: bool
     reasons: list[str]
     measures: dict[str, float]
+    messages: list[Message] = field(default_factory=list)
 
 
 def _sigmoid(margin: float) -> float:
@@ -111,11 +114,11 @@ def _weakest(gates: Sequence[Gate], measures: Mapping[str, float], limits: Mappi
     return min(g.margin(measures, limits) for g in gates)
 
 
-def _failures(gates: Sequence[Gate], measures: Mapping[str, float], limits: Mapping[str, float]) -> list[str]:
+def _failures(gates: Sequence[Gate], measures: Mapping[str, float], limits: Mapping[str, float]) -> list[Message]:
     return [g.explain(measures, limits) for g in gates if not g.passes(measures, limits)]
 
 
-def _fundus_failures(measures: Mapping[str, float], limits: Mapping[str, float]) -> list[str]:
+def _fundus_failures(measures: Mapping[str, float], limits: Mapping[str, float]) -> list[Message]:
     """Why the image is not a fundus photo: its colour failures, else those of its field type."""
     colour = _failures(FUNDUS_COLOUR, measures, limits)
     if colour:
@@ -147,24 +150,32 @@ def _check_args(modality: str | None, thresholds: Mapping[str, float] | None) ->
     return thresholds
 
 
+#: what to do with an image of the other modality, by the modality it looks like
+_SEND_ELSEWHERE = {
+    "fundus": N_("it looks like a fundus image; send it to the fundus screening instead"),
+    "ultrasound": N_("it looks like an ultrasound image; send it to the ultrasound screening instead"),
+}
+
+
 def _not_modality(
     target: Modality, detected: Modality, measures: Mapping[str, float], limits: Mapping[str, float]
-) -> list[str]:
+) -> list[Message]:
     """Reasons for an image that is not the expected modality (or neither)."""
-    not_fundus = "; ".join(_fundus_failures(measures, limits)[:2])
-    not_us = "; ".join(_failures(ULTRASOUND, measures, limits)[:2])
+    not_fundus = Joined(tuple(_fundus_failures(measures, limits)[:2]))
+    not_us = Joined(tuple(_failures(ULTRASOUND, measures, limits)[:2]))
     if target == "fundus":
-        reasons = [f"this does not look like a retinal fundus photo: {not_fundus}"]
+        reasons = [Message(N_("this does not look like a retinal fundus photo: %(why)s"), {"why": not_fundus})]
     elif target == "ultrasound":
-        reasons = [f"this does not look like a breast ultrasound image: {not_us}"]
+        reasons = [Message(N_("this does not look like a breast ultrasound image: %(why)s"), {"why": not_us})]
     else:
-        reasons = [
-            f"this does not look like a retinal fundus photo ({not_fundus}) nor a breast ultrasound image ({not_us})"
-        ]
+        reasons = [Message(N_("this does not look like a retinal fundus photo (%(not_fundus)s) nor a breast "
+                              "ultrasound image (%(not_ultrasound)s)"),
+                           {"not_fundus": not_fundus, "not_ultrasound": not_us})]
     if detected not in ("unknown", target):
-        reasons.append(f"it looks like a {detected} image; send it to the {detected} screening instead")
+        reasons.append(Message(_SEND_ELSEWHERE[detected]))
     else:
-        reasons.append("retake: photograph the retina with a fundus camera, or export the ultrasound image as acquired")
+        reasons.append(Message(N_("retake: photograph the retina with a fundus camera, or export the ultrasound "
+                                  "image as acquired")))
     return _failures(EXPOSURE, measures, limits) + reasons
 
 
@@ -202,9 +213,10 @@ def judge(
         reasons = _failures(FUNDUS_GRADABLE + field, measures, limits)
     else:
         reasons = _failures(ULTRASOUND_GRADABLE, measures, limits)
-    logger.debug("input check: looks %s (%.2f), expected %s: %s", detected, confidence, modality, reasons or "gradable")
+    english = [str(m) for m in reasons]
+    logger.debug("input check: looks %s (%.2f), expected %s: %s", detected, confidence, modality, english or "gradable")
     out = dict(measures, fundus_score=_sigmoid(fundus), ultrasound_score=_sigmoid(ultrasound))
-    return QualityReport(detected, float(confidence), not reasons, reasons, out)
+    return QualityReport(detected, float(confidence), not reasons, english, out, reasons)
 
 
 def detect_modality(image: np.ndarray) -> tuple[Modality, float, dict[str, float]]:

@@ -16,15 +16,23 @@ import numpy as np
 from PIL import Image
 
 from medscreen.evaluation.overlays import draw_outlines
-from medscreen.pipelines.schema import ADVICE_COLOUR, ScreeningOutput, ScreeningResult
+from medscreen.i18n import N_, Message, Number, Translator, english
+from medscreen.pipelines.schema import (
+    ADVICE_COLOUR,
+    ADVICE_LABEL,
+    ScreeningOutput,
+    ScreeningResult,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
     "SUMMARY_COLUMNS",
+    "TERMS",
     "describe_findings",
     "overlay_image",
+    "reasons_of",
     "report_figure",
     "save_overlay_png",
     "save_report_pdf",
@@ -81,86 +89,136 @@ def save_overlay_png(path: Path, output: ScreeningOutput, *, max_side: int = 102
     return path
 
 
-def _legend(output: ScreeningOutput) -> str:
+#: machine words of the results (modalities, tasks, class labels) as a person reads them
+TERMS: dict[str, str] = {
+    "fundus": N_("fundus"), "ultrasound": N_("ultrasound"), "unknown": N_("unknown"),
+    "disc": N_("disc"), "glaucoma": N_("glaucoma"), "progression": N_("progression"), "lesion": N_("lesion"),
+    "breast-class": N_("breast class"), "normal": N_("normal"), "benign": N_("benign"),
+    "malignant": N_("malignant"), "progressing": N_("progressing"), "stable": N_("stable"),
+}
+
+
+def _term(t: Translator, word: str) -> str:
+    return t.gettext(TERMS[word]) if word in TERMS else word
+
+
+def _legend(output: ScreeningOutput, t: Translator) -> str:
     if output.mask is None or not output.mask.any():
-        return "nothing outlined"
+        return t.gettext(N_("nothing outlined"))
     if output.result.modality == "ultrasound":
-        return "magenta: the lesion outlined by the lesion model"
-    return "yellow: the optic disc outlined by the disc model; blue: the square the glaucoma model looked at"
+        return t.gettext(N_("magenta: the lesion outlined by the lesion model"))
+    return t.gettext(N_("yellow: the optic disc outlined by the disc model; blue: the square the glaucoma model "
+                        "looked at"))
 
 
-def describe_findings(result: ScreeningResult) -> list[str]:
-    """The findings in plain lines: the image (modality, gradable), then one line per model that ran."""
-    lines = [f"Image: {result.modality}" + ("" if result.modality == result.detected_modality
-                                          else f" (looks {result.detected_modality})")
-             + f"; gradable: {'yes' if result.gradable else 'no'}"]
-    if result.disc is not None:
-        d = result.disc
-        lines.append(f"Optic disc: centre ({d.centre_x:.0f}, {d.centre_y:.0f}) px, diameter {d.diameter_px:.0f} px, "
-                     f"area {d.area_px:.0f} px²" if d.found else "Optic disc: not found")
-    if result.glaucoma is not None:
-        g = result.glaucoma
-        lines.append(f"Glaucoma: probability {g.probability:.2f} (threshold {g.threshold:.2f}): "
-                     + ("positive" if g.positive else "negative"))
-    if result.progression is not None:
-        p = result.progression
-        lines.append(f"Progression: probability {p.probability:.2f} (threshold {p.threshold:.2f}): "
-                     + ("progressing" if p.progressing else "stable"))
-    if result.lesion is not None:
-        le = result.lesion
-        lines.append(f"Lesion: {le.area_px:.0f} px² ({100 * le.area_fraction:.1f} % of the image), box {le.bbox}"
-                     if le.found else "Lesion: none outlined")
+def describe_findings(result: ScreeningResult, t: Translator | None = None) -> list[str]:
+    """The findings in plain lines: the image (modality, gradable), then one line per model that ran.
+
+    Args:
+        result: the screening result.
+        t: the reader's language (default English, as the command line prints it).
+    """
+    t = t or english()
+    looks = "" if result.modality == result.detected_modality else t.render(
+        Message(N_(" (looks %(modality)s)"), {"modality": _term(t, result.detected_modality)}))
+    lines = [t.render(Message(N_("Image: %(modality)s%(looks)s; gradable: %(gradable)s"), {
+        "modality": _term(t, result.modality), "looks": looks,
+        "gradable": t.gettext(N_("yes") if result.gradable else N_("no"))}))]
+    for message in _finding_messages(result):
+        lines.append(t.render(message))
     if result.breast_class is not None:
         b = result.breast_class
-        probs = ", ".join(f"{k} {v:.2f}" for k, v in b.probabilities.items())
-        lines.append(f"Breast class: {b.label} ({probs})")
+        probs = ", ".join(f"{_term(t, k)} {t.number(v)}" for k, v in b.probabilities.items())
+        lines.append(t.render(Message(N_("Breast class: %(label)s (%(probabilities)s)"),
+                                      {"label": _term(t, b.label), "probabilities": probs})))
     return lines
 
 
-def report_figure(output: ScreeningOutput) -> Figure:
-    """The one-page A4 report as a matplotlib ``Figure`` (see :func:`save_report_pdf`)."""
+def _finding_messages(result: ScreeningResult) -> list[Message]:
+    """The disc, glaucoma, progression and lesion lines of :func:`describe_findings`."""
+    out = []
+    if (d := result.disc) is not None:
+        out.append(Message(N_("Optic disc: centre (%(x)s, %(y)s) px, diameter %(diameter)s px, area %(area)s px²"),
+                           {"x": Number(d.centre_x or 0.0, ".0f"), "y": Number(d.centre_y or 0.0, ".0f"),
+                            "diameter": Number(d.diameter_px or 0.0, ".0f"), "area": Number(d.area_px or 0.0, ".0f")})
+                   if d.found else Message(N_("Optic disc: not found")))
+    if (g := result.glaucoma) is not None:
+        out.append(Message(N_("Glaucoma: probability %(probability)s (threshold %(threshold)s): positive")
+                           if g.positive else
+                           N_("Glaucoma: probability %(probability)s (threshold %(threshold)s): negative"),
+                           {"probability": Number(g.probability), "threshold": Number(g.threshold)}))
+    if (p := result.progression) is not None:
+        out.append(Message(N_("Progression: probability %(probability)s (threshold %(threshold)s): progressing")
+                           if p.progressing else
+                           N_("Progression: probability %(probability)s (threshold %(threshold)s): stable"),
+                           {"probability": Number(p.probability), "threshold": Number(p.threshold)}))
+    if (le := result.lesion) is not None:
+        out.append(Message(N_("Lesion: %(area)s px² (%(share)s %% of the image), box %(box)s"),
+                           {"area": Number(le.area_px, ".0f"), "share": Number(100 * le.area_fraction, ".1f"),
+                            "box": str(le.bbox)})
+                   if le.found else Message(N_("Lesion: none outlined")))
+    return out
+
+
+def reasons_of(output: ScreeningOutput, t: Translator | None = None) -> list[str]:
+    """The result's reasons in ``t``'s language (the English ones of the result when no messages came with it)."""
+    t = t or english()
+    return [t.render(m) for m in output.reason_messages] if output.reason_messages else list(output.result.reasons)
+
+
+def report_figure(output: ScreeningOutput, t: Translator | None = None) -> Figure:
+    """The one-page A4 report as a matplotlib ``Figure`` (see :func:`save_report_pdf`), in ``t``'s language."""
     from matplotlib.figure import Figure
 
+    t = t or english()
     result = output.result
     fig = Figure(figsize=(8.27, 11.69))
-    fig.text(0.06, 0.965, "medscreen screening report", fontsize=16, weight="bold", va="top")
+    fig.text(0.06, 0.965, t.gettext(N_("medscreen screening report")), fontsize=16, weight="bold", va="top")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    fig.text(0.06, 0.935, f"{result.source or 'image'} · {stamp} · medscreen {result.medscreen_version} · "
-             f"schema {result.schema_version} · backend {result.backend}", fontsize=8, va="top", color="#444")
+    fig.text(0.06, 0.935, t.render(Message(N_("%(source)s · %(time)s · medscreen %(version)s · schema %(schema)s · "
+                                              "backend %(backend)s"), {
+        "source": result.source or t.gettext(N_("image")), "time": stamp, "version": result.medscreen_version,
+        "schema": result.schema_version, "backend": result.backend})), fontsize=8, va="top", color="#444")
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.42))
     ax.imshow(overlay_image(output), interpolation="antialiased")
     ax.set_axis_off()
-    fig.text(0.5, 0.495, _legend(output), fontsize=7.5, color="#444", ha="center", va="top")
+    fig.text(0.5, 0.495, _legend(output, t), fontsize=7.5, color="#444", ha="center", va="top")
     y = 0.47
-    fig.text(0.06, y, f"Advice: {result.advice.upper()}", fontsize=15, weight="bold", va="top",
-             color=ADVICE_COLOUR[result.advice])
+    fig.text(0.06, y, t.render(Message(N_("Advice: %(advice)s"), {
+        "advice": t.gettext(ADVICE_LABEL[result.advice]).upper()})), fontsize=15, weight="bold", va="top",
+        color=ADVICE_COLOUR[result.advice])
     y -= 0.035
-    for reason in result.reasons:
+    for reason in reasons_of(output, t):
         for i, line in enumerate(textwrap.wrap(reason, 100)):
             fig.text(0.08, y, ("• " if i == 0 else "  ") + line, fontsize=9, va="top")
             y -= 0.017
     y -= 0.012
-    fig.text(0.06, y, "Findings", fontsize=11, weight="bold", va="top")
+    fig.text(0.06, y, t.gettext(N_("Findings")), fontsize=11, weight="bold", va="top")
     y -= 0.024
-    for line in describe_findings(result):
+    for line in describe_findings(result, t):
         fig.text(0.08, y, line, fontsize=9, va="top")
         y -= 0.018
     y -= 0.012
-    fig.text(0.06, y, "Models", fontsize=11, weight="bold", va="top")
+    fig.text(0.06, y, t.gettext(N_("Models")), fontsize=11, weight="bold", va="top")
     y -= 0.022
     for task, version in result.models.items() or [("—", None)]:
-        text = f"{task}: {version.file}  sha256 {version.sha256}" if version else "no model ran (input check only)"
+        text = (f"{task}: {version.file}  sha256 {version.sha256}" if version
+                else t.gettext(N_("no model ran (input check only)")))
         fig.text(0.08, y, text, fontsize=7, family="monospace", va="top")
         y -= 0.015
-    fig.text(0.06, 0.045, "\n".join(textwrap.wrap(result.disclaimer, 110)), fontsize=9, style="italic", va="bottom")
+    fig.text(0.06, 0.045, "\n".join(textwrap.wrap(t.gettext(result.disclaimer), 110)), fontsize=9, style="italic",
+             va="bottom")
     return fig
 
 
-def save_report_pdf(path: Path, output: ScreeningOutput) -> Path:
-    """Write a one-page A4 PDF: the overlay, advice with reasons, findings, model files and hashes, the disclaimer."""
+def save_report_pdf(path: Path, output: ScreeningOutput, t: Translator | None = None) -> Path:
+    """Write a one-page A4 PDF: the overlay, advice with reasons, findings, model files and hashes, the disclaimer.
+
+    ``t``: the language of its text (default English); the file names and hashes stay as they are.
+    """
     from matplotlib.backends.backend_pdf import FigureCanvasPdf
 
-    fig = report_figure(output)
+    fig = report_figure(output, t)
     FigureCanvasPdf(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="pdf")

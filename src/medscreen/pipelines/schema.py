@@ -11,12 +11,13 @@ Boxes are ``[x0, y0, x1, y1]`` in pixels of the input image, end-exclusive
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medscreen import __version__
+from medscreen.i18n import N_, Message
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "DISCLAIMER",
     "ADVICE",
     "ADVICE_COLOUR",
+    "ADVICE_LABEL",
     "Advice",
     "Backend",
     "BreastClassFinding",
@@ -44,7 +46,7 @@ SCHEMA_VERSION = "1.3"  # 1.1: disc.confidence, disc.size_ratio, progression.exp
 # breast_class.malignancy_threshold and breast_class.urgent
 
 #: shown with every result, in the report and on screen
-DISCLAIMER = (
+DISCLAIMER = N_(
     "This is a screening aid, not a diagnosis: a qualified clinician must confirm any finding "
     "and decide on care."
 )
@@ -55,6 +57,9 @@ Advice = Literal["refer", "review", "rescreen", "routine"]
 ADVICE: tuple[str, ...] = ("refer", "review", "rescreen", "routine")
 #: one colour per advice, for reports and pages
 ADVICE_COLOUR: dict[str, str] = {"refer": "#b00020", "review": "#6a1b9a", "rescreen": "#b26a00", "routine": "#1b5e20"}
+#: each advice as a person reads it (translated when shown; the JSON keeps the codes of :data:`ADVICE`)
+ADVICE_LABEL: dict[str, str] = {"refer": N_("refer"), "review": N_("review"), "rescreen": N_("rescreen"),
+                                "routine": N_("routine")}
 Backend = Literal["onnxruntime", "torch"]
 ScreenedModality = Literal["fundus", "ultrasound", "unknown"]
 _Box = list[int]
@@ -179,8 +184,11 @@ class ScreeningResult(BaseModel):
 
 @dataclass
 class ScreeningOutput:
-    """A result plus what the report needs beside it: the RGB image and the disc or lesion mask."""
+    """A result plus what the report needs beside it: the RGB image, the disc or lesion mask, and the
+    result's ``reasons`` and ``quality_reasons`` as translatable messages (empty when only English is known)."""
 
     result: ScreeningResult
     image: np.ndarray
     mask: np.ndarray | None = None
+    reason_messages: list[Message] = field(default_factory=list)
+    quality_messages: list[Message] = field(default_factory=list)

@@ -58,6 +58,7 @@ from PIL import Image
 
 from medscreen.config import Settings
 from medscreen.errors import ModelError, choose
+from medscreen.i18n import N_, Message, Number
 from medscreen.inference.card import CardParams
 from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
 from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
@@ -83,8 +84,11 @@ from medscreen.transforms.geometry import Box, crop_box, square_box
 
 __all__ = [
     "BACKENDS",
+    "BREAST_LABELS",
     "TASKS",
     "ImageInput",
+    "breast_advice",
+    "glaucoma_reasons",
     "ScreeningInput",
     "ScreeningOutput",
     "Screener",
@@ -99,8 +103,8 @@ logger = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("onnxruntime", "torch")
 #: the models each pipeline runs, in order (from the task table)
 TASKS: dict[str, tuple[str, ...]] = {modality: task_names(modality=modality) for modality in MODALITIES}
-NO_DISC = "optic disc not found; retake centred on the disc"
-DISC_UNCLEAR = "the optic disc could not be found clearly: retake the photo centred on the disc"
+NO_DISC = N_("optic disc not found; retake centred on the disc")
+DISC_UNCLEAR = N_("the optic disc could not be found clearly: retake the photo centred on the disc")
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -240,7 +244,7 @@ class Screener:
                   "backend": self.backend}
         mask = None
         if target == "unknown" or not quality.gradable:
-            fields: dict[str, Any] = {"gradable": False, "advice": "rescreen", "reasons": list(quality.reasons)}
+            fields: dict[str, Any] = {"gradable": False, "advice": "rescreen", "reasons": list(quality.messages)}
         else:
             if not all(task in self._models for task in TASKS[target]):
                 run.timed("load_models", self.load, target)  # once per process; not counted in the total
@@ -249,9 +253,11 @@ class Screener:
             fields["gradable"] = True
         load_ms = run.timings.get("load_models", 0.0)
         run.timings["total"] = data.decode_ms + (time.perf_counter() - start) * 1000 - load_ms
-        result = ScreeningResult(**common, **fields, models=run.models,
+        messages: list[Message] = fields.pop("reasons")
+        result = ScreeningResult(**common, **fields, reasons=[str(m) for m in messages], models=run.models,
                                  timings_ms={k: round(v, 3) for k, v in run.timings.items()})
-        return ScreeningOutput(result, data.image, mask)
+        return ScreeningOutput(result, data.image, mask, reason_messages=messages,
+                               quality_messages=list(quality.messages))
 
     def screen(self, image: ImageInput | ScreeningInput, modality: str | None = None, *,
                source: str | None = None) -> ScreeningResult:
@@ -266,7 +272,7 @@ class Screener:
         seg = run.timed("disc", segment_disc, rgb, disc.runner, disc.spec, is_crop=is_crop)
         geo = seg.geometry()
         if geo is None:
-            return {"advice": "rescreen", "reasons": [NO_DISC], "disc": DiscFinding(found=False)}, seg.mask
+            return {"advice": "rescreen", "reasons": [Message(NO_DISC)], "disc": DiscFinding(found=False)}, seg.mask
         glaucoma = self._models["glaucoma"]  # listed in the result's models only once it has run
         clf = glaucoma.classifier
         assert clf is not None
@@ -291,7 +297,7 @@ class Screener:
             eye=None if is_crop else eye_from_disc(geo.cx, fov[1], fov[3]),
         )
         if conf is not None and conf.confidence < disc.spec.params.min_confidence:  # an implausible disc: no finding from its crop
-            return {"advice": "rescreen", "reasons": [DISC_UNCLEAR], "disc": disc_finding}, seg.mask
+            return {"advice": "rescreen", "reasons": [Message(DISC_UNCLEAR)], "disc": disc_finding}, seg.mask
         self._model("glaucoma", run)
         p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
         band = clf.spec.params.review_band
@@ -299,28 +305,18 @@ class Screener:
                                   review_band=list(band) if band else None)
         uncertain = not finding.positive and band is not None and p >= band[0]
         out: dict[str, Any] = {"disc": disc_finding, "glaucoma": finding}
-        reasons = []
+        progression = None
         if finding.positive:
-            reasons.append(f"glaucoma probability {p:.2f} is at or above the referral threshold "
-                           f"{finding.threshold:.2f}: refer to an eye specialist for a glaucoma assessment")
             prog = self._model("progression", run).classifier
             assert prog is not None
             _, prog_crop = run.timed("crop", crop_for, prog.spec.params)
             q = float(run.timed("progression", self._predict, prog, prog_crop)[0])
-            experimental = prog.spec.params.experimental
-            out["progression"] = ProgressionFinding(probability=q, threshold=prog.spec.threshold,
-                                                    progressing=q >= prog.spec.threshold, experimental=experimental)
-            if q >= prog.spec.threshold and not experimental:  # an experimental model never changes the advice
-                reasons.append(f"signs of progression (probability {q:.2f} ≥ {prog.spec.threshold:.2f}): "
-                               "earlier review")
-        elif uncertain:
-            reasons.append(f"uncertain: glaucoma probability {p:.2f} is just below the referral threshold "
-                           f"{finding.threshold:.2f}, where the model cannot tell glaucoma from normal reliably "
-                           f"(from {float(band[0]):.2f}): a specialist should look at this photo")
-        else:
-            reasons.append(f"glaucoma probability {p:.2f} is below the referral threshold "
-                           f"{finding.threshold:.2f}: routine screening interval")
-        out.update(advice="refer" if finding.positive else "review" if uncertain else "routine", reasons=reasons)
+            progression = ProgressionFinding(probability=q, threshold=prog.spec.threshold,
+                                             progressing=q >= prog.spec.threshold,
+                                             experimental=prog.spec.params.experimental)
+            out["progression"] = progression
+        out.update(advice="refer" if finding.positive else "review" if uncertain else "routine",
+                   reasons=glaucoma_reasons(finding, progression))
         return out, seg.mask
 
     @staticmethod
@@ -359,27 +355,72 @@ class Screener:
         urgent = label == "malignant" or (limit is not None and probabilities.get("malignant", 0.0) >= limit)
         finding = BreastClassFinding(probabilities=probabilities, label=label, malignancy_threshold=limit,
                                      urgent=urgent)
-        advice, reasons = _breast_advice(finding, found)
+        advice, reasons = breast_advice(finding, found)
         return {"lesion": found, "breast_class": finding, "advice": advice, "reasons": reasons}, seg.mask
 
 
-def _breast_advice(finding: BreastClassFinding, lesion: LesionFinding) -> tuple[str, list[str]]:
-    p = finding.probabilities[finding.label]
+def glaucoma_reasons(finding: GlaucomaFinding, progression: ProgressionFinding | None = None) -> list[Message]:
+    """Why a gradable fundus photo gets its advice: refer, review (in the review band) or routine.
+
+    An experimental progression model never adds a reason (it never changes the advice).
+    """
+    p, threshold = Number(finding.probability), Number(finding.threshold)
+    band = finding.review_band
+    if finding.positive:
+        reasons = [Message(N_("glaucoma probability %(probability)s is at or above the referral threshold "
+                              "%(threshold)s: refer to an eye specialist for a glaucoma assessment"),
+                           {"probability": p, "threshold": threshold})]
+        if progression is not None and progression.progressing and not progression.experimental:
+            reasons.append(Message(N_("signs of progression (probability %(probability)s ≥ %(threshold)s): "
+                                      "earlier review"), {"probability": Number(progression.probability),
+                                                          "threshold": Number(progression.threshold)}))
+        return reasons
+    if band is not None and finding.probability >= band[0]:
+        return [Message(N_("uncertain: glaucoma probability %(probability)s is just below the referral threshold "
+                           "%(threshold)s, where the model cannot tell glaucoma from normal reliably (from "
+                           "%(band_low)s): a specialist should look at this photo"),
+                        {"probability": p, "threshold": threshold, "band_low": Number(float(band[0]))})]
+    return [Message(N_("glaucoma probability %(probability)s is below the referral threshold %(threshold)s: "
+                       "routine screening interval"), {"probability": p, "threshold": threshold})]
+
+
+#: the breast classifier's labels, as the reasons name them
+BREAST_LABELS = {"normal": N_("normal"), "benign": N_("benign"), "malignant": N_("malignant")}
+
+
+def _label(label: str) -> Message | str:
+    return Message(BREAST_LABELS[label]) if label in BREAST_LABELS else label
+
+
+def breast_advice(finding: BreastClassFinding, lesion: LesionFinding) -> tuple[str, list[Message]]:
+    """The advice for a gradable breast ultrasound image and why: refer (urgently when malignant), or routine."""
+    p = Number(finding.probabilities[finding.label])
     if finding.urgent:
-        pm = finding.probabilities.get("malignant", 0.0)
-        why = (f"the image looks malignant (probability {pm:.2f})" if finding.label == "malignant" else
-               f"the malignant probability {pm:.2f} reaches the malignancy threshold "
-               f"{finding.malignancy_threshold:.2f} (set so that 9 in 10 malignant images reach it), although "
-               f"{finding.label} is more probable ({p:.2f})")
-        return "refer", [f"{why}: refer urgently to a breast specialist for assessment and biopsy"]
+        pm = Number(finding.probabilities.get("malignant", 0.0))
+        if finding.label == "malignant":
+            why = Message(N_("the image looks malignant (probability %(probability)s)"), {"probability": pm})
+        else:
+            why = Message(N_("the malignant probability %(malignant)s reaches the malignancy threshold %(threshold)s "
+                             "(set so that 9 in 10 malignant images reach it), although %(label)s is more probable "
+                             "(%(probability)s)"),
+                          {"malignant": pm, "threshold": Number(finding.malignancy_threshold or 0.0),
+                           "label": _label(finding.label), "probability": p})
+        return "refer", [Message(N_("%(why)s: refer urgently to a breast specialist for assessment and biopsy"),
+                                 {"why": why})]
     if finding.label == "normal":
         if lesion.found:
-            return "refer", [f"the classifier says normal (probability {p:.2f}) but the lesion model outlines "
-                             f"a lesion ({100 * lesion.area_fraction:.1f} % of the image): the models disagree; "
-                             "refer for specialist review"]
-        return "routine", [f"no lesion found and the image looks normal (probability {p:.2f}): routine follow-up"]
-    return "refer", [f"the image shows a lesion that looks {finding.label} (probability {p:.2f}): refer for a "
-                     "non-urgent specialist review of the lesion"]
+            return "refer", [Message(N_("the classifier says normal (probability %(probability)s) but the lesion "
+                                        "model outlines a lesion (%(area)s %% of the image): the models disagree; "
+                                        "refer for specialist review"),
+                                     {"probability": p, "area": Number(100 * lesion.area_fraction, ".1f")})]
+        return "routine", [Message(N_("no lesion found and the image looks normal (probability %(probability)s): "
+                                      "routine follow-up"), {"probability": p})]
+    if finding.label == "benign":  # (malignant is always urgent, above)
+        return "refer", [Message(N_("the image shows a lesion that looks benign (probability %(probability)s): refer "
+                                    "for a non-urgent specialist review of the lesion"), {"probability": p})]
+    return "refer", [Message(N_("the image shows a lesion that looks %(label)s (probability %(probability)s): refer "
+                                "for a non-urgent specialist review of the lesion"),
+                             {"label": finding.label, "probability": p})]
 
 
 # --------------------------------------------------------------------------- process-wide API
