@@ -60,7 +60,25 @@ def test_record_result_copies_the_queried_values(session: Session, blobs: BlobSt
     )
     assert screening.model_hashes == {"glaucoma": "ab" * 32}
     assert screening.result_json["glaucoma"]["threshold"] == 0.5 and screening.finished_at.tzinfo is not None
+    assert screening.messages_json is None  # no messages given: pages show the result's English reasons
     assert (model_label(screening, "glaucoma"), model_label(screening, "progression")) == ("glaucoma", "progressing")
+
+
+def test_record_result_keeps_the_reasons_as_messages(session: Session, blobs: BlobStore, world: World) -> None:
+    from medscreen.i18n import Message, Number
+    from medscreen.pipelines.schema import GlaucomaFinding
+    from medscreen.pipelines.screening import glaucoma_reasons
+
+    screening = _screening(session, blobs, world)
+    reasons = glaucoma_reasons(GlaucomaFinding(probability=0.81, threshold=0.5, positive=True))
+    quality = [Message("only %(value)s of it is red-orange (≥ %(limit)s)", {"value": Number(0.5, ".0%"),
+                                                                           "limit": Number(0.758, ".0%")})]
+    record_result(session, screening, fundus_result(0.81), reason_messages=reasons, quality_messages=quality)
+    session.commit()
+    session.expire_all()
+    stored = screening.messages_json
+    assert [Message.from_json(m) for m in stored["reasons"]] == reasons
+    assert [str(Message.from_json(m)) for m in stored["quality_reasons"]] == ["only 50% of it is red-orange (≥ 76%)"]
 
 
 def test_record_failure(session: Session, blobs: BlobStore, world: World) -> None:

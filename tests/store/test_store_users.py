@@ -68,6 +68,19 @@ def test_admin_needs_no_clinic(session: Session) -> None:
     assert create_user(session, "root", PASSWORD, Role.ADMIN).clinic_id is None
 
 
+def test_user_language(session: Session, world: World) -> None:
+    from medscreen.store.users import set_language
+
+    user = create_user(session, "lectrice", PASSWORD, Role.REVIEWER, world.clinic_a, language="fr-SN")
+    assert user.language == "fr"
+    with pytest.raises(StoreError, match="not one of the languages shipped"):
+        create_user(session, "reader", PASSWORD, Role.REVIEWER, world.clinic_a, language="wolof")
+    set_language(session, user, "")
+    assert user.language is None  # the server's default
+    with pytest.raises(StoreError, match="did you mean 'en'"):
+        set_language(session, user, "eng")
+
+
 def test_authenticate(session: Session, world: World) -> None:
     assert authenticate(session, "Worker", PASSWORD) is world.worker
     assert authenticate(session, "worker", PASSWORD + "!") is None

@@ -192,7 +192,8 @@ class ScreeningWorker:
                 logger.info("screening %d failed: %s", screening_id, type(exc).__name__)
                 return
             self._save_overlay(screening_id, output)
-            record_result(session, screening, output.result)
+            record_result(session, screening, output.result, reason_messages=output.reason_messages,
+                          quality_messages=output.quality_messages)
             session.commit()
             logger.info("screening %d done: %s", screening_id, output.result.advice)
 

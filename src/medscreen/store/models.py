@@ -218,6 +218,8 @@ class User(Base):
     clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: a code of :data:`medscreen.i18n.LANGUAGES`; None: the server's default (else the browser's)
+    language: Mapped[str | None] = mapped_column(String(8))
 
     clinic: Mapped[Clinic | None] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
@@ -364,6 +366,9 @@ class Screening(Base):
     model_hashes: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    #: ``{"reasons": [...], "quality_reasons": [...]}``: the result's reasons as translatable messages
+    #: (:meth:`medscreen.i18n.Message.to_json`); None for screenings stored before them (English only)
+    messages_json: Mapped[dict[str, Any] | None]
 
     capture: Mapped[Capture] = relationship(back_populates="screenings")
     reviews: Mapped[list[Review]] = relationship(back_populates="screening", order_by="Review.id")

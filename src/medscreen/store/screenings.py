@@ -39,6 +39,7 @@ from medscreen.store.users import require
 from medscreen.tasks import TASKS, task_names
 
 if TYPE_CHECKING:
+    from medscreen.i18n import Message
     from medscreen.pipelines.schema import ScreeningResult
 
 __all__ = [
@@ -83,15 +84,21 @@ LABEL_ADVICE: dict[str, dict[str, Advice | None]] = {
 }
 
 
-def record_result(session: Session, screening: Screening, result: ScreeningResult) -> None:
+def record_result(session: Session, screening: Screening, result: ScreeningResult, *,
+                  reason_messages: Sequence[Message] = (), quality_messages: Sequence[Message] = ()) -> None:
     """Store the pipeline's result on a screening and mark it done.
 
     The whole result goes in ``result_json``; advice, probabilities, disc
-    diameter, breast class and model hashes are copied to their columns.
+    diameter, breast class and model hashes are copied to their columns. The
+    reasons as translatable messages (the pipeline's
+    :class:`~medscreen.pipelines.schema.ScreeningOutput`), when given, go in
+    ``messages_json`` so that readers see them in their language.
     """
     screening.status = ScreeningStatus.DONE
     screening.error = None
     screening.result_json = result.model_dump(mode="json")
+    screening.messages_json = {"reasons": [m.to_json() for m in reason_messages],
+                               "quality_reasons": [m.to_json() for m in quality_messages]} if reason_messages else None
     screening.advice = Advice(result.advice)
     screening.glaucoma_probability = result.glaucoma.probability if result.glaucoma else None
     screening.progression_probability = result.progression.probability if result.progression else None

@@ -27,7 +27,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medscreen.errors import did_you_mean
+from medscreen.errors import ConfigError, did_you_mean
+from medscreen.i18n import parse_optional_language
 from medscreen.store.errors import PermissionDeniedError, StoreError
 from medscreen.store.logins import revoke_login_sessions
 from medscreen.store.models import ApiToken, Capture, Clinic, Patient, Review, Role, Screening, User, Visit, utcnow
@@ -47,9 +48,11 @@ __all__ = [
     "list_api_tokens",
     "list_users",
     "parse_role",
+    "parse_user_language",
     "require",
     "revoke_api_token",
     "set_active",
+    "set_language",
     "set_role",
     "set_password",
     "user_for_token",
@@ -137,7 +140,8 @@ def check_password(password: str, username: str | None = None) -> None:
         raise StoreError(f"password contains the username {username!r}; choose a password without it")
 
 
-def create_user(session: Session, username: str, password: str, role: Role | str, clinic: Clinic | None = None) -> User:
+def create_user(session: Session, username: str, password: str, role: Role | str, clinic: Clinic | None = None,
+                *, language: str | None = None) -> User:
     """Add an active user with an Argon2 password hash.
 
     Args:
@@ -145,18 +149,22 @@ def create_user(session: Session, username: str, password: str, role: Role | str
         password: at least :data:`MIN_PASSWORD_LENGTH` characters, not containing the username.
         role: ``health_worker``, ``reviewer`` or ``admin``.
         clinic: required for health workers and reviewers; optional for admins.
+        language: the user's language (a code of :data:`~medscreen.i18n.LANGUAGES`); None: the server's default.
 
     Raises:
-        StoreError: invalid username, password or role, no clinic for a clinic role, or the username is taken.
+        StoreError: invalid username, password, role or language, no clinic for a clinic role, or the username
+            is taken.
     """
     name = _username(username)
     role = parse_role(role)
+    language = parse_user_language(language)
     check_password(password, name)
     if clinic is None and role is not Role.ADMIN:
         raise StoreError(f"user {name!r}: a {role.value} belongs to a clinic; pass the clinic")
     if session.scalar(select(User.id).where(User.username == name)) is not None:
         raise StoreError(f"username {name!r} is taken; choose another")
-    user = User(username=name, role=role, password_hash=_hasher().hash(password), clinic=clinic, active=True)
+    user = User(username=name, role=role, password_hash=_hasher().hash(password), clinic=clinic, active=True,
+                language=language)
     session.add(user)
     session.flush()
     logger.info("created user %d (%s)", user.id, role.value)
@@ -193,6 +201,29 @@ def set_role(session: Session, user: User, role: Role | str, clinic: Clinic | No
     revoke_login_sessions(session, user)
     session.flush()
     logger.info("user %d is now %s of clinic %s", user.id, role.value, None if clinic is None else clinic.id)
+
+
+def parse_user_language(language: str | None) -> str | None:
+    """A language code of :data:`~medscreen.i18n.LANGUAGES`, or None (empty: the server's default).
+
+    Raises:
+        StoreError: not a shipped language; names the choices and the closest one.
+    """
+    try:
+        return parse_optional_language(language)
+    except ConfigError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def set_language(session: Session, user: User, language: str | None) -> None:
+    """Set the language a user reads the pages and PDFs in (None or empty: the server's default).
+
+    Raises:
+        StoreError: not a shipped language.
+    """
+    user.language = parse_user_language(language)
+    session.flush()
+    logger.info("user %d reads %s", user.id, user.language or "the server's default language")
 
 
 def find_user(session: Session, username: str) -> User:
