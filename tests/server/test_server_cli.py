@@ -56,3 +56,22 @@ def test_users_token_prints_a_working_token_once(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "did you mean 'script'" in r.output.lower()  # the same lookup as the other commands
     r = runner.invoke(app, ["users", "token", " Script ", "--name", "y", "--data-dir", str(home)])
     assert r.exit_code == 0, r.output  # names are stored lower-case
+
+
+def test_users_language(tmp_path: Path) -> None:
+    runner = CliRunner()
+    home = str(tmp_path / "home")
+    assert runner.invoke(app, ["init", "--data-dir", home]).exit_code == 0
+    r = runner.invoke(app, ["users", "create", "infirmiere", "--role", "health_worker", "--clinic", "Thiès",
+                            "--language", "frr", "--password-stdin", "--data-dir", home], input="correct horse battery\n")
+    assert r.exit_code == 2 and "did you mean 'fr'" in r.output  # refused before the password is read
+    r = runner.invoke(app, ["users", "create", "infirmiere", "--role", "health_worker", "--clinic", "Thiès",
+                            "--language", "FR", "--password-stdin", "--data-dir", home], input="correct horse battery\n")
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["users", "list", "--data-dir", home])
+    assert r.output.split() == ["infirmiere", "health_worker", "Thiès", "active", "fr"]
+    r = runner.invoke(app, ["users", "language", "infirmiere", "default", "--data-dir", home])
+    assert r.exit_code == 0 and "the server default language" in r.output
+    assert runner.invoke(app, ["users", "list", "--data-dir", home]).output.split()[-1] == "-"
+    r = runner.invoke(app, ["users", "language", "infirmiere", "de", "--data-dir", home])
+    assert r.exit_code == 2 and "en, fr" in r.output

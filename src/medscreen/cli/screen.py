@@ -56,18 +56,26 @@ def _parse_models(values: list[str] | None) -> dict[str, Path]:
     return models
 
 
-def _print_summary(index: int, total: int, result: Any) -> None:
+def _print_summary(index: int, total: int, output: Any, t: Any) -> None:
+    """One image's advice, findings and reasons, in ``t``'s language (a :class:`~medscreen.i18n.Translator`)."""
+    from rich.markup import escape
+
+    from medscreen.i18n import N_
+    from medscreen.pipelines.report import TERMS, describe_findings, reasons_of
+    from medscreen.pipelines.schema import ADVICE_LABEL
+
+    result = output.result
     colour = {"refer": "bold red", "review": "bold magenta", "rescreen": "bold yellow", "routine": "bold green"}[result.advice]
     head = f"[{index}/{total}] " if total > 1 else ""
-    console.print(f"{head}[bold]{result.source or 'image'}[/]: {result.modality}, "
-                  f"{'gradable' if result.gradable else 'not gradable'} → [{colour}]{result.advice.upper()}[/]",
-                  highlight=False)
-    from medscreen.pipelines.report import describe_findings
-
-    for line in describe_findings(result)[1:]:
-        console.print(f"    {line}", highlight=False, soft_wrap=True)
-    for reason in result.reasons:
-        console.print(f"    - {reason}", highlight=False, soft_wrap=True)
+    gradable = t.gettext(N_("gradable") if result.gradable else N_("not gradable"))
+    source = result.source or t.gettext(N_("image"))
+    console.print(f"{head}[bold]{escape(source)}[/]: "
+                  f"{t.gettext(TERMS.get(result.modality, result.modality))}, {gradable} → "
+                  f"[{colour}]{t.gettext(ADVICE_LABEL[result.advice]).upper()}[/]", highlight=False)
+    for line in describe_findings(result, t)[1:]:
+        console.print(f"    {line}", highlight=False, soft_wrap=True, markup=False)
+    for reason in reasons_of(output, t):
+        console.print(f"    - {reason}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _unique_stem(name: str, used: set[str]) -> str:
@@ -92,6 +100,8 @@ def screen_command(
     workers: int = typer.Option(2, "--workers", min=1, help="Threads decoding images ahead of the models."),
     model: list[str] | None = typer.Option(None, "--model", help="TASK=PATH: use this .onnx (card beside it) "
                                            "instead of the bundled model; repeatable."),
+    language: str = typer.Option("en", "--language", help="Language of the printed summary and the PDF reports "
+                                 "(en, fr); --json and summary.csv stay English."),
 ) -> None:
     """Screen images: input check, models, advice (refer / review / rescreen / routine) with the reasons.
 
@@ -101,11 +111,13 @@ def screen_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from medscreen.config import get_settings
+    from medscreen.i18n import translator
     from medscreen.pipelines.report import SUMMARY_COLUMNS, save_overlay_png, save_report_pdf, summary_row
     from medscreen.pipelines.schema import ADVICE, DISCLAIMER
     from medscreen.pipelines.screening import Screener, read_inputs
 
     settings = get_settings()
+    t = translator(language)  # checks the language before any work
     screener = Screener(backend, models=_parse_models(model), settings=settings)  # checks backend and task names first
     if modality is not None and modality not in ("fundus", "ultrasound"):
         raise ConfigError(f"--modality {modality!r}: choose fundus or ultrasound, or leave it out to detect it")
@@ -138,11 +150,11 @@ def screen_command(
             if as_json:
                 typer.echo(result.model_dump_json())
             else:
-                _print_summary(i, len(items), result)
+                _print_summary(i, len(items), output, t)
             if out is not None:
                 stem = _unique_stem(display, stems)
                 save_overlay_png(out / f"{stem}_overlay.png", output)
-                save_report_pdf(out / f"{stem}_report.pdf", output)
+                save_report_pdf(out / f"{stem}_report.pdf", output, t)
             progress.advance(task)
     screened = sum(advice.values())
     if out is not None:
@@ -157,6 +169,6 @@ def screen_command(
                           + (f": {tally}" if tally else "") + (f"; wrote reports and summary.csv to {out}"
                                                                if out is not None else ""),
                           highlight=False, soft_wrap=True)
-    summary_console.print(f"[italic]{DISCLAIMER}[/]", highlight=False, soft_wrap=True)
+    summary_console.print(f"[italic]{t.gettext(DISCLAIMER)}[/]", highlight=False, soft_wrap=True)
     if screened == 0:
         raise typer.Exit(code=1)

@@ -87,11 +87,13 @@ def create_user_command(
     role: str | None = typer.Option(None, "--role", help="reviewer or health_worker (or admin)."),
     clinic: str | None = typer.Option(None, "--clinic", help="Clinic name; made when new. Required unless admin."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+    language: str | None = typer.Option(None, "--language", help="The language of the user's pages and PDFs "
+                                        "(en, fr); default: the server's."),
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Create an account; the password is prompted twice (hidden) unless --password-stdin."""
     from medscreen.store.clinics import find_or_create_clinic
-    from medscreen.store.users import create_user, parse_role
+    from medscreen.store.users import create_user, parse_role, parse_user_language
 
     if admin and role not in (None, "admin"):
         raise ConfigError(f"--admin and --role {role} disagree; give one of them")
@@ -100,13 +102,14 @@ def create_user_command(
     chosen = parse_role("admin" if admin else role)
     if chosen.value != "admin" and not clinic:
         raise ConfigError(f"a {chosen.value} belongs to a clinic; add --clinic NAME")
+    parse_user_language(language)  # before the password prompt
     password = _read_password(password_stdin)
     home = data_home(data_dir)
     engine, sessions = open_database(home)
     try:
         with sessions() as s:
             place = find_or_create_clinic(s, clinic) if clinic else None
-            user = create_user(s, username, password, chosen, place)
+            user = create_user(s, username, password, chosen, place, language=language)
             s.commit()
             where = f" of clinic {place.name!r}" if place else ""
             console.print(f"created {chosen.value} {user.username!r}{where} in {home}", highlight=False)
@@ -153,7 +156,7 @@ def _with_user(data_dir: Path | None, username: str, change) -> str:
 @users_app.command("list")
 @handle_errors
 def list_users_command(data_dir: Path | None = DATA_DIR_OPTION) -> None:
-    """List the accounts: username, role, clinic, active or not."""
+    """List the accounts: username, role, clinic, active or not, language (- for the server's default)."""
     from medscreen.store.users import list_users
 
     engine, sessions = open_database(data_home(data_dir))
@@ -162,7 +165,8 @@ def list_users_command(data_dir: Path | None = DATA_DIR_OPTION) -> None:
             for user in list_users(s):
                 clinic = user.clinic.name if user.clinic else "-"
                 state = "active" if user.active else "deactivated"
-                console.print(f"{user.username}\t{user.role.value}\t{clinic}\t{state}", highlight=False)
+                console.print(f"{user.username}\t{user.role.value}\t{clinic}\t{state}\t{user.language or '-'}",
+                              highlight=False)
     finally:
         engine.dispose()
 
@@ -176,6 +180,23 @@ def _switch_active(data_dir: Path | None, username: str, active: bool) -> None:
         audit(s, None, "user.reactivate" if active else "user.deactivate", "user", user.id)
         return f"reactivated {user.username!r}" if active else \
             f"deactivated {user.username!r}; signed-in sessions ended"
+
+    console.print(_with_user(data_dir, username, change), highlight=False)
+
+
+@users_app.command("language")
+@handle_errors
+def language_command(username: str = typer.Argument(..., help="The account."),
+                     language: str = typer.Argument(..., help="en or fr; 'default' for the server's language."),
+                     data_dir: Path | None = DATA_DIR_OPTION) -> None:
+    """Set the language of an account's pages and PDF reports (the API and command line stay English)."""
+    from medscreen.store.audit import audit
+    from medscreen.store.users import set_language
+
+    def change(s, user) -> str:
+        set_language(s, user, None if language.strip().lower() == "default" else language)
+        audit(s, None, "user.language", "user", user.id)
+        return f"{user.username!r} reads {user.language or 'the server default language'}"
 
     console.print(_with_user(data_dir, username, change), highlight=False)
 

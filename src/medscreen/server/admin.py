@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from medscreen.i18n import N_
 from medscreen.server.deps import DbSession, PageUser, require_csrf
 from medscreen.server.doctor import check_models
 from medscreen.server.limits import bundled_cards, model_limits_of
@@ -35,6 +36,7 @@ from medscreen.store.users import (
     require,
     revoke_api_token,
     set_active,
+    set_language,
     set_password,
     set_role,
 )
@@ -86,9 +88,10 @@ def _change(request: Request, db: Any, auth: Any, token: str, change: Any, *, se
 @router.post("/users")
 def create_user_form(request: Request, db: DbSession, auth: PageUser, csrf_token: str = Form("", alias=CSRF_FIELD),
                      username: str = Form("", max_length=64), password: str = Form("", max_length=1024),
-                     role: str = Form(""), clinic_id: str = Form("")) -> Response:
+                     role: str = Form(""), clinic_id: str = Form(""), language: str = Form("", max_length=16)
+                     ) -> Response:
     def change() -> None:
-        user = create_user(db, username, password, role, _clinic(db, clinic_id))
+        user = create_user(db, username, password, role, _clinic(db, clinic_id), language=language or None)
         audit(db, auth.user, "user.create", "user", user.id, auth.ip)
 
     return _change(request, db, auth, csrf_token, change)
@@ -101,9 +104,20 @@ def set_role_form(request: Request, user_id: int, db: DbSession, auth: PageUser,
     def change() -> None:
         target = get_record(db, User, user_id)
         if target.id == auth.user.id and role != Role.ADMIN.value:
-            raise StoreError("you cannot take away your own admin role; ask another admin")
+            raise StoreError(N_("you cannot take away your own admin role; ask another admin"))
         set_role(db, target, role, _clinic(db, clinic_id))
         audit(db, auth.user, "user.role", "user", target.id, auth.ip)
+
+    return _change(request, db, auth, csrf_token, change)
+
+
+@router.post("/users/{user_id}/language")
+def set_language_form(request: Request, user_id: int, db: DbSession, auth: PageUser,
+                      csrf_token: str = Form("", alias=CSRF_FIELD), language: str = Form("", max_length=16)) -> Response:
+    def change() -> None:
+        target = get_record(db, User, user_id)
+        set_language(db, target, language)
+        audit(db, auth.user, "user.language", "user", target.id, auth.ip)
 
     return _change(request, db, auth, csrf_token, change)
 
@@ -114,7 +128,7 @@ def set_active_form(request: Request, user_id: int, db: DbSession, auth: PageUse
     def change() -> None:
         target = get_record(db, User, user_id)
         if target.id == auth.user.id and not active:
-            raise StoreError("you cannot deactivate your own account; ask another admin")
+            raise StoreError(N_("you cannot deactivate your own account; ask another admin"))
         set_active(db, target, active)
         audit(db, auth.user, "user.reactivate" if active else "user.deactivate", "user", target.id, auth.ip)
 
@@ -207,8 +221,8 @@ def audit_page(request: Request, db: DbSession, auth: PageUser, user: str = "", 
         if user and user not in by_name:
             raise StoreError(f"no user {user!r}; choose one from the list")
         if patient and not (patient.isdecimal() and int(patient) <= MAX_RECORD_ID):
-            raise StoreError("the patient filter takes a patient's number (the id in the patient page's address), "
-                             "not a name")
+            raise StoreError(N_("the patient filter takes a patient's number (the id in the patient page's "
+                                "address), not a name"))
         start, end = _day(since, "from"), _day(until, "to")
         events = search_audit(db, user_id=by_name.get(user), patient_id=int(patient) if patient else None,
                               action=action.strip() or None, since=start,

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from medscreen.i18n import N_, Message, Translator
 from medscreen.server.deps import ApiUser, Auth, CsrfChecked, DbSession
 from medscreen.server.panels import ScreeningView, screening_view
 from medscreen.server.reports import (
@@ -46,6 +47,7 @@ from medscreen.server.services import (
     set_capture_eye,
     upload_capture,
 )
+from medscreen.server.templating import page_translator, term
 from medscreen.server.worker import overlay_path
 from medscreen.store.audit import audit_rows, authorize
 from medscreen.store.blobs import DamagedBlobError
@@ -264,65 +266,76 @@ def get_review_queue(db: DbSession, auth: ApiUser,
             for s in items]
 
 
-def _review_status(view: ScreeningView) -> str:
+def _review_status(view: ScreeningView, t: Translator) -> str:
     rv = view.review
     if rv is None:
         waiting = view.advice in ("refer", "review", "rescreen")
-        return "not reviewed yet" + (" (a specialist will look at it)" if waiting else "")
-    what = "confirmed" if rv.decision.value == "confirm" else "corrected"
-    return (f"{what} by {rv.reviewer.username} on {rv.created_at:%Y-%m-%d %H:%M} UTC: {rv.task.value} finding "
-            f"{'is' if what == 'confirmed' else 'is now'} {rv.label}" + (f" — “{rv.comment}”" if rv.comment else ""))
+        return t.gettext(N_("not reviewed yet (a specialist will look at it)") if waiting else N_("not reviewed yet"))
+    confirmed = rv.decision.value == "confirm"
+    status = Message(N_("confirmed by %(name)s on %(time)s UTC: %(task)s finding is %(label)s") if confirmed else
+                     N_("corrected by %(name)s on %(time)s UTC: %(task)s finding is now %(label)s"), {
+        "name": rv.reviewer.username, "time": f"{rv.created_at:%Y-%m-%d %H:%M}", "task": term(rv.task.value),
+        "label": term(rv.label or "")})
+    return t.render(status) + (f" — “{rv.comment}”" if rv.comment else "")
 
 
-def _report_choice(visit: Visit, user: User) -> tuple[list[tuple[str, ScreeningView, str | None]], list[str]]:
+def _report_choice(visit: Visit, user: User, t: Translator
+                   ) -> tuple[list[tuple[str, ScreeningView, str | None]], list[str]]:
     """Per eye the latest gradable photo (else the latest finished one); per ultrasound image, each finished one."""
     done = [(c, s) for c, s in latest_screenings(visit) if s.status is ScreeningStatus.DONE and s.result_json]
     chosen: list[tuple[str, ScreeningView, str | None]] = []
     missing: list[str] = []
     if visit.modality is Modality.ULTRASOUND:
         for n, (_, screening) in enumerate(done, start=1):
-            chosen.append((f"Image {n}", screening_view(screening, user), None))
+            chosen.append((t.render(Message(N_("Image %(n)s"), {"n": n})), screening_view(screening, user, t), None))
         return chosen, missing
-    for eye, name in ((Eye.OD, "Right eye (OD)"), (Eye.OS, "Left eye (OS)")):
+    for eye, name in ((Eye.OD, N_("Right eye (OD)")), (Eye.OS, N_("Left eye (OS)"))):
         photos = [(c, s) for c, s in done if c.eye is eye]
         gradable = [(c, s) for c, s in photos if s.result_json.get("gradable")]
         if not photos:
-            missing.append(f"{name}: no finished screening in this visit.")
+            missing.append(t.render(Message(N_("%(eye)s: no finished screening in this visit."), {"eye": Message(name)})))
             continue
         _, screening = (gradable or photos)[-1]
-        note = None if len(photos) == 1 else (
-            f"the latest gradable of {len(photos)} photos" if gradable else f"no gradable photo among {len(photos)}")
-        chosen.append((name, screening_view(screening, user), note))
+        note = None if len(photos) == 1 else t.render(Message(
+            N_("the latest gradable of %(n)s photos") if gradable else N_("no gradable photo among %(n)s"),
+            {"n": len(photos)}))
+        chosen.append((t.gettext(name), screening_view(screening, user, t), note))
     return chosen, missing
 
 
 def visit_report(request: Request, db: Session, auth: Auth, visit_id: int) -> Response:
-    """The visit's PDF (shared with the pages)."""
+    """The visit's PDF (shared with the pages), in the reader's language."""
+    t = page_translator(request, auth.user)
     visit = get_visit(db, auth.user, visit_id, auth.ip)
     db.commit()
-    chosen, missing = _report_choice(visit, auth.user)
+    chosen, missing = _report_choice(visit, auth.user, t)
     items = []
     for label, view, note in chosen:
         overlay = read_overlay(overlay_path(request.app.state.data_home, view.screening.id))
         if overlay is None or view.result is None:
             continue
         items.append(ReportImage(label=label, result=view.result, overlay=overlay, advice=view.advice or view.result.advice,
-                                 review=_review_status(view), limits=[lim.text() for lim in view.limits.values()],
-                                 note=note))
+                                 review=_review_status(view, t), limits=[t.render(lim.message()) for lim in view.limits.values()],
+                                 note=note, reasons=view.reasons, quality_reasons=view.quality_reasons))
     if not items:
         raise NotFoundError(f"visit {visit_id} has no finished screening yet; upload an image and wait for its result")
     p = visit.patient
-    patient_lines = [
-        f"Patient: {p.name or '(no name)'}" + (f" · clinic id {p.clinic_ref}" if p.clinic_ref else ""),
-        f"Birth year: {p.birth_year or 'not recorded'} · sex: {p.sex.value if p.sex else 'not recorded'}",
-        f"Clinic: {p.clinic.name}",
-        f"Visit: {visit.taken_at:%Y-%m-%d %H:%M} UTC · "
-        + ("fundus photos" if visit.modality is Modality.FUNDUS else "breast ultrasound study"),
-    ]
-    pdf = visit_report_pdf(patient_lines, items, missing=missing)
+    unknown = Message(N_("not recorded"))
+    patient_lines = [t.render(m) for m in (
+        Message(N_("Patient: %(name)s"), {"name": p.name or Message(N_("(no name)"))}) if not p.clinic_ref else
+        Message(N_("Patient: %(name)s · clinic id %(ref)s"), {"name": p.name or Message(N_("(no name)")),
+                                                              "ref": p.clinic_ref}),
+        Message(N_("Birth year: %(year)s · sex: %(sex)s"), {"year": p.birth_year or unknown,
+                                                            "sex": term(p.sex.value) if p.sex else unknown}),
+        Message(N_("Clinic: %(clinic)s"), {"clinic": p.clinic.name}),
+        Message(N_("Visit: %(time)s UTC · %(what)s"), {
+            "time": f"{visit.taken_at:%Y-%m-%d %H:%M}",
+            "what": Message(N_("fundus photos") if visit.modality is Modality.FUNDUS else N_("breast ultrasound study"))}),
+    )]
+    pdf = visit_report_pdf(patient_lines, items, missing=missing, t=t)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="visit-{visit.id}.pdf"',
-                             "Cache-Control": "private, no-store"})
+                             "Cache-Control": "private, no-store", "Content-Language": t.language})
 
 
 @router.get("/visits/{visit_id}/report.pdf", response_class=Response,

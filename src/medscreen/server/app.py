@@ -23,6 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from medscreen import __version__
 from medscreen.config import Settings, default_settings
 from medscreen.errors import MedscreenError
+from medscreen.i18n import LANGUAGES, N_, Message
 from medscreen.server import admin, api, docs, pages, phone_setup
 from medscreen.server.access_log import AccessLog
 from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated, is_signed_in
@@ -111,6 +112,8 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
                   openapi_url=None,  # served by medscreen.server.docs, to signed-in users only
                   description="Glaucoma (fundus) and breast ultrasound screening for clinics. A screening aid, "
                               "not a diagnosis.")
+    for language in LANGUAGES:  # each language's catalogue and templates: a missing catalogue fails app creation
+        templates(language)
     app.state.data_home = home
     app.state.settings = settings
     app.state.login_throttle = LoginThrottle(settings.server)
@@ -156,9 +159,10 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str | Message) -> Response:
+    """The API's JSON error (English), or the error page in the reader's language."""
     if _is_api(request):
-        return JSONResponse({"detail": message}, status_code=status)
+        return JSONResponse({"detail": str(message)}, status_code=status)
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
@@ -194,7 +198,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _denied(request: Request, exc: PermissionDeniedError) -> Response:
         await to_thread.run_sync(_record_denial, request, exc)
         if exc.other_clinic:  # as if missing: another clinic's ids cannot be probed
-            return _error(request, 404, f"{exc.object_type} {exc.object_id} does not exist; check the id")
+            return _error(request, 404, Message(N_("%(type)s %(id)s does not exist; check the id"),
+                                                {"type": exc.object_type or "record", "id": str(exc.object_id)}))
         return _error(request, 403, str(exc))
 
     @app.exception_handler(NotFoundError)
@@ -209,16 +214,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _storage(request: Request, exc: StorageUnavailableError) -> Response:
         logger.error("storage fault: %s", exc)  # the path goes to the log, not to the person
         if exc.full:
-            return _error(request, 507, "The clinic app's storage is full, so nothing was saved. Tell the person "
-                                        "who looks after this computer; try again once space is freed.")
-        return _error(request, 503, "The clinic app cannot save files right now, so nothing was saved. Tell the "
-                                    "person who looks after this computer; try again later.")
+            return _error(request, 507, N_("The clinic app's storage is full, so nothing was saved. Tell the "
+                                           "person who looks after this computer; try again once space is freed."))
+        return _error(request, 503, N_("The clinic app cannot save files right now, so nothing was saved. Tell "
+                                       "the person who looks after this computer; try again later."))
 
     @app.exception_handler(OperationalError)
     async def _database(request: Request, exc: OperationalError) -> Response:
         logger.error("database fault: %s", exc.orig)
-        return _error(request, 503, "The clinic app's database cannot be used right now (its disk may be full). "
-                                    "Nothing was changed; try again in a minute.")
+        return _error(request, 503, N_("The clinic app's database cannot be used right now (its disk may be "
+                                       "full). Nothing was changed; try again in a minute."))
 
     @app.exception_handler(MedscreenError)
     async def _bad_request(request: Request, exc: MedscreenError) -> Response:
@@ -229,4 +234,3 @@ def _add_error_handlers(app: FastAPI) -> None:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return _error(request, 422, problems or "the request is not valid")
 
-    _ = templates  # templates are loaded at import, so a broken template fails app creation

@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from medscreen.i18n import N_
 from medscreen.server.security import CSRF_HEADER, check_csrf, client_ip
 from medscreen.store.logins import user_for_login_session
 from medscreen.store.models import User
@@ -57,7 +58,7 @@ def require_csrf(request: Request, token: str | None) -> None:
         CsrfFailed: it does not (answered 403 with a message to reload the page).
     """
     if not check_csrf(request, token):
-        raise CsrfFailed("this form has expired or did not come from medscreen; reload the page and try again")
+        raise CsrfFailed(N_("this form has expired or did not come from medscreen; reload the page and try again"))
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -111,10 +112,12 @@ def _api_auth(request: Request, db: DbSession) -> Auth:
             raise NotAuthenticated("the API token is unknown, revoked or its user is inactive; "
                                    "make a new token with an admin")
         db.commit()  # keeps last_used_at
+        request.state.user_language = user.language
         return Auth(user, True, client_ip(request))
     user = session_user(request, db)
     if user is None:
         raise NotAuthenticated("sign in at /login, or send 'Authorization: Bearer msk_...' with an API token")
+    request.state.user_language = user.language
     return Auth(user, False, client_ip(request))
 
 
@@ -136,6 +139,7 @@ def _page_auth(request: Request, db: DbSession) -> Auth:
     user = session_user(request, db)
     if user is None:
         raise LoginRequired()
+    request.state.user_language = user.language  # error pages of this request speak the user's language too
     return Auth(user, False, client_ip(request))
 
 

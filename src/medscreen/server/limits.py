@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from medscreen.errors import MedscreenError
+from medscreen.i18n import N_, Message, Number
 from medscreen.inference.card import ModelCard, load_card
+from medscreen.pipelines.report import TERMS
 from medscreen.pipelines.schema import ScreeningResult
 
 __all__ = ["ModelLimits", "bundled_cards", "model_limits", "model_limits_of"]
@@ -41,14 +43,31 @@ class ModelLimits:
     measured_on: str | None
     positive: str | None
     experimental: bool
+    data: str | None = None  # the card's name of the data measured on (``measured_on`` adds the threshold)
+    threshold: float | None = None  # the operating point's threshold, when the figures are at one
+
+    def message(self) -> Message:
+        """One line for a page or the PDF, translatable (the card's own words, ``measured_on``, stay as written)."""
+        task = Message(TERMS[self.task]) if self.task in TERMS else self.task
+        if self.sensitivity is None or self.specificity is None:
+            return Message(N_("%(task)s: no measured sensitivity/specificity for this model file"), {"task": task})
+        positive = Message(TERMS[self.positive]) if self.positive in TERMS else self.positive or ""
+        return Message(N_("%(task)s%(what)s: sensitivity %(sensitivity)s, specificity %(specificity)s on "
+                          "%(measured_on)s%(experimental)s"), {
+            "task": task, "sensitivity": Number(self.sensitivity), "specificity": Number(self.specificity),
+            "what": Message(N_(" (%(positive)s vs the rest)"), {"positive": positive}) if self.positive else "",
+            "measured_on": self.measured_on or "" if self.threshold is None else Message(
+                N_("%(data)s, threshold %(threshold)s"), {"data": self.data or "", "threshold": _number(self.threshold)}),
+            "experimental": Message(N_(" — EXPERIMENTAL")) if self.experimental else ""})
 
     def text(self) -> str:
-        """One line for a page or the PDF."""
-        if self.sensitivity is None or self.specificity is None:
-            return f"{self.task}: no measured sensitivity/specificity for this model file"
-        what = f" ({self.positive} vs the rest)" if self.positive else ""
-        return (f"{self.task}{what}: sensitivity {self.sensitivity:.2f}, specificity {self.specificity:.2f} "
-                f"on {self.measured_on}" + (" — EXPERIMENTAL" if self.experimental else ""))
+        """:meth:`message` in English."""
+        return str(self.message())
+
+
+def _number(value: Any) -> Number | str:
+    """A card's number as written (a value that is no number is shown as it is)."""
+    return Number(float(value), "") if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 @lru_cache(maxsize=32)
@@ -75,10 +94,12 @@ def _ci(value: Any) -> tuple[float, float] | None:
     return (float(value[0]), float(value[1])) if isinstance(value, list | tuple) and len(value) == 2 else None
 
 
-def _figures(task: str, name: str, figures: dict[str, Any], positive: str | None, experimental: bool) -> ModelLimits:
+def _figures(task: str, name: str, figures: dict[str, Any], positive: str | None, experimental: bool,
+             threshold: Any = None) -> ModelLimits:
+    measured_on = name if threshold is None else f"{name}, threshold {threshold}"
     return ModelLimits(task, float(figures["sensitivity"]), float(figures["specificity"]),
                        _ci(figures.get("sensitivity_ci95")), _ci(figures.get("specificity_ci95")),
-                       name, positive, experimental)
+                       measured_on, positive, experimental, name, threshold)
 
 
 def _limits(task: str, sha256: str) -> ModelLimits:
@@ -89,8 +110,7 @@ def _limits(task: str, sha256: str) -> ModelLimits:
         return none
     for name, point in card.operating_points.items():  # figures at the decision the app makes
         if isinstance(point, dict) and point.get("sensitivity") is not None and point.get("specificity") is not None:
-            return _figures(task, f"{name}, threshold {point.get('threshold')}", point, name.split(" ")[0],
-                            experimental)
+            return _figures(task, name, point, name.split(" ")[0], experimental, point.get("threshold"))
     labels = list(card.params.labels or [])
     for name, figures in card.metrics.items():
         if not isinstance(figures, dict) or "comparison" in name:

@@ -32,8 +32,9 @@ from medscreen.server.services import (
     search_patients,
     set_capture_eye,
 )
+from medscreen.i18n import N_, Message
 from medscreen.server.panels import screening_view
-from medscreen.server.templating import render
+from medscreen.server.templating import page_translator, render, term
 from medscreen.server.throttle import LoginThrottle, PasswordChecksBusy
 from medscreen.store.audit import audit, audit_rows, authorize
 from medscreen.store.errors import PermissionDeniedError, StorageUnavailableError, StoreError
@@ -50,7 +51,7 @@ from medscreen.store.screenings import (
     unseen_reviews,
 )
 from medscreen.store.timeline import eye_timeline
-from medscreen.store.users import authenticate, user_id_for
+from medscreen.store.users import authenticate, set_language, user_id_for
 from medscreen.tasks import TASKS
 
 __all__ = ["router"]
@@ -93,21 +94,22 @@ def login(request: Request, db: DbSession, username: str = Form("", max_length=2
     if wait is not None:
         audit(db, None, "login.throttled", "user", user_id_for(db, username), client_ip(request))
         db.commit()
-        return render(request, "login.html", {**context, "message": f"Too many failed sign-ins; try again in "
-                                              f"{_minutes(wait)}, or ask an admin to reset the password."},
+        message = Message(N_("Too many failed sign-ins; try again in %(wait)s, or ask an admin to reset the "
+                             "password."), {"wait": _minutes(wait)})
+        return render(request, "login.html", {**context, "message": message},
                       status_code=429, headers={"Retry-After": str(wait)})
     try:
         with throttle.password_check():
             user = authenticate(db, username, password)
     except PasswordChecksBusy:
-        return render(request, "login.html", {**context, "message": "Many people are signing in at once; "
-                                              "try again in a few seconds."},
+        return render(request, "login.html", {**context, "message": N_("Many people are signing in at once; "
+                                                                      "try again in a few seconds.")},
                       status_code=503, headers={"Retry-After": "5"})
     if user is None:
         throttle.failed(username, address)
         audit(db, None, "login.failed", "user", user_id_for(db, username), client_ip(request))
         db.commit()
-        return render(request, "login.html", {**context, "message": "Wrong username or password; try again."},
+        return render(request, "login.html", {**context, "message": N_("Wrong username or password; try again.")},
                       status_code=401)
     throttle.succeeded(username)
     audit(db, user, "login.success", "user", user.id, client_ip(request))
@@ -121,8 +123,10 @@ def login(request: Request, db: DbSession, username: str = Form("", max_length=2
     return _see(target)
 
 
-def _minutes(seconds: int) -> str:
-    return f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+def _minutes(seconds: int) -> Message:
+    if seconds < 120:
+        return Message(N_("%(n)s seconds"), {"n": seconds})
+    return Message(N_("%(n)s minutes"), {"n": math.ceil(seconds / 60)})
 
 
 @router.post("/logout")
@@ -139,6 +143,29 @@ def logout(request: Request, db: DbSession, csrf_token: str = Form("", alias=CSR
 @router.get("/")
 def home(auth: PageUser) -> Response:
     return _see("/reviews" if auth.user.role is Role.REVIEWER else "/patients")
+
+
+# ---------------------------------------------------------------------------- the user's own settings
+
+
+@router.get("/account")
+def account_page(request: Request, auth: PageUser) -> Response:
+    """The signed-in user's language (any role may set their own)."""
+    return render(request, "account.html", {}, user=auth.user)
+
+
+@router.post("/account/language")
+def account_language(request: Request, db: DbSession, auth: PageUser, csrf_token: str = Form("", alias=CSRF_FIELD),
+                     language: str = Form("", max_length=16)) -> Response:
+    require_csrf(request, csrf_token)
+    try:
+        set_language(db, auth.user, language)
+    except StoreError as exc:
+        db.rollback()
+        return render(request, "account.html", {"message": str(exc)}, user=auth.user, status_code=422)
+    audit(db, auth.user, "user.language", "user", auth.user.id, auth.ip)
+    db.commit()
+    return _see("/account")
 
 
 # ---------------------------------------------------------------------------- patients
@@ -187,9 +214,11 @@ def register_patient(request: Request, db: DbSession, auth: PageUser, csrf_token
 @router.get("/patients/{patient_id}")
 def patient_page(patient_id: RecordId, request: Request, db: DbSession, auth: PageUser) -> Response:
     patient = get_patient(db, auth.user, patient_id, auth.ip)
-    charts = {eye: timeline_svg(eye_timeline(db, patient, eye), eye) for eye in ("OD", "OS")}
+    t = page_translator(request, auth.user)
+    charts = {eye: timeline_svg(eye_timeline(db, patient, eye), t.render(term(eye)), t) for eye in ("OD", "OS")}
     db.commit()
-    visits = [{"visit": v, "views": _panels(v, auth.user), "new": len(unseen_reviews(v))} for v in patient.visits]
+    visits = [{"visit": v, "views": _panels(request, v, auth.user), "new": len(unseen_reviews(v))}
+              for v in patient.visits]
     return render(request, "patient.html", {"patient": patient, "charts": charts, "visits": visits}, user=auth.user)
 
 
@@ -205,14 +234,15 @@ def start_visit(patient_id: RecordId, request: Request, db: DbSession, auth: Pag
 # ---------------------------------------------------------------------------- visits
 
 
-def _panels(visit: Visit, user: Any) -> list[dict[str, Any]]:
-    return [screening_view(screening, user).as_mapping() for _, screening in latest_screenings(visit)]
+def _panels(request: Request, visit: Visit, user: Any) -> list[dict[str, Any]]:
+    t = page_translator(request, user)
+    return [screening_view(screening, user, t).as_mapping() for _, screening in latest_screenings(visit)]
 
 
 def _visit_page(request: Request, db: DbSession, auth: Any, visit_id: int, *, message: str | None = None,
                 status_code: int = 200) -> Response:
     visit = get_visit(db, auth.user, visit_id, auth.ip)
-    panels = _panels(visit, auth.user)  # before the reviews are marked seen
+    panels = _panels(request, visit, auth.user)  # before the reviews are marked seen
     mark_reviews_seen(visit, auth.user)
     db.commit()
     slots = ["OD", "OS"] if visit.modality.value == "fundus" else [None]
@@ -277,15 +307,16 @@ def _case(request: Request, db: DbSession, auth: Any, screening: Screening, *, m
     visit = capture.visit
     modality = visit.modality
     tasks = [t.value for t in MODALITY_TASKS[modality]]
-    others = [screening_view(s, auth.user) for c, s in latest_screenings(visit) if c.id != capture.id]
+    tr = page_translator(request, auth.user)
+    others = [screening_view(s, auth.user, tr) for c, s in latest_screenings(visit) if c.id != capture.id]
     earlier = []
     if capture.eye is not None:
-        earlier = [screening_view(c.screenings[-1], auth.user) for v in visit.patient.visits
+        earlier = [screening_view(c.screenings[-1], auth.user, tr) for v in visit.patient.visits
                    if v.taken_at < visit.taken_at and v.modality is modality
                    for c in v.captures if c.eye is capture.eye and c.screenings
                    and c.screenings[-1].status is ScreeningStatus.DONE]
     return render(request, "review_case.html", {
-        "screening": screening, "panel": screening_view(screening, auth.user).as_mapping(),
+        "screening": screening, "panel": screening_view(screening, auth.user, tr).as_mapping(),
         "patient": visit.patient, "visit": visit, "others": others, "earlier": earlier[::-1],
         "category": queue_category(screening) if screening.advice else None,
         "tasks": tasks, "default_task": review_default_task(modality),

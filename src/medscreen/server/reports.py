@@ -20,7 +20,13 @@ from datetime import UTC, datetime
 import numpy as np
 from PIL import Image as PILImage
 
-from medscreen.pipelines.schema import ADVICE_COLOUR, DISCLAIMER, ScreeningResult
+from medscreen.i18n import N_, SEPARATOR, Message, Translator, english
+from medscreen.pipelines.schema import (
+    ADVICE_COLOUR,
+    ADVICE_LABEL,
+    DISCLAIMER,
+    ScreeningResult,
+)
 
 __all__ = ["ReportImage", "disc_crop_jpeg", "full_resolution_png", "visit_report_pdf"]
 
@@ -43,6 +49,8 @@ class ReportImage:
         review: the review status in words ("not reviewed yet", or who confirmed/corrected what, when).
         limits: one line per model: its measured sensitivity and specificity.
         note: why this image and not another (e.g. "the latest gradable photo of 3").
+        reasons: the result's reasons in the report's language (default: the result's English ones).
+        quality_reasons: the input check's reasons, likewise.
     """
 
     label: str
@@ -52,16 +60,19 @@ class ReportImage:
     review: str
     limits: list[str] = field(default_factory=list)
     note: str | None = None
+    reasons: list[str] | None = None
+    quality_reasons: list[str] | None = None
 
 
 class _Pages:
     """A flowing A4 document: text goes down the page and a new page starts when it is full."""
 
-    def __init__(self, footer: str) -> None:
+    def __init__(self, footer: str, t: Translator) -> None:
         from matplotlib.figure import Figure
 
         self._figure = Figure
         self.footer = footer
+        self.t = t
         self.pages: list = []
         self.new_page()
 
@@ -96,20 +107,23 @@ class _Pages:
             for n, fig in enumerate(self.pages, start=1):
                 fig.text(0.06, 0.03, "\n".join(textwrap.wrap(self.footer, _WRAP_FULL)), fontsize=8, style="italic",
                          va="bottom")
-                fig.text(0.94, 0.03, f"page {n} of {len(self.pages)}", fontsize=8, ha="right", va="bottom")
+                fig.text(0.94, 0.03, self.t.render(Message(N_("page %(n)s of %(pages)s"),
+                                                           {"n": n, "pages": len(self.pages)})),
+                         fontsize=8, ha="right", va="bottom")
                 FigureCanvasPdf(fig)
                 pdf.savefig(fig)
         return buf.getvalue()
 
 
 def _image_block(doc: _Pages, item: ReportImage) -> None:
-    result = item.result
-    lines: list[tuple[str, dict]] = [(f"Advice: {item.advice.upper()}", {"size": 12, "weight": "bold",
-                                                                          "color": ADVICE_COLOUR[item.advice],
-                                                                          "gap": 0.022})]
+    result, t = item.result, doc.t
+    advice = t.render(Message(N_("Advice: %(advice)s"), {"advice": t.gettext(ADVICE_LABEL[item.advice]).upper()}))
+    lines: list[tuple[str, dict]] = [(advice, {"size": 12, "weight": "bold", "color": ADVICE_COLOUR[item.advice],
+                                               "gap": 0.022})]
     if item.advice != result.advice:
-        lines.append((f"(the model advised {result.advice}; a specialist's review changed it)", {}))
-    lines.append((f"Review: {item.review}", {}))
+        lines.append((t.render(Message(N_("(the model advised %(advice)s; a specialist's review changed it)"),
+                                       {"advice": Message(ADVICE_LABEL[result.advice])})), {}))
+    lines.append((t.render(Message(N_("Review: %(status)s"), {"status": item.review})), {}))
     doc.room(0.24)
     top, page = doc.y, len(doc.pages)
     doc.text(0.06, item.label + (f" — {item.note}" if item.note else ""), size=11, weight="bold", gap=0.02)
@@ -120,52 +134,59 @@ def _image_block(doc: _Pages, item: ReportImage) -> None:
     for text, style in lines:
         for i, part in enumerate(textwrap.wrap(text, _WRAP)):
             doc.text(0.41, part if i == 0 else "  " + part, **style)
-    doc.text(0.41, "Why:", weight="bold")
-    for reason in result.reasons:
+    doc.text(0.41, t.gettext(N_("Why:")), weight="bold")
+    for reason in result.reasons if item.reasons is None else item.reasons:
         doc.paragraph(0.42, reason, _WRAP)
-    if result.quality_reasons:
-        doc.paragraph(0.42, "Image check: " + "; ".join(result.quality_reasons), _WRAP)
+    quality = result.quality_reasons if item.quality_reasons is None else item.quality_reasons
+    if quality:
+        doc.paragraph(0.42, t.render(Message(N_("Image check: %(reasons)s"),
+                                             {"reasons": t.gettext(SEPARATOR).join(quality)})), _WRAP)
     from medscreen.pipelines.report import describe_findings
 
-    doc.text(0.41, "Findings:", weight="bold")
-    for line in describe_findings(result):
+    doc.text(0.41, t.gettext(N_("Findings:")), weight="bold")
+    for line in describe_findings(result, t):
         doc.paragraph(0.42, line, _WRAP)
     if item.limits:
-        doc.text(0.41, "How often the model is right (data it did not train on):", weight="bold")
+        doc.text(0.41, t.gettext(N_("How often the model is right (data it did not train on):")), weight="bold")
         for line in item.limits:
             doc.paragraph(0.42, line, _WRAP)
     doc.y = (min(doc.y, top - 0.24) if len(doc.pages) == page else doc.y) - 0.01
 
 
-def visit_report_pdf(patient_lines: Sequence[str], items: Sequence[ReportImage], *, missing: Sequence[str] = ()
-                     ) -> bytes:
+def visit_report_pdf(patient_lines: Sequence[str], items: Sequence[ReportImage], *, missing: Sequence[str] = (),
+                     t: Translator | None = None) -> bytes:
     """The visit's PDF (A4, as many pages as the text needs).
 
     Args:
         patient_lines: who and when: patient name and clinic id, birth year, sex, clinic, visit date.
         items: the images to show, in order (one per eye for fundus photos).
         missing: lines for what is not shown (an eye without a finished or gradable photo).
+        t: the language of the report's own words (default English); the lines given are shown as they are.
 
     Raises:
         ValueError: no items.
     """
     if not items:
         raise ValueError("a visit report needs at least one finished screening")
-    doc = _Pages(DISCLAIMER)
-    doc.text(0.06, "medscreen visit report", size=16, weight="bold", gap=0.03)
+    t = t or english()
+    doc = _Pages(t.gettext(DISCLAIMER), t)
+    doc.text(0.06, t.gettext(N_("medscreen visit report")), size=16, weight="bold", gap=0.03)
     for line in patient_lines:
         doc.text(0.06, line, size=10, gap=0.018)
-    doc.text(0.06, f"Printed {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", size=8, color="#444", gap=0.025)
+    doc.text(0.06, t.render(Message(N_("Printed %(time)s UTC"), {"time": f"{datetime.now(UTC):%Y-%m-%d %H:%M}"})),
+             size=8, color="#444", gap=0.025)
     for line in missing:
         doc.paragraph(0.06, line, _WRAP_FULL, bullet="")
     for item in items:
         _image_block(doc, item)
-    doc.text(0.06, "Models", size=10, weight="bold", gap=0.02)
+    doc.text(0.06, t.gettext(N_("Models")), size=10, weight="bold", gap=0.02)
     models = {(task, v.file, v.sha256) for item in items for task, v in item.result.models.items()}
     for task, file, sha in sorted(models):
         doc.text(0.06, f"{task}: {file}  sha256 {sha}", size=6.5, family="monospace", gap=0.012)
     versions = sorted({(i.result.medscreen_version, i.result.schema_version) for i in items})
-    doc.text(0.06, "; ".join(f"medscreen {m}, result schema {s}" for m, s in versions), size=7, gap=0.012)
+    doc.text(0.06, t.gettext(SEPARATOR).join(t.render(Message(N_("medscreen %(version)s, result schema %(schema)s"),
+                                                         {"version": m, "schema": s})) for m, s in versions),
+             size=7, gap=0.012)
     return doc.finish()
 
 

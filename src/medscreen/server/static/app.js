@@ -27,6 +27,7 @@
     poll(id, function () { reloadAt(id); });
   });
 
+  // the upload form carries its messages in the page's language (data-uploading, -uploaded, -failed, -offline)
   document.querySelectorAll("form.upload[data-api]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -38,7 +39,7 @@
       xhr.open("POST", form.getAttribute("data-api"));
       xhr.setRequestHeader("X-CSRF-Token", token);
       xhr.setRequestHeader("Accept", "application/json");
-      bar.hidden = false; bar.value = 0; button.disabled = true; message.textContent = "Uploading…";
+      bar.hidden = false; bar.value = 0; button.disabled = true; message.textContent = form.getAttribute("data-uploading");
       xhr.upload.onprogress = function (e) {
         if (e.lengthComputable) { bar.value = Math.round(100 * e.loaded / e.total); }
       };
@@ -46,18 +47,18 @@
         var body = {};
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
         if (xhr.status === 202) {
-          bar.value = 100; message.textContent = "Uploaded. Screening…";
+          bar.value = 100; message.textContent = form.getAttribute("data-uploaded");
           poll(body.screening_id, function () { reloadAt(body.screening_id); });
         } else if (xhr.status === 401) {
           window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname);
         } else {
           button.disabled = false; bar.hidden = true;
-          message.textContent = body.detail || ("Upload failed (HTTP " + xhr.status + "); try again.");
+          message.textContent = body.detail || form.getAttribute("data-failed").replace("{status}", xhr.status);
         }
       };
       xhr.onerror = function () {
         button.disabled = false; bar.hidden = true;
-        message.textContent = "The connection failed; check the network and try again.";
+        message.textContent = form.getAttribute("data-offline");
       };
       xhr.send(data);
     });
