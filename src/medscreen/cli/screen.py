@@ -111,9 +111,9 @@ def screen_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from medscreen.config import get_settings
-    from medscreen.i18n import translator
+    from medscreen.i18n import N_, Message, translator
     from medscreen.pipelines.report import SUMMARY_COLUMNS, save_overlay_png, save_report_pdf, summary_row
-    from medscreen.pipelines.schema import ADVICE, DISCLAIMER
+    from medscreen.pipelines.schema import ADVICE, ADVICE_LABEL, DISCLAIMER
     from medscreen.pipelines.screening import Screener, read_inputs
 
     settings = get_settings()
@@ -162,13 +162,16 @@ def screen_command(
             writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
-    tally = ", ".join(f"{k} {advice[k]}" for k in ADVICE if advice[k])
+    tally = ", ".join(f"{t.gettext(ADVICE_LABEL[k])} {advice[k]}" for k in ADVICE if advice[k])
     failed = len(items) - screened
     summary_console = err_console if as_json else console
-    summary_console.print(f"screened {screened} of {len(items)} image(s)" + (f" ({failed} failed)" if failed else "")
-                          + (f": {tally}" if tally else "") + (f"; wrote reports and summary.csv to {out}"
-                                                               if out is not None else ""),
-                          highlight=False, soft_wrap=True)
+    line = t.render(Message(N_("screened %(screened)s of %(total)s image(s)"), {"screened": screened,
+                                                                              "total": len(items)}))
+    line += t.render(Message(N_(" (%(failed)s failed)"), {"failed": failed})) if failed else ""
+    if tally:
+        line = t.render(Message(N_("%(summary)s: %(tally)s"), {"summary": line, "tally": tally}))
+    line += t.render(Message(N_("; wrote reports and summary.csv to %(out)s"), {"out": str(out)})) if out else ""
+    summary_console.print(line, highlight=False, soft_wrap=True, markup=False)
     summary_console.print(f"[italic]{t.gettext(DISCLAIMER)}[/]", highlight=False, soft_wrap=True)
     if screened == 0:
         raise typer.Exit(code=1)
