@@ -61,15 +61,23 @@ def add_metrics(
 @export_app.command("classifier")
 @handle_errors
 def export_classifier(
-    checkpoint: Path = typer.Argument(..., help="checkpoints/best.ckpt of a classification run."),
+    checkpoints: list[Path] = typer.Argument(..., help="checkpoints/best.ckpt of a classification run; several "
+                                             "runs that differ only in --seed make one ensemble (mean logit)."),
     out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write (its .json card is written beside it)."),
     card_extra: Path | None = typer.Option(None, "--card", help="JSON with card fields (data, limits, training_data...)."),
     atol: float = typer.Option(1e-4, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),
+    val_predictions: Path | None = typer.Option(None, "--val-predictions", help="Ensemble: write its predictions "
+                                                "on the shared validation split here (CSV)."),
 ) -> None:
-    """Export a glaucoma/progression/breast-class checkpoint with its operating threshold; check parity."""
+    """Export a glaucoma/progression/breast-class checkpoint with its operating threshold; check parity.
+
+    Several checkpoints are exported as one ensemble; its threshold is chosen on the
+    members' shared validation split with the runs' rule.
+    """
     from medscreen.inference.export import export_model
 
-    card = export_model(checkpoint, out, card_extra, kind="classification", atol=atol)
+    card = export_model(checkpoints, out, card_extra, kind="classification", atol=atol,
+                        val_predictions=val_predictions)
     _report(out, card.onnx_parity_max_abs_diff)
 
 

@@ -16,7 +16,8 @@ __all__ = ["export_torch_weights"]
 
 @handle_errors
 def export_torch_weights(
-    checkpoint: Path = typer.Argument(..., help="The training checkpoint that made the .onnx (see its card's commands)."),
+    checkpoints: list[Path] = typer.Argument(..., help="The training checkpoint(s) that made the .onnx (see its card's "
+                                             "commands); an ensemble's members in the same order."),
     out: Path = typer.Option(..., "--out", "-o", help="The .pt to write, beside the model's .onnx: weights/<task>.pt."),
     atol: float = typer.Option(0.25, "--atol", help="Largest accepted logit difference from the .onnx beside --out "
                                "(float16 weights move logits by ~0.02; another run's weights by far more)."),
@@ -28,7 +29,7 @@ def export_torch_weights(
     """
     from medscreen.inference.torch_backend import compare_with_onnx, torch_weights_from_checkpoint
 
-    torch_weights_from_checkpoint(checkpoint, out)
+    torch_weights_from_checkpoint(checkpoints, out)
     onnx = out.with_suffix(".onnx")
     if onnx.is_file() and onnx.with_suffix(".json").is_file():
         try:

@@ -45,6 +45,7 @@ __all__ = [
     "CARD_VERSION",
     "CardParams",
     "DatasetCredit",
+    "EnsembleInfo",
     "ModelCard",
     "TrainingImages",
     "TrainingSplit",
@@ -197,6 +198,22 @@ class TrainingImages(BaseModel):
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+class EnsembleInfo(BaseModel):
+    """A card's ``ensemble``: the ONNX graph averages the logits of ``members`` networks of one architecture.
+
+    Attributes:
+        members: how many networks.
+        seeds: each member's training seed (the only setting they differ in).
+        combine: how their outputs are combined.
+        checkpoints: the member checkpoints, as given to ``medscreen export``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    members: int = Field(ge=2)
+    seeds: list[int] = Field(default_factory=list)
+    combine: str = "mean logit"
+    checkpoints: list[str] = Field(default_factory=list)
 
 
 class ModelCard(BaseModel):
@@ -237,6 +254,7 @@ class ModelCard(BaseModel):
     experimental: bool = False
     training_data: list[DatasetCredit] = Field(default_factory=list)
     training_images: TrainingImages | None = None
+    ensemble: EnsembleInfo | None = None
 
     #: the keys in the order the card was read, so that rewriting a card keeps its layout
     _order: list[str] = PrivateAttr(default_factory=list)
@@ -379,7 +397,9 @@ def render_card_markdown(card: ModelCard) -> str:
     lines += [f"- Input: {card.in_channels}×{card.input_size}×{card.input_size} float32 in [0, 1] "
               f"({preprocessing})",
               f"- Output: {card.output}", f"- Threshold: {card.threshold}",
-              f"- Architecture: `{card.arch}` ({card.parameters if card.parameters is not None else '?'} parameters)",
+              f"- Architecture: `{card.arch}` ({card.parameters if card.parameters is not None else '?'} parameters)"
+              + (f"; an ensemble of {card.ensemble.members} networks (seeds {', '.join(map(str, card.ensemble.seeds))}),"
+                 f" {card.ensemble.combine}" if card.ensemble else ""),
               f"- ONNX SHA-256: `{card.sha256}`", ""]
     if params:
         lines += [f"- Inference parameters: `{json.dumps(params)}`", ""]

@@ -6,7 +6,7 @@ import csv
 import json
 import logging
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -238,39 +238,66 @@ def _segmentation_card(module: Any, out: Path, params: Mapping[str, Any], atol: 
     }
 
 
-def _classifier_card(module: Any, checkpoint: Path, out: Path, atol: float) -> dict[str, Any]:
+def _classifier_fields(net: torch.nn.Module, cfg: Any, out: Path, atol: float, threshold: float,
+                       summary: Mapping[str, Any], metrics_name: str) -> dict[str, Any]:
+    """Export a classifier network (one run's or an ensemble's) and assemble its card fields."""
     from medscreen.datasets.clinical import CLINICAL_FEATURES
     from medscreen.inference.classification import spec_params
-    from medscreen.training.classification import run_threshold
 
-    cfg = module.config
     n_clinical = len(CLINICAL_FEATURES) if cfg.uses_clinical else None
-    export_classifier_onnx(module.net, out, image=cfg.uses_image, clinical=n_clinical, in_channels=cfg.in_channels,
+    export_classifier_onnx(net, out, image=cfg.uses_image, clinical=n_clinical, in_channels=cfg.in_channels,
                            input_size=cfg.input_size)
     rng = np.random.default_rng(0)
     feeds = {}
     if cfg.uses_image:
         feeds["image"] = rng.standard_normal((2, cfg.in_channels, cfg.input_size, cfg.input_size), dtype=np.float32)
     if n_clinical:
-        feeds["clinical"] = np.asarray(module.net.clinical_mean)[None].repeat(2, 0) + rng.standard_normal(
+        feeds["clinical"] = np.asarray(net.clinical_mean)[None].repeat(2, 0) + rng.standard_normal(
             (2, n_clinical)).astype(np.float32)
-    diff = _checked(lambda: check_classifier_parity(module.net, out, feeds, atol=atol), out)
-    summary_path = checkpoint.parent.parent / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    diff = _checked(lambda: check_classifier_parity(net, out, feeds, atol=atol), out)
     card: dict[str, Any] = {
         "task": cfg.task, "arch": cfg.arch if cfg.uses_image else None, "input_size": cfg.input_size,
-        "in_channels": cfg.in_channels, "threshold": run_threshold(checkpoint),
+        "in_channels": cfg.in_channels, "threshold": threshold,
         "threshold_rule": summary.get("threshold_rule", "0.5 (no run summary found)"),
         "params": spec_params(cfg.model_dump(), cfg.classes),
         "output": "N×1 logit of the positive class (sigmoid ≥ threshold = positive)" if cfg.binary
         else f"N×{len(cfg.classes)} logits ({', '.join(cfg.classes)}); softmax, argmax",
-        "parameters": sum(p.numel() for p in module.net.parameters()),
+        "parameters": sum(p.numel() for p in net.parameters()),
         "training_config": cfg.model_dump(),
         "training_split": {k: summary.get(k) for k in ("n_train", "n_val", "train_class_counts", "epochs_run")},
         "onnx_parity_max_abs_diff": diff, "onnx_parity_atol": atol,
     }
     if "validation" in summary:
-        card["metrics"] = {"validation split of the training run": summary["validation"]}
+        card["metrics"] = {metrics_name: summary["validation"]}
+    return card
+
+
+def _classifier_card(module: Any, checkpoint: Path, out: Path, atol: float) -> dict[str, Any]:
+    from medscreen.training.classification import run_threshold
+
+    summary_path = checkpoint.parent.parent / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    return _classifier_fields(module.net, module.config, out, atol, run_threshold(checkpoint), summary,
+                              "validation split of the training run")
+
+
+def _ensemble_card(checkpoints: Sequence[Path], out: Path, atol: float,
+                   val_predictions: Path | None) -> dict[str, Any]:
+    """Several seed runs as one ONNX graph (mean logit); threshold and report from their shared split."""
+    from medscreen.models.ensemble import MeanLogits
+    from medscreen.training.ensemble import load_ensemble
+
+    ensemble = load_ensemble(checkpoints)
+    if ensemble.config.uses_clinical:
+        raise ModelError(f"{checkpoints[0]}: ensembles of classifiers with clinical inputs are not supported; "
+                         "export one checkpoint")
+    if val_predictions is not None:
+        ensemble.write_predictions(val_predictions)
+    net = MeanLogits([m.net for m in ensemble.members]).eval()
+    card = _classifier_fields(net, ensemble.config, out, atol, ensemble.threshold, ensemble.summary(),
+                              "validation split of the training runs (ensemble)")
+    card["ensemble"] = {"members": len(ensemble.members), "seeds": ensemble.seeds, "combine": "mean logit",
+                        "checkpoints": [str(c) for c in ensemble.checkpoints]}
     return card
 
 
@@ -287,13 +314,14 @@ def _checked(check: Callable[[], _T], out: Path) -> _T:
 
 
 def export_model(
-    checkpoint: Path,
+    checkpoint: Path | Sequence[Path],
     out: Path,
     card_source: Path | Mapping[str, Any] | None = None,
     *,
     kind: str | None = None,
     atol: float | None = None,
     params: Mapping[str, Any] | None = None,
+    val_predictions: Path | None = None,
 ) -> ModelCard:
     """Export a training checkpoint to ``out`` (ONNX) with its card (``.json`` + ``.md``), after a parity check.
 
@@ -308,14 +336,22 @@ def export_model(
     recorded (a crop's source photo where the split has ``source_sha256``), so
     that ``medscreen evaluate`` can tell seen images from unseen.
 
+    Several classifier checkpoints make one ensemble (:class:`~medscreen.models.ensemble.MeanLogits`):
+    runs that differ only in ``--seed`` and share one validation split; the
+    threshold is chosen on the ensemble's predictions on that split
+    (:func:`~medscreen.training.ensemble.load_ensemble`) and the card gets an
+    ``ensemble`` entry.
+
     Args:
-        checkpoint: ``checkpoints/best.ckpt`` of a ``medscreen train`` run.
+        checkpoint: ``checkpoints/best.ckpt`` of a ``medscreen train`` run, or several (an ensemble).
         out: the ONNX file to write; the card is written beside it.
         card_source: card fields to add, or None.
         kind: ``segmentation`` or ``classification`` to refuse a checkpoint of the other kind; None accepts both.
         atol: largest accepted PyTorch/ONNX Runtime logit difference (default 1e-3 segmentation, 1e-4 classification).
         params: segmentation inference parameters: ``refine_k`` (disc, default 3.0),
             ``min_area_fraction`` (lesion, default 0.0).
+        val_predictions: an ensemble's validation predictions are written here (a run's
+            ``val_predictions.csv`` layout, for ``scripts/operating_point.py``); ignored for one checkpoint.
 
     Returns:
         The card written.
@@ -324,7 +360,10 @@ def export_model(
         ModelError: unreadable checkpoint or card source, unknown training data, training images that cannot
             be read, or a failed parity check (nothing is left at ``out`` then).
     """
-    checkpoint, out = Path(checkpoint), Path(out)
+    checkpoints = [Path(c) for c in ([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)]
+    if not checkpoints:
+        raise ModelError("no checkpoint given; give a run's checkpoints/best.ckpt")
+    checkpoint, out = checkpoints[0], Path(out)
     module = load_training_module(checkpoint)
     found = get_task(module.config.task).kind
     if kind is not None and found != kind:
@@ -334,7 +373,12 @@ def export_model(
     if "training_data" not in extra and "licences" not in extra:
         extra["training_data"] = _run_training_data(checkpoint.parent.parent)
     images = {} if "training_images" in extra else _run_training_images(checkpoint.parent.parent)
-    if found == "segmentation":
+    if len(checkpoints) > 1 and found == "segmentation":
+        raise ModelError(f"{checkpoint}: segmentation models export one checkpoint at a time; ensembles are for "
+                         "classifiers")
+    if len(checkpoints) > 1:
+        fields = _ensemble_card(checkpoints, out, 1e-4 if atol is None else atol, val_predictions)
+    elif found == "segmentation":
         fields = _segmentation_card(module, out, params or {}, 1e-3 if atol is None else atol)
     else:
         fields = _classifier_card(module, checkpoint, out, 1e-4 if atol is None else atol)

@@ -15,6 +15,7 @@ module, never the ONNX Runtime path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,14 +105,20 @@ def load_training_module(checkpoint: Path) -> Any:
     return load_classifier_module(checkpoint)
 
 
-def torch_weights_from_checkpoint(checkpoint: Path, out: Path) -> Path:
-    """Write the ``.pt`` of a segmentation or classification training checkpoint (see :func:`save_torch_weights`).
+def torch_weights_from_checkpoint(checkpoint: Path | Sequence[Path], out: Path) -> Path:
+    """Write the ``.pt`` of a training checkpoint, or of an ensemble's checkpoints (see :func:`save_torch_weights`).
 
     Raises:
-        ModelError: the checkpoint is missing or not a medscreen training checkpoint.
+        ModelError: a checkpoint is missing or not a medscreen training checkpoint.
     """
-    module = load_training_module(checkpoint)
-    return save_torch_weights(module.net, out, task=module.config.task, source=str(checkpoint))
+    checkpoints = [Path(c) for c in ([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)]
+    modules = [load_training_module(c) for c in checkpoints]
+    if len(modules) == 1:
+        return save_torch_weights(modules[0].net, out, task=modules[0].config.task, source=str(checkpoints[0]))
+    from medscreen.models.ensemble import MeanLogits
+
+    return save_torch_weights(MeanLogits([m.net for m in modules]), out, task=modules[0].config.task,
+                              source=", ".join(map(str, checkpoints)))
 
 
 def build_network(card: ModelCard, source: str) -> torch.nn.Module:
@@ -134,9 +141,17 @@ def build_network(card: ModelCard, source: str) -> torch.nn.Module:
 
         labels = card.params.labels
         clinical = [0.0] * len(CLINICAL_FEATURES) if card.params.inputs in ("clinical", "fused") else None
-        return create_model(card.task, arch if card.params.inputs != "clinical" else None,
-                            in_channels=card.in_channels, num_outputs=1 if len(labels) == 2 else len(labels),
-                            input_size=card.input_size, clinical_mean=clinical, clinical_std=clinical)
+
+        def member() -> torch.nn.Module:
+            return create_model(card.task, arch if card.params.inputs != "clinical" else None,
+                                in_channels=card.in_channels, num_outputs=1 if len(labels) == 2 else len(labels),
+                                input_size=card.input_size, clinical_mean=clinical, clinical_std=clinical)
+
+        if card.ensemble is None:
+            return member()
+        from medscreen.models.ensemble import MeanLogits
+
+        return MeanLogits([member() for _ in range(card.ensemble.members)])
     except ConfigError as exc:
         raise ModelError(f"{source}: {exc}; re-export the model with `medscreen export`") from None
 

@@ -57,6 +57,7 @@ __all__ = [
     "load_classifier_module",
     "load_items",
     "predict_items",
+    "predict_logits",
     "run_threshold",
     "task_records",
     "train_classifier",
@@ -289,15 +290,21 @@ def _loader(items: Sequence[ClassItem], cfg: ClassificationConfig, *, train: boo
     )
 
 
-def predict_items(module: ClassifierModule, items: Sequence[ClassItem]) -> np.ndarray:
-    """Probabilities (``N`` or ``N×K``) of ``module`` on ``items``, no augmentation."""
+def predict_logits(module: ClassifierModule, items: Sequence[ClassItem]) -> np.ndarray:
+    """Logits (``N×1`` or ``N×K``) of ``module`` on ``items``, no augmentation."""
     module.eval()
     logits = []
     with torch.no_grad():
         for batch in _loader(items, module.config, train=False):
             batch = {k: v.to(module.device) for k, v in batch.items()}
             logits.append(module(batch.get("image"), batch.get("clinical")).float().cpu().numpy())
-    return probabilities(np.concatenate(logits)) if logits else np.zeros(0)
+    return np.concatenate(logits) if logits else np.zeros((0, 1), np.float32)
+
+
+def predict_items(module: ClassifierModule, items: Sequence[ClassItem]) -> np.ndarray:
+    """Probabilities (``N`` or ``N×K``) of ``module`` on ``items``, no augmentation."""
+    logits = predict_logits(module, items)
+    return probabilities(logits) if len(logits) else np.zeros(0)
 
 
 def _clinical_stats(items: Sequence[ClassItem]) -> tuple[list[float], list[float]]:
