@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -42,13 +44,14 @@ from medscreen.server.services import (
     get_screening,
     get_visit,
     latest_screenings,
+    original_size,
     read_overlay,
     search_patients,
     set_capture_eye,
     upload_capture,
 )
 from medscreen.server.templating import page_translator, term
-from medscreen.server.worker import overlay_path
+from medscreen.server.worker import OVERLAY_PHONE_SIDE, overlay_path, phone_overlay
 from medscreen.store.audit import audit_rows, authorize
 from medscreen.store.blobs import DamagedBlobError
 from medscreen.store.errors import StoreError
@@ -63,6 +66,7 @@ from medscreen.store.models import (
 )
 from medscreen.store.screenings import add_review, queue_category, review_queue
 from medscreen.store.timeline import eye_timeline
+from medscreen.store.uploads import OriginalSize
 from medscreen.tasks import primary_task
 
 __all__ = ["router", "review_default_task", "visit_report"]
@@ -136,6 +140,10 @@ def get_visit_detail(visit_id: RecordId, db: DbSession, auth: ApiUser) -> VisitP
     return VisitPublic.of(visit)
 
 
+_ORIGINAL_HELP = ("Only when the client reduced the photo before sending it: the original's size in bytes, width "
+                  "and height in pixels (all three, or none).")
+
+
 @router.post("/visits/{visit_id}/captures", response_model=UploadAccepted, status_code=202)
 def post_capture(visit_id: RecordId, request: Request, db: DbSession, auth: CsrfChecked,
                  file: UploadFile = File(..., description="The image (PNG, JPEG, TIFF, BMP, WebP, DICOM)."),
@@ -143,27 +151,34 @@ def post_capture(visit_id: RecordId, request: Request, db: DbSession, auth: Csrf
                  idempotency_key: str | None = Form(None, max_length=64, description="One key per upload: a retry "
                                                     "with the same key returns the first upload's screening."),
                  idempotency_header: str | None = Header(None, alias="Idempotency-Key", max_length=64),
+                 original_byte_size: int | None = Form(None, description=_ORIGINAL_HELP),
+                 original_width: int | None = Form(None, description=_ORIGINAL_HELP),
+                 original_height: int | None = Form(None, description=_ORIGINAL_HELP),
                  ) -> UploadAccepted:
     """Upload an image; it is screened in the background: poll the returned ``url``.
 
     Send an idempotency key (the ``Idempotency-Key`` header or the ``idempotency_key`` field)
     to make a retry safe: the same key and image return the first upload's screening.
+    Full-size images are accepted (within the limits); a client that shrinks a photo
+    before sending it gives the original's size in the three ``original_*`` fields.
     """
+    original = original_size(original_byte_size, original_width, original_height)
     capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye,
-                            idempotency_header or idempotency_key)
+                            idempotency_header or idempotency_key, original)
     screening = capture.screenings[0]
     return UploadAccepted(screening_id=screening.id, capture_id=capture.id, status=screening.status.value,
                           url=f"/api/v1/screenings/{screening.id}")
 
 
 def accept_upload(request: Request, db: Session, user: User, ip: str | None, visit_id: int, file: UploadFile,
-                  eye: str | None, idempotency_key: str | None = None) -> Capture:
+                  eye: str | None, idempotency_key: str | None = None, original: OriginalSize | None = None,
+                  ) -> Capture:
     """Read the upload within the byte limit, record it and queue its screening (shared with the pages)."""
     state = request.app.state
     name = (file.filename or "upload").rsplit("/", 1)[-1][:200]
     data = file.file.read(state.blobs.max_bytes + 1)
     capture = upload_capture(db, state.blobs, user, visit_id, eye=eye, data=data, filename=name, ip=ip,
-                             limits=state.settings.limits, idempotency_key=idempotency_key)
+                             limits=state.settings.limits, idempotency_key=idempotency_key, original=original)
     state.worker.submit(capture.screenings[0].id)
     return capture
 
@@ -196,21 +211,42 @@ def _stored_image(request: Request, screening: Screening) -> bytes:
                             "ask the person who looks after it to restore the data folder from a backup") from None
 
 
+#: Images are patient data, so only the user's own browser may keep them (``private``), for a day; after that the
+#: browser asks again with the ETag and gets a 304 without the bytes. Each URL's content never changes (an image is
+#: stored by its SHA-256, an overlay is made once per screening), so a day-old copy is never stale; signing out
+#: clears the browser's cache (``Clear-Site-Data``). Pages keep ``no-store``: see ``app.security_headers``.
+IMAGE_CACHE_CONTROL = "private, max-age=86400"
+
+
+def _image_response(request: Request, etag: str, make: Callable[[], tuple[bytes, str]]) -> Response:
+    """``make()``'s image with the image caching headers, or a 304 when the browser already has this ETag."""
+    tag = f'"{etag}"'
+    headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "ETag": tag}
+    sent = request.headers.get("if-none-match", "")
+    if any(t.strip().removeprefix("W/") in (tag, "*") for t in sent.split(",")):
+        return Response(status_code=304, headers=headers)
+    data, media_type = make()
+    return Response(data, media_type=media_type, headers=headers)
+
+
 @router.get("/screenings/{screening_id}/image", response_class=Response,
-            responses={200: {"content": {"image/*": {}}}})
+            responses={200: {"content": {"image/*": {}}}, 304: {"description": "The browser's copy is current."}})
 def get_original(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> Response:
     """The uploaded image at full resolution: as stored when a browser shows it, else as PNG (DICOM, TIFF)."""
     screening = get_screening(db, auth.user, screening_id, auth.ip)
     image = screening.capture.image
     db.commit()
-    data, media_type = _stored_image(request, screening), image.media_type
-    if media_type not in _BROWSER_IMAGES:
-        data, media_type = full_resolution_png(data), "image/png"
-    return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+    as_stored = image.media_type in _BROWSER_IMAGES
+
+    def make() -> tuple[bytes, str]:
+        data = _stored_image(request, screening)
+        return (data, image.media_type) if as_stored else (full_resolution_png(data), "image/png")
+
+    return _image_response(request, image.sha256 if as_stored else f"{image.sha256}-png", make)
 
 
 @router.get("/screenings/{screening_id}/disc.jpg", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}})
+            responses={200: {"content": {"image/jpeg": {}}}, 304: {"description": "The browser's copy is current."}})
 def get_disc_crop(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> Response:
     """The square around the optic disc that the glaucoma model looked at, from the original image."""
     screening = get_screening(db, auth.user, screening_id, auth.ip)
@@ -218,19 +254,27 @@ def get_disc_crop(screening_id: RecordId, request: Request, db: DbSession, auth:
     box = ((screening.result_json or {}).get("disc") or {}).get("crop_box")
     if not box:
         raise NotFoundError(f"screening {screening_id} has no disc crop (no disc found, or not a fundus photo)")
-    data = _stored_image(request, screening)
-    return Response(disc_crop_jpeg(data, box), media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    etag = hashlib.sha256(f"{screening.capture.image.sha256} {box}".encode()).hexdigest()
+    return _image_response(request, etag,
+                           lambda: (disc_crop_jpeg(_stored_image(request, screening), box), "image/jpeg"))
 
 
-@router.get("/screenings/{screening_id}/overlay.jpg", response_class=FileResponse)
-def get_overlay(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser) -> FileResponse:
+@router.get("/screenings/{screening_id}/overlay.jpg", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, 304: {"description": "The browser's copy is current."}})
+def get_overlay(screening_id: RecordId, request: Request, db: DbSession, auth: ApiUser,
+                w: int | None = Query(None, description=f"{OVERLAY_PHONE_SIDE} for the phone's rendition (its "
+                                                        "longest side); omit for the 1024-px overlay.")) -> Response:
     """The image with the disc (or lesion) outlined, once the screening is done."""
+    if w not in (None, OVERLAY_PHONE_SIDE):
+        raise StoreError(f"w={w} is not a size this server makes: use w={OVERLAY_PHONE_SIDE} or leave it out")
     get_screening(db, auth.user, screening_id, auth.ip)
     db.commit()
-    path = overlay_path(request.app.state.data_home, screening_id)
-    if not path.is_file():
+    home = request.app.state.data_home
+    path = overlay_path(home, screening_id) if w is None else phone_overlay(home, screening_id)
+    if path is None or not path.is_file():
         raise NotFoundError(f"screening {screening_id} has no overlay yet; wait until its status is done")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    data = path.read_bytes()
+    return _image_response(request, hashlib.sha256(data).hexdigest(), lambda: (data, "image/jpeg"))
 
 
 def review_default_task(modality: Modality) -> str:

@@ -29,6 +29,7 @@ from medscreen.server.services import (
     get_screening,
     get_visit,
     latest_screenings,
+    original_size,
     search_patients,
     set_capture_eye,
 )
@@ -137,7 +138,9 @@ def logout(request: Request, db: DbSession, csrf_token: str = Form("", alias=CSR
         audit(db, db.get(User, user_id), "logout", "user", user_id, client_ip(request))
     db.commit()
     request.session.clear()
-    return _see("/login")
+    response = _see("/login")
+    response.headers["Clear-Site-Data"] = '"cache"'  # the patient images this browser kept (private, max-age)
+    return response
 
 
 @router.get("/")
@@ -259,10 +262,13 @@ def visit_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUs
 @router.post("/visits/{visit_id}/captures")
 def upload_page(visit_id: RecordId, request: Request, db: DbSession, auth: PageUser,
                 csrf_token: str = Form("", alias=CSRF_FIELD), eye: str | None = Form(None),
-                file: UploadFile = File(...), idempotency_key: str | None = Form(None, max_length=64)) -> Response:
+                file: UploadFile = File(...), idempotency_key: str | None = Form(None, max_length=64),
+                original_byte_size: int | None = Form(None), original_width: int | None = Form(None),
+                original_height: int | None = Form(None)) -> Response:
     require_csrf(request, csrf_token)
     try:
-        capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye, idempotency_key)
+        original = original_size(original_byte_size, original_width, original_height)
+        capture = accept_upload(request, db, auth.user, auth.ip, visit_id, file, eye, idempotency_key, original)
     except UploadError as exc:
         return _visit_page(request, db, auth, visit_id, message=exc.message, status_code=exc.status)
     except StoreError as exc:

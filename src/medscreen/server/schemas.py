@@ -68,6 +68,12 @@ class VisitCreate(BaseModel):
     notes: str | None = Field(None, max_length=2000)
 
 
+class ImageSize(BaseModel):
+    byte_size: int
+    width: int
+    height: int
+
+
 class CapturePublic(BaseModel):
     id: int
     eye: str | None
@@ -75,13 +81,20 @@ class CapturePublic(BaseModel):
     screening_id: int | None
     status: str | None
     advice: str | None
+    image: ImageSize | None = Field(None, description="The stored image.")
+    original: ImageSize | None = Field(
+        None, description="The photo as the camera saved it, when the page reduced it before upload; else null.")
 
     @classmethod
     def of(cls, c: Capture) -> CapturePublic:
         s = c.screenings[-1] if c.screenings else None
+        original = None if c.original_byte_size is None else ImageSize(
+            byte_size=c.original_byte_size, width=c.original_width, height=c.original_height)
         return cls(id=c.id, eye=None if c.eye is None else c.eye.value, uploaded_at=c.uploaded_at,
                    screening_id=None if s is None else s.id, status=None if s is None else s.status.value,
-                   advice=None if s is None or s.advice is None else s.advice.value)
+                   advice=None if s is None or s.advice is None else s.advice.value,
+                   image=ImageSize(byte_size=c.image.byte_size, width=c.image.width, height=c.image.height),
+                   original=original)
 
 
 class VisitPublic(BaseModel):

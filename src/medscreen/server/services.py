@@ -41,7 +41,7 @@ from medscreen.store.models import (
     Visit,
     utcnow,
 )
-from medscreen.store.uploads import capture_for_key, record_capture
+from medscreen.store.uploads import OriginalSize, capture_for_key, record_capture
 from medscreen.store.users import require
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "get_screening",
     "get_visit",
     "latest_screenings",
+    "original_size",
     "search_patients",
     "set_capture_eye",
     "upload_capture",
@@ -249,11 +250,12 @@ def check_upload_shape(filename: str, width: int, height: int, modality: Modalit
 
 def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int, *, eye: str | None,
                    data: bytes, filename: str, ip: str | None, limits: LimitSettings | None = None,
-                   idempotency_key: str | None = None) -> Capture:
+                   idempotency_key: str | None = None, original: OriginalSize | None = None) -> Capture:
     """Validate and store an uploaded image on a visit with a pending screening (committed).
 
     The header is read first: an image over the modality's pixel limit, too small or
     too elongated is refused before any pixel is decoded (:func:`check_upload_shape`).
+    ``original`` is the photo's size before the page reduced it (see :func:`original_size`).
     With an ``idempotency_key`` (one per upload form), a retry — or a double submit
     running at the same time — returns the capture the first one made.
 
@@ -277,7 +279,7 @@ def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int
             check_upload_shape(filename, info.width, info.height, visit.modality, limits)
         return record_capture(session, blobs, visit=visit, eye=eye, data=data, filename=filename, user=user, ip=ip,
                               max_pixels=None if limits is None else _modality_cap(visit.modality, limits),
-                              idempotency_key=key)
+                              idempotency_key=key, original=original)
     except ImageReadError as exc:
         status = classify_image_error(exc)
         raise UploadError(status, _people_message(exc, status, filename)) from None
@@ -286,6 +288,31 @@ def upload_capture(session: Session, blobs: BlobStore, user: User, visit_id: int
         if earlier is None:
             raise
         return _same_upload(earlier, data, visit_id)  # a double submit that ran at the same time
+
+
+#: the largest original the page may report: 2 GB and 100,000 px a side (a camera's photo is far smaller)
+_MAX_ORIGINAL_BYTES, _MAX_ORIGINAL_SIDE = 2**31 - 1, 100_000
+
+
+def original_size(byte_size: int | None, width: int | None, height: int | None) -> OriginalSize | None:
+    """The upload form's ``original_byte_size``, ``original_width`` and ``original_height``: all three, or none.
+
+    Raises:
+        UploadError: 422 naming the field that is missing or out of range; nothing is stored.
+    """
+    fields = {"original_byte_size": byte_size, "original_width": width, "original_height": height}
+    given = [name for name, value in fields.items() if value is not None]
+    if not given:
+        return None
+    if len(given) < 3:
+        missing = ", ".join(name for name in fields if name not in given)
+        raise UploadError(422, f"the upload gave {', '.join(given)} but not {missing}: send all three sizes of the "
+                               "original photo, or none; reload the page and upload again")
+    for name, value in fields.items():
+        top = _MAX_ORIGINAL_BYTES if name == "original_byte_size" else _MAX_ORIGINAL_SIDE
+        if not 1 <= value <= top:
+            raise UploadError(422, f"{name} is {value}, outside 1 … {top:,}; reload the page and upload again")
+    return OriginalSize(byte_size, width, height)  # type: ignore[arg-type]
 
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +33,8 @@ from medscreen.store.errors import StorageUnavailableError
 from medscreen.store.models import Screening, ScreeningStatus
 from medscreen.store.screenings import record_failure, record_result
 
-__all__ = ["OVERLAY_DIR", "STORAGE_FAILURE", "ScreenerLike", "ScreeningWorker", "overlay_path"]
+__all__ = ["OVERLAY_DIR", "OVERLAY_PHONE_SIDE", "STORAGE_FAILURE", "ScreenerLike", "ScreeningWorker", "overlay_path",
+           "phone_overlay"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +51,59 @@ class ScreenerLike(Protocol):
     def analyse(self, image: Any, modality: str | None = None, *, source: str | None = None) -> Any: ...
 
 
-def overlay_path(data_home: Path, screening_id: int) -> Path:
-    """Where the overlay of a screening is kept (JPEG: a 1024-px PNG took 450 ms to encode and weighed ~1 MB)."""
-    return Path(data_home) / OVERLAY_DIR / f"{screening_id}.jpg"
+#: the overlay's rendition for phones: a 360-px screen at device scale 2 shows it about 620 pixels wide
+OVERLAY_PHONE_SIDE = 640
+
+
+def overlay_path(data_home: Path, screening_id: int, side: int | None = None) -> Path:
+    """Where the overlay of a screening is kept (JPEG: a 1024-px PNG took 450 ms to encode and weighed ~1 MB).
+
+    ``side``: the smaller rendition's longest side (:data:`OVERLAY_PHONE_SIDE`); None for the 1024-px overlay.
+    """
+    return Path(data_home) / OVERLAY_DIR / (f"{screening_id}.jpg" if side is None else f"{screening_id}-{side}.jpg")
+
+
+def _save_jpeg(path: Path, image: PILImage.Image, quality: int) -> None:
+    """Write ``image`` to ``path`` whole or not at all (a uniquely named temporary file, fsynced, renamed)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            image.save(fp, format="JPEG", quality=quality)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _phone_rendition(image: PILImage.Image) -> PILImage.Image:
+    small = image.convert("RGB")
+    small.thumbnail((OVERLAY_PHONE_SIDE, OVERLAY_PHONE_SIDE), PILImage.Resampling.LANCZOS)
+    return small
+
+
+def phone_overlay(data_home: Path, screening_id: int) -> Path | None:
+    """The overlay's :data:`OVERLAY_PHONE_SIDE` rendition, made from the full overlay when it is first asked for.
+
+    Screenings done before the rendition existed get it here. None when the screening has no overlay yet; the
+    full overlay when the rendition cannot be written (storage full): the phone then gets more bytes, not an error.
+    """
+    small = overlay_path(data_home, screening_id, OVERLAY_PHONE_SIDE)
+    if small.is_file():
+        return small
+    full = overlay_path(data_home, screening_id)
+    if not full.is_file():
+        return None
+    try:
+        with PILImage.open(full) as im:
+            _save_jpeg(small, _phone_rendition(im), quality=85)
+    except OSError as exc:
+        logger.warning("screening %d: the phone overlay could not be written (%s); serving the full one",
+                       screening_id, type(exc).__name__)
+        return full
+    return small
 
 
 class ScreeningWorker:
@@ -200,13 +252,7 @@ class ScreeningWorker:
     def _save_overlay(self, screening_id: int, output: Any) -> None:
         from medscreen.pipelines.report import overlay_image
 
-        path = overlay_path(self.data_home, screening_id)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         image = PILImage.fromarray(overlay_image(output))
         image.thumbnail((OVERLAY_MAX_SIDE, OVERLAY_MAX_SIDE))
-        tmp = path.with_suffix(".tmp")
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fp:
-            image.save(fp, format="JPEG", quality=90)
-            fp.flush()
-            os.fsync(fp.fileno())
-        tmp.replace(path)
+        _save_jpeg(overlay_path(self.data_home, screening_id), image, quality=90)
+        _save_jpeg(overlay_path(self.data_home, screening_id, OVERLAY_PHONE_SIDE), _phone_rendition(image), quality=85)

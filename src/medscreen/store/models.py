@@ -336,6 +336,10 @@ class Capture(Base):
     eye_confirmed_at: Mapped[datetime | None]
     #: the client's key for this upload (one per upload form): a retried upload returns this capture
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    #: the photo as the camera saved it, when the page reduced it before upload (the stored image is the reduced one)
+    original_byte_size: Mapped[int | None] = mapped_column(Integer)
+    original_width: Mapped[int | None] = mapped_column(Integer)
+    original_height: Mapped[int | None] = mapped_column(Integer)
 
     visit: Mapped[Visit] = relationship(back_populates="captures")
     image: Mapped[Image] = relationship()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,9 +27,17 @@ from medscreen.store.errors import StoreError
 from medscreen.store.models import Capture, Eye, Image, Modality, Screening, ScreeningStatus, User, Visit
 from medscreen.store.users import require
 
-__all__ = ["capture_for_key", "record_capture", "remove_orphan_blobs"]
+__all__ = ["OriginalSize", "capture_for_key", "record_capture", "remove_orphan_blobs"]
 
 logger = logging.getLogger(__name__)
+
+
+class OriginalSize(NamedTuple):
+    """The photo as the camera saved it, when the browser reduced it before upload."""
+
+    byte_size: int
+    width: int
+    height: int
 
 
 def _parse_eye(visit: Visit, eye: Eye | str | None) -> Eye | None:
@@ -57,6 +66,7 @@ def record_capture(
     ip: str | None = None,
     max_pixels: int | None = None,
     idempotency_key: str | None = None,
+    original: OriginalSize | None = None,
 ) -> Capture:
     """Store an uploaded image and record it on ``visit`` with a pending screening, atomically.
 
@@ -76,6 +86,7 @@ def record_capture(
         max_pixels: a lower pixel limit for this image (the clinic's limit for the visit's modality).
         idempotency_key: the client's key for this upload, kept on the capture (unique per uploader:
             a concurrent upload with the same key fails with IntegrityError; see :func:`capture_for_key`).
+        original: the size of the photo before the browser reduced it, kept on the capture.
 
     Returns:
         The new capture; ``capture.screenings[0]`` is its pending screening.
@@ -91,14 +102,14 @@ def record_capture(
     blob = blobs.put(data, name=filename, max_pixels=max_pixels)
     try:
         try:
-            capture = _add_rows(session, blob, visit, side, user, ip, idempotency_key)
+            capture = _add_rows(session, blob, visit, side, user, ip, idempotency_key, original)
             if blob.repaired:  # a damaged stored copy was replaced: on the record, not only in the log
                 audit(session, user, "image.repair", "image", blob.sha256, ip)
             session.commit()
         except IntegrityError:
             # The same new image committed by a concurrent upload (a double click): retry once, reusing it.
             session.rollback()
-            capture = _add_rows(session, blob, visit, side, user, ip, idempotency_key)
+            capture = _add_rows(session, blob, visit, side, user, ip, idempotency_key, original)
             session.commit()
     except BaseException:
         session.rollback()
@@ -109,7 +120,7 @@ def record_capture(
 
 
 def _add_rows(session: Session, blob: StoredBlob, visit: Visit, eye: Eye | None, user: User, ip: str | None,
-              idempotency_key: str | None = None) -> Capture:
+              idempotency_key: str | None = None, original: OriginalSize | None = None) -> Capture:
     image = session.scalar(select(Image).where(Image.sha256 == blob.sha256))
     if image is None:
         image = Image(
@@ -122,6 +133,8 @@ def _add_rows(session: Session, blob: StoredBlob, visit: Visit, eye: Eye | None,
         )
         session.add(image)
     capture = Capture(visit=visit, image=image, eye=eye, uploaded_by=user, idempotency_key=idempotency_key)
+    if original is not None:
+        capture.original_byte_size, capture.original_width, capture.original_height = original
     session.add(capture)
     session.add(Screening(capture=capture, status=ScreeningStatus.PENDING))
     session.flush()
