@@ -10,7 +10,7 @@ PORT ?= 8000
 # 0.0.0.0 serves the clinic network (phones); the default serves this computer only.
 HOST ?= 127.0.0.1
 
-.PHONY: install chromium run test test-fast benchmark models clean
+.PHONY: install chromium axe run test test-fast benchmark models clean
 
 # Re-installs only when pyproject.toml changed (the package itself is editable).
 $(STAMP): pyproject.toml
@@ -34,7 +34,17 @@ chromium:
 	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } || \
 	  echo "note: Debian's chromium could not be installed; browser tests skip (and fail under CI=true)"
 
-test: install chromium
+# axe-core from npm (pinned by tests/a11y/package-lock.json) for the browser tests' accessibility checks; the tests
+# inject it from disk, never from a CDN.
+AXE_STAMP := tests/a11y/node_modules/.installed
+$(AXE_STAMP): tests/a11y/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && npm ci --prefix tests/a11y --no-audit --no-fund --loglevel=error; then \
+	  touch $(AXE_STAMP); \
+	else echo "note: npm or the npm registry is missing: axe-core is not installed; the accessibility checks skip (and fail under CI=true)"; fi
+
+axe: $(AXE_STAMP)
+
+test: install chromium axe
 	$(BIN)/python -m pytest -n 2 -q
 
 # The quick loop: everything but the tests marked slow (training runs, large networks, the browser, real datasets).
@@ -53,4 +63,4 @@ models: install
 	DATA="$(DATA_DIR)" bash scripts/make_models.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-output
+	rm -rf $(VENV) .pytest_cache test-output tests/a11y/node_modules

@@ -4,93 +4,28 @@ A health worker signs in, registers a patient, uploads a fundus photo taken
 "with the phone", sees the result with the disc outline, comes back for a
 second visit and sees the timeline chart; a reviewer confirms the case. The
 server is the real one (uvicorn, bundled models, SQLite in a tmp folder).
-Screenshots go to ``test-output/browser/``. Without Chromium or Playwright
-these tests skip, except under ``CI=true`` where they must run
-(``make test`` installs Debian's chromium where it can).
+Screenshots go to ``test-output/browser/``. The server, the browser and the
+photos are :mod:`browser_support`'s fixtures.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests_support import invoke_cli
+from browser_support import (
+    PASSWORD,
+    PHONE,
+    SHOTS,
+    _fits_the_phone,
+    _new_patient,
+    _page,
+    _shot,
+    _sign_in,
+    _upload_to,
+)
 
 pytestmark = pytest.mark.slow  # a real browser against a live server
-
-PHONE = {"width": 360, "height": 740}
-PASSWORD = "correct horse battery"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
-
-
-def _chromium() -> str:
-    path = os.environ.get("MEDSCREEN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        path = None
-    if path is None:
-        message = "no Chromium or no Playwright: run `make test` (installs Debian's chromium) or set MEDSCREEN_CHROMIUM"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " — browser tests must run in CI")
-        pytest.skip(message)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
-    from medscreen.server import create_app
-
-    home = tmp_path_factory.mktemp("clinic")
-    _create_users(home)
-    port = _free_port()
-    config = uvicorn.Config(create_app(home, workers=1), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the clinic server did not start in 30 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-def _create_users(home: Path) -> None:
-    assert invoke_cli(["init", "--data-dir", str(home)]).exit_code == 0  # idempotent: the server may have made it
-    for name, role in (("nurse", "health_worker"), ("doctor", "reviewer")):
-        result = invoke_cli(["users", "create", name, "--role", role, "--clinic", "Kisumu", "--data-dir", str(home),
-                             "--password-stdin"], input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
-    result = invoke_cli(["users", "create", "boss", "--admin", "--data-dir", str(home), "--password-stdin"],
-                        input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
-
-
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from PIL import Image
-    from skimage.data import retina
-
-    path = tmp_path_factory.mktemp("phone") / "od.jpg"
-    Image.fromarray(retina()[..., :3]).save(path, quality=90)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -111,44 +46,6 @@ def referred_photo(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             out.write_bytes(path.read_bytes())
             return out
     pytest.fail("none of 40 glaucomatous GRAPE photos was referred: the glaucoma model misses them")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = _chromium()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
-
-def _page(browser, base: str):
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  base_url=base)
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    return page
-
-
-def _sign_in(page, username: str) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.content()[:500]
-
-
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _fits_the_phone(page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"] + 1, f"the page is {width} px wide on a {PHONE['width']} px screen"
 
 
 def _screen_visit(page, photo: Path) -> None:
@@ -232,42 +129,10 @@ def test_reviewer_confirms_a_referred_case(server: str, browser, referred_photo:
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture(scope="module")
-def cat_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from PIL import Image
-    from skimage.data import chelsea
-
-    path = tmp_path_factory.mktemp("cat") / "cat.jpg"
-    Image.fromarray(chelsea()).save(path, quality=90)
-    return path
-
-
 def _desktop(browser, base: str):
     page = browser.new_context(viewport=DESKTOP, base_url=base).new_page()
     page.set_default_timeout(90_000)
     return page
-
-
-def _new_patient(page, name: str, ref: str) -> None:
-    page.goto("/patients")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=clinic_ref]", ref)
-    page.fill("input[name=birth_year]", "1958")
-    page.select_option("select[name=sex]", "female")
-    page.click("form[method=post][action='/patients'] button[type=submit]")
-    page.wait_for_url("**/patients/*")
-
-
-def _upload_to(page, slot: str, path: Path) -> int:
-    """Start a fundus visit from the patient page, upload into ``slot`` and wait for the result; its screening id."""
-    page.select_option("select[name=modality]", "fundus")
-    page.click("form[action$='/visits'] button[type=submit]")
-    page.wait_for_url("**/visits/*")
-    page.set_input_files(f"#upload-{slot} input[type=file]", str(path))
-    page.click(f"#upload-{slot} button[type=submit]")
-    advice = page.locator("section.result p.advice").first
-    advice.wait_for(state="visible")
-    return int(page.locator("section.result").first.get_attribute("id").split("-")[1])
 
 
 def _pdf(page, visit_url: str, shot: str) -> str:
