@@ -148,7 +148,7 @@ def test_every_page_passes_axe_and_has_44px_targets_at_360px(server: str, browse
     _upload_to(page, "OD", cat_photo)  # RESCREEN, in its own colour
     rescreen_url = page.url.split("#")[0]
     for name, url in (("patients", "/patients"), ("patient", patient_url), ("visit", visit_url),
-                      ("visit-rescreen", rescreen_url), ("not-found", "/patients/999999")):
+                      ("visit-rescreen", rescreen_url), ("not-found", "/patients/999999"), ("api-docs", "/api/docs")):
         page.goto(url)
         _check_page(page, name, axe_js)
 
