@@ -43,15 +43,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
+def user_name(role: str, language: str = "en") -> str:
+    """The browser tests' account for ``role`` (nurse, doctor, boss) that reads ``language``: ``nurse``, ``nurse.fr``."""
+    return role if language == "en" else f"{role}.{language}"
+
+
 def _create_users(home: Path) -> None:
     assert invoke_cli(["init", "--data-dir", str(home)]).exit_code == 0  # idempotent: the server may have made it
-    for name, role in (("nurse", "health_worker"), ("doctor", "reviewer")):
-        result = invoke_cli(["users", "create", name, "--role", role, "--clinic", "Kisumu", "--data-dir", str(home),
-                             "--password-stdin"], input=PASSWORD + "\n")
+    for language in ("en", "fr"):
+        chosen = [] if language == "en" else ["--language", language]
+        for name, role in (("nurse", "health_worker"), ("doctor", "reviewer")):
+            result = invoke_cli(["users", "create", user_name(name, language), "--role", role, "--clinic", "Kisumu",
+                                 *chosen, "--data-dir", str(home), "--password-stdin"], input=PASSWORD + "\n")
+            assert result.exit_code == 0, result.output
+        result = invoke_cli(["users", "create", user_name("boss", language), "--admin", *chosen, "--data-dir",
+                             str(home), "--password-stdin"], input=PASSWORD + "\n")
         assert result.exit_code == 0, result.output
-    result = invoke_cli(["users", "create", "boss", "--admin", "--data-dir", str(home), "--password-stdin"],
-                        input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +82,11 @@ def browser():
         b.close()
 
 
-def _page(browser, base: str, *, bypass_csp: bool = False):
-    """A phone-size page; ``bypass_csp`` lets a test inject a script (axe-core) that the app's CSP would refuse."""
+def _page(browser, base: str, *, bypass_csp: bool = False, locale: str | None = None):
+    """A phone-size page; ``bypass_csp`` lets a test inject a script (axe-core) that the app's CSP would refuse;
+    ``locale`` (``fr-FR``) is the browser's language: its Accept-Language, which the pages before sign-in follow."""
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  base_url=base, bypass_csp=bypass_csp)
+                                  base_url=base, bypass_csp=bypass_csp, locale=locale)
     page = context.new_page()
     page.set_default_timeout(90_000)
     return page

@@ -1,4 +1,5 @@
-"""The clinic app on a phone in a real Chromium: reduced and retried uploads, axe-core and tap targets on every page.
+"""The clinic app on a phone in a real Chromium: reduced and retried uploads, axe-core and tap targets on every page,
+in English and in French (longer words; the upload messages come from the page in its language).
 
 The server, the browser and the photos are :mod:`browser_support`'s fixtures
 (a real server, the bundled models). axe-core comes from npm (``make axe``) and is injected
@@ -8,6 +9,7 @@ from disk; without it, or without Chromium, these tests skip, except under
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from browser_support import (
     _shot,
     _sign_in,
     _upload_to,
+    user_name,
 )
 from phone_checks import (
     PHONE,
@@ -54,9 +57,13 @@ def axe_js() -> Path:
     return path
 
 
-def _nurse_at_a_new_visit(browser, server: str, name: str, ref: str):
-    page = _page(browser, server, bypass_csp=True)
-    _sign_in(page, "nurse")
+#: the browser's language for each language of the walk (the pages before sign-in follow the browser)
+LOCALES = {"en": "en-GB", "fr": "fr-FR"}
+
+
+def _nurse_at_a_new_visit(browser, server: str, name: str, ref: str, language: str = "en"):
+    page = _page(browser, server, bypass_csp=True, locale=LOCALES[language])
+    _sign_in(page, user_name("nurse", language))
     _new_patient(page, name, ref)
     start_fundus_visit(page)
     return page
@@ -69,17 +76,26 @@ def _visit_captures(page) -> list[dict]:
     return response.json()["captures"]
 
 
+#: what the upload shows while a reduced photo goes up: (the bytes sent, the message), in each language
+_SENDING = {"en": (r"^\d+ kB of (\d+ kB|\d\.\d MB) sent$", "(reduced from "),
+            "fr": (r"^\d+\u00a0ko envoyés sur (\d+\u00a0ko|\d,\d\u00a0Mo)$", "(photo réduite, ")}
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
 def test_phone_photo_is_reduced_to_2048_px_with_its_original_size_recorded(server: str, browser,
-                                                                            camera_photo: Path):
-    page = _nurse_at_a_new_visit(browser, server, "Atieno Were", "KSM-0201")
+                                                                            camera_photo: Path, language: str):
+    page = _nurse_at_a_new_visit(browser, server, "Atieno Were", f"KSM-0201-{language}", language)
     cdp = page.context.new_cdp_session(page)  # a slow link, so that the bytes sent can be seen going up
     cdp.send("Network.enable")
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
                                                   "uploadThroughput": 200_000})
     page.set_input_files("#upload-OD input[type=file]", str(camera_photo))
     page.click("#upload-OD button[type=submit]")
-    page.wait_for_function("document.querySelector('#upload-OD .upload-bytes').textContent.includes(' sent')")
-    assert "reduced from" in page.inner_text("#upload-OD .upload-message")
+    bytes_sent, reduced = _SENDING[language]
+    page.wait_for_function("document.querySelector('#upload-OD .upload-bytes').textContent !== ''")
+    shown = page.text_content("#upload-OD .upload-bytes")
+    assert re.match(bytes_sent, shown), shown
+    assert reduced in page.text_content("#upload-OD .upload-message")
     page.locator("section.result p.advice").first.wait_for(state="visible")
     cdp.detach()
     [capture] = _visit_captures(page)
@@ -115,9 +131,12 @@ def test_failed_upload_is_retried_with_the_same_key_and_stored_once(server: str,
 _VISIT_PAGES = ("visit", "visit-rescreen")
 
 
-def _check_page(page, name: str, axe_js: Path) -> None:
+def _check_page(page, name: str, axe_js: Path, language: str = "en") -> None:
     """axe-core: no serious or critical violation; every target ≥ 44 px (or spaced); text at 200 % stays on screen."""
     page.wait_for_load_state("networkidle")
+    shown = page.evaluate("document.documentElement.lang")
+    assert shown == language, f"{name}: the page is in {shown!r}, not {language!r}"
+    name = name if language == "en" else f"{name}-{language}"
     bad = [v for v in axe_violations(page, axe_js) if v["impact"] in ("serious", "critical")]
     assert bad == [], f"{name}: {bad}"
     small = [t for t in tap_targets(page) if not t["ok"]]
@@ -132,15 +151,19 @@ def _check_page(page, name: str, axe_js: Path) -> None:
     reset_text(page)
 
 
+@pytest.mark.parametrize("language", ["en", "fr"])
 def test_every_page_passes_axe_and_has_44px_targets_at_360px(server: str, browser, photo: Path, cat_photo: Path,
-                                                             axe_js: Path):
-    page = _page(browser, server, bypass_csp=True)
+                                                             axe_js: Path, language: str):
+    def check(name: str) -> None:
+        _check_page(page, name, axe_js, language)
+
+    page = _page(browser, server, bypass_csp=True, locale=LOCALES[language])
     page.goto("/login")
-    _check_page(page, "login", axe_js)
+    check("login")
     page.goto("/phone-setup")
-    _check_page(page, "phone-setup", axe_js)
-    _sign_in(page, "nurse")
-    _new_patient(page, "Kerubo Nyambura", "KSM-0203")
+    check("phone-setup")
+    _sign_in(page, user_name("nurse", language))
+    _new_patient(page, "Kerubo Nyambura", f"KSM-0203-{language}")
     patient_url = page.url
     screening = _upload_to(page, "OS", photo)  # scikit-image's retina: a review, with the reviewers' figures
     visit_url = page.url.split("#")[0]
@@ -150,7 +173,7 @@ def test_every_page_passes_axe_and_has_44px_targets_at_360px(server: str, browse
     for name, url in (("patients", "/patients"), ("patient", patient_url), ("visit", visit_url),
                       ("visit-rescreen", rescreen_url), ("not-found", "/patients/999999"), ("api-docs", "/api/docs")):
         page.goto(url)
-        _check_page(page, name, axe_js)
+        check(name)
 
     page.goto(visit_url)
     page.wait_for_load_state("networkidle")
@@ -159,17 +182,17 @@ def test_every_page_passes_axe_and_has_44px_targets_at_360px(server: str, browse
     assert all(size == 0 for size in images.values()), f"the reload downloaded the images again: {again}"
     page.context.close()
 
-    page = _page(browser, server, bypass_csp=True)
-    _sign_in(page, "doctor")
+    page = _page(browser, server, bypass_csp=True, locale=LOCALES[language])
+    _sign_in(page, user_name("doctor", language))
     for name, url in (("reviews", "/reviews"), ("reviews-rejected", "/reviews?show=rejected"),
                       ("review-case", f"/reviews/{screening}")):
         page.goto(url)
-        _check_page(page, name, axe_js)
+        check(name)
     page.context.close()
 
-    page = _page(browser, server, bypass_csp=True)
-    _sign_in(page, "boss")
-    for name in ("users", "clinics", "models", "network", "audit"):
-        page.goto(f"/admin/{name}")
-        _check_page(page, f"admin-{name}", axe_js)
+    page = _page(browser, server, bypass_csp=True, locale=LOCALES[language])
+    _sign_in(page, user_name("boss", language))
+    for name in ("users", "clinics", "models", "network", "audit", "account"):
+        page.goto(f"/{name}" if name == "account" else f"/admin/{name}")
+        check(name if name == "account" else f"admin-{name}")
     page.context.close()
