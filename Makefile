@@ -10,7 +10,7 @@ PORT ?= 8000
 # 0.0.0.0 serves the clinic network (phones); the default serves this computer only.
 HOST ?= 127.0.0.1
 
-.PHONY: install chromium axe run test test-fast benchmark models clean
+.PHONY: install chromium axe postgresql run test test-fast benchmark models clean
 
 # Re-installs only when pyproject.toml changed (the package itself is editable).
 $(STAMP): pyproject.toml
@@ -26,13 +26,19 @@ install: $(STAMP)
 run: install
 	$(BIN)/medscreen serve --host $(HOST) --port $(PORT) --data-dir "$(MEDSCREEN_HOME)" --workers 2
 
+# $(call debian_package,PACKAGE,CHECK,WHAT SKIPS): install Debian's PACKAGE (as root, or by sudo without a password)
+# unless the shell command CHECK finds it; never a download from elsewhere. Only a note when it cannot.
+define debian_package
+	@$(2) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else exit 0; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null 2>&1; }; } || \
+	  echo "note: Debian's $(1) could not be installed; $(3) skip (and fail under CI=true)"
+endef
+
 # Debian's chromium for the browser tests, where it is missing and can be installed (never a browser download).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else exit 0; fi; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } || \
-	  echo "note: Debian's chromium could not be installed; browser tests skip (and fail under CI=true)"
+	$(call debian_package,chromium,command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1,browser tests)
 
 # axe-core from npm (pinned by tests/a11y/package-lock.json) for the browser tests' accessibility checks; the tests
 # inject it from disk, never from a CDN.
@@ -44,7 +50,12 @@ $(AXE_STAMP): tests/a11y/package-lock.json
 
 axe: $(AXE_STAMP)
 
-test: install chromium axe
+# Debian's PostgreSQL for the store and server tests that also run on it, where it is missing and can be installed.
+# Debian keeps initdb off PATH (/usr/lib/postgresql/<version>/bin); the tests start a throwaway cluster of their own.
+postgresql:
+	$(call debian_package,postgresql,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1,the PostgreSQL tests)
+
+test: install chromium axe postgresql
 	$(BIN)/python -m pytest -n 2 -q
 
 # The quick loop: everything but the tests marked slow (training runs, large networks, the browser, real datasets).

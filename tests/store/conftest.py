@@ -1,4 +1,4 @@
-"""Fixtures of the store tests: a migrated SQLite database per test, an image store, a small clinic world."""
+"""Fixtures of the store tests: a migrated database per test on each backend, an image store, a small clinic world."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from database_support import database_of
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from store_support import PASSWORD, World
@@ -43,10 +44,24 @@ def data_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(migrated_template: Path, data_home: Path) -> Iterator[Engine]:
-    db = data_home / "medscreen.db"
-    shutil.copyfile(migrated_template, db)
-    engine = make_engine(f"sqlite:///{db}")
+def database(backend: str, request: pytest.FixtureRequest, data_home: Path) -> Iterator[str]:
+    """The URL of this test's migrated database: a copy of a migrated SQLite file, or of a PostgreSQL template."""
+    with database_of(backend, request, data_home) as url:
+        if backend == "sqlite":
+            shutil.copyfile(request.getfixturevalue("migrated_template"), data_home / "medscreen.db")
+        yield url
+
+
+@pytest.fixture
+def empty_database(backend: str, request: pytest.FixtureRequest, data_home: Path) -> Iterator[str]:
+    """The URL of a database of this test that was never migrated (the migration tests start from it)."""
+    with database_of(backend, request, data_home, migrated=False) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database: str) -> Iterator[Engine]:
+    engine = make_engine(database)
     yield engine
     engine.dispose()
 

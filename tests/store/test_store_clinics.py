@@ -5,16 +5,6 @@ from __future__ import annotations
 import pytest
 
 from medscreen.store.clinics import ClinicNameError, clinic_key, find_or_create_clinic
-from medscreen.store.database import make_engine, session_factory, upgrade
-
-
-@pytest.fixture()
-def session():
-    engine = make_engine("sqlite://")
-    upgrade(engine)
-    with session_factory(engine)() as s:
-        yield s
-    engine.dispose()
 
 
 def test_clinic_key_folds_case_and_spacing() -> None:
@@ -29,6 +19,10 @@ def test_find_or_create_clinic(session) -> None:
     with pytest.raises(ClinicNameError, match="only by case or spacing"):
         find_or_create_clinic(session, "KISUMU")
     assert find_or_create_clinic(session, "Kisumu West").id != kisumu.id  # a different name is a new clinic
+    evora = find_or_create_clinic(session, "Évora")
+    with pytest.raises(ClinicNameError, match="'Évora' only by case"):  # case beyond ASCII, on every backend
+        find_or_create_clinic(session, "ÉVORA")
+    assert find_or_create_clinic(session, "Évora") is evora
     with pytest.raises(ClinicNameError, match="1-200 characters"):
         find_or_create_clinic(session, "   ")
     with pytest.raises(ClinicNameError, match="no clinic"):

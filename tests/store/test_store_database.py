@@ -1,4 +1,4 @@
-"""Engines, migrations from an empty database, and the migrated schema against the models."""
+"""Engines, migrations from an empty database (SQLite and PostgreSQL), and the migrated schema against the models."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from database_support import database_of
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
@@ -41,8 +42,27 @@ def _table_ddl(engine) -> dict[str, list[str]]:
                 for name, sql in rows}
 
 
-def test_upgrade_from_empty_reaches_head_and_matches_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db' / 'medscreen.db'}"
+def _catalog(engine) -> dict[str, set[tuple]]:
+    """PostgreSQL's own account of the schema: columns, constraints (CHECK included) and indexes, order-free."""
+    queries = {
+        "columns": "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default "
+                   "FROM information_schema.columns WHERE table_schema = 'public'",
+        "constraints": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                       "WHERE connamespace = 'public'::regnamespace",
+        "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+    }
+    with engine.connect() as conn:
+        return {kind: {row for row in conn.execute(text(sql)) if "alembic_version" not in row[0]}
+                for kind, sql in queries.items()}
+
+
+def _schema(engine) -> dict:
+    return _table_ddl(engine) if engine.dialect.name == "sqlite" else _catalog(engine)
+
+
+def test_upgrade_from_empty_reaches_head_and_matches_models(empty_database: str, backend: str,
+                                                            request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = empty_database
     assert current_revision(url) is None
     assert upgrade(url) == head_revision()
     assert current_revision(url) == head_revision()
@@ -54,16 +74,17 @@ def test_upgrade_from_empty_reaches_head_and_matches_models(tmp_path: Path) -> N
     assert diffs == []
     assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
 
-    # compare_metadata does not look at CHECK constraints: compare the whole DDL with create_all's
-    reference = make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
-    Base.metadata.create_all(reference)
-    assert _table_ddl(engine) == _table_ddl(reference)
+    # compare_metadata does not look at CHECK constraints: compare the whole schema with create_all's
+    with database_of(backend, request, tmp_path / "reference", migrated=False) as reference_url:
+        reference = make_engine(reference_url)
+        Base.metadata.create_all(reference)
+        assert _schema(engine) == _schema(reference)
+        reference.dispose()
     engine.dispose()
-    reference.dispose()
 
 
-def test_upgrade_is_idempotent_and_downgrade_empties(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'medscreen.db'}")
+def test_upgrade_is_idempotent_and_downgrade_empties(empty_database: str) -> None:
+    engine = make_engine(empty_database)
     upgrade(engine)
     assert upgrade(engine) == head_revision()
     command.downgrade(alembic_config(engine), "base")
@@ -99,9 +120,9 @@ def test_in_memory_engine_is_shared_between_connections() -> None:
     engine.dispose()
 
 
-def test_require_current_refuses_an_empty_database(tmp_path: Path) -> None:
+def test_require_current_refuses_an_empty_database(empty_database: str) -> None:
     with pytest.raises(StoreError, match="empty.*upgrade"):
-        require_current(f"sqlite:///{tmp_path / 'empty.db'}")
+        require_current(empty_database)
 
 
 def test_database_url_defaults_to_sqlite_in_the_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,12 +177,12 @@ def _seed_0001(engine, reviews: int = 1) -> None:
     with engine.begin() as conn:
         for sql in (
             f"INSERT INTO clinics (id, name, created_at) VALUES (1, 'Kisumu', {now})",
-            f"INSERT INTO users (id, username, role, password_hash, active, created_at) "
-            f"VALUES (1, 'rev', 'reviewer', 'x', 1, {now})",
+            (f"INSERT INTO users (id, username, role, password_hash, active, created_at) "
+             f"VALUES (1, 'rev', 'reviewer', 'x', TRUE, {now})"),
             f"INSERT INTO patients (id, clinic_id, name, created_at) VALUES (1, 1, 'A', {now})",
             f"INSERT INTO visits (id, patient_id, modality, taken_at, created_by_id) VALUES (1, 1, 'fundus', {now}, 1)",
-            f"INSERT INTO images (id, sha256, path, byte_size, width, height, media_type, created_at) "
-            f"VALUES (1, 'ab', 'blobs/ab', 1, 1, 1, 'image/png', {now})",
+            (f"INSERT INTO images (id, sha256, path, byte_size, width, height, media_type, created_at) "
+             f"VALUES (1, 'ab', 'blobs/ab', 1, 1, 1, 'image/png', {now})"),
             f"INSERT INTO captures (id, visit_id, image_id, uploaded_by_id, uploaded_at) VALUES (1, 1, 1, 1, {now})",
             f"INSERT INTO screenings (id, capture_id, status, advice, created_at) VALUES (7, 1, 'done', 'refer', {now})",
             *(f"INSERT INTO reviews (id, screening_id, reviewer_id, task, decision, created_at) "
@@ -170,9 +191,9 @@ def _seed_0001(engine, reviews: int = 1) -> None:
             conn.exec_driver_sql(sql)
 
 
-def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> None:
-    """SQLite copies the screenings table to change its CHECK: rows and the reviews pointing at them survive."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'medscreen.db'}")
+def test_migration_0002_keeps_screenings_and_their_reviews(empty_database: str) -> None:
+    """The CHECK of advice changes (SQLite copies the table, PostgreSQL swaps the constraint): rows survive."""
+    engine = make_engine(empty_database)
     command.upgrade(alembic_config(engine), "0001")
     _seed_0001(engine)
     upgrade(engine)
@@ -180,7 +201,8 @@ def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> No
         assert conn.exec_driver_sql("SELECT id, advice FROM screenings").fetchall() == [(7, "refer")]
         assert conn.exec_driver_sql("SELECT id, screening_id FROM reviews").fetchall() == [(3, 7)]
         conn.exec_driver_sql("UPDATE screenings SET advice = 'review' WHERE id = 7")
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on after the migration
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on after the migration
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.exec_driver_sql("UPDATE screenings SET advice = 'maybe' WHERE id = 7")
     command.downgrade(alembic_config(engine), "0001")
@@ -190,9 +212,9 @@ def test_migration_0002_keeps_screenings_and_their_reviews(tmp_path: Path) -> No
     engine.dispose()
 
 
-def test_migration_0003_keeps_the_newest_review_current(tmp_path: Path) -> None:
+def test_migration_0003_keeps_the_newest_review_current(empty_database: str) -> None:
     """Reviews made before 0003: all but the newest of a screening are superseded; downgrading keeps them all."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'medscreen.db'}")
+    engine = make_engine(empty_database)
     command.upgrade(alembic_config(engine), "0001")
     _seed_0001(engine, reviews=2)
     upgrade(engine)
