@@ -67,3 +67,12 @@ def test_bad_eye(session: Session, world: World) -> None:
 def test_naive_datetimes_are_refused(session: Session, world: World) -> None:
     with pytest.raises(StoreError, match="no time zone"):
         world.visit(session, taken_at=datetime(2024, 1, 1))
+
+
+def test_datetimes_read_back_in_utc(session: Session, world: World) -> None:
+    """On every backend; PostgreSQL answers in the server's time zone (the test cluster's is Africa/Nairobi)."""
+    nairobi = timezone(timedelta(hours=3))
+    visit = world.visit(session, taken_at=datetime(2024, 1, 1, 12, 0, tzinfo=nairobi))
+    session.expire_all()  # read from the database, not the objects in memory
+    assert visit.taken_at == datetime(2024, 1, 1, 9, 0, tzinfo=UTC) and visit.taken_at.tzinfo is UTC
+    assert world.clinic_a.created_at.tzinfo is UTC

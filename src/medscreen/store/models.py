@@ -147,6 +147,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     SQLite keeps no time zone, so values are converted to UTC before storing
     and read back as UTC; a naive datetime is refused rather than guessed.
+    PostgreSQL hands a ``timestamptz`` back in the server's (or connection's)
+    ``TimeZone``, e.g. +03:00: it is converted to UTC too, so a value reads the
+    same whatever the server's setting.
     """
 
     impl = DateTime(timezone=True)
@@ -159,9 +162,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _require_aware(value: datetime, field: str) -> datetime:
