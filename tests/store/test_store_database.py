@@ -21,9 +21,11 @@ from medscreen.store.database import (
     current_revision,
     database_url,
     default_data_home,
+    get_row,
     has_database,
     head_revision,
     make_engine,
+    max_row_id,
     require_current,
     upgrade,
 )
@@ -111,6 +113,22 @@ def test_foreign_keys_are_enforced(session) -> None:
     session.add(Patient(clinic_id=999, name="x"))
     with pytest.raises(IntegrityError):
         session.flush()
+
+
+def test_get_row_answers_none_for_ids_the_database_cannot_hold(session, world, backend: str) -> None:
+    from sqlalchemy.exc import DataError
+
+    from medscreen.store.models import Patient
+
+    largest = max_row_id(session)
+    assert largest == (2**31 - 1 if backend == "postgresql" else 2**63 - 1)
+    assert get_row(session, Patient, world.patient.id) is world.patient
+    for outside in (0, -1, largest, largest + 1, 2**63 - 1, 2**64):
+        assert get_row(session, Patient, outside) is None
+    if backend == "postgresql":  # the reason for get_row: PostgreSQL fails the lookup instead of finding no row
+        with pytest.raises(DataError, match="out of range"):
+            session.get(Patient, largest + 1)
+        session.rollback()
 
 
 def test_in_memory_engine_is_shared_between_connections() -> None:

@@ -268,13 +268,14 @@ def revoke_token_command(
 ) -> None:
     """Revoke an API token for good."""
     from medscreen.store.audit import audit
+    from medscreen.store.database import get_row
     from medscreen.store.models import ApiToken
     from medscreen.store.users import revoke_api_token
 
     engine, sessions = open_database(data_home(data_dir))
     try:
         with sessions() as s:
-            token = s.get(ApiToken, token_id) if token_id <= 2**63 - 1 else None
+            token = get_row(s, ApiToken, token_id)
             if token is None:
                 raise ConfigError(f"no API token {token_id}; list them with `medscreen users tokens list`")
             revoke_api_token(s, token)

@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 
-#: the largest id a database row can have (a signed 64-bit integer on PostgreSQL and SQLite)
+#: the largest id a request may name (a signed 64-bit integer; SQLite's ids): larger is a 422 on every backend.
+#: PostgreSQL's INTEGER ids end at 2³¹−1: a larger id within this bound is a 404 there (store.database.get_row)
 MAX_RECORD_ID = 2**63 - 1
 
 #: a record id in a path, query or body: 1 to :data:`MAX_RECORD_ID`, else 422 before any SQL is run

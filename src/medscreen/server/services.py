@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from medscreen.config import LimitSettings
 from medscreen.errors import ImageReadError
 from medscreen.io.images import image_info
-from medscreen.server.schemas import MAX_RECORD_ID
 from medscreen.store.audit import audit, audit_rows, authorize
 from medscreen.store.blobs import BlobStore
+from medscreen.store.database import get_row
 from medscreen.store.errors import StoreError
 from medscreen.store.laterality import answer_eye
 from medscreen.store.models import (
@@ -77,14 +77,13 @@ class UploadError(Exception):
         return self.message
 
 
-#: the largest id a database row can have (signed 64-bit); larger ids are answered "does not exist"
 def get_record(session: Session, cls: type, record_id: int) -> Any:
     """The row of ``cls`` with ``record_id``.
 
     Raises:
-        NotFoundError: none (ids outside 1 … 2⁶³−1 included).
+        NotFoundError: none (ids the database cannot hold included: above 2³¹−1 on PostgreSQL, 2⁶³−1 on SQLite).
     """
-    obj = session.get(cls, record_id) if 1 <= record_id <= MAX_RECORD_ID else None
+    obj = get_row(session, cls, record_id)
     if obj is None:
         raise NotFoundError(f"{cls.__name__.lower()} {record_id} does not exist; check the id")
     return obj

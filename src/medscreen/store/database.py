@@ -37,9 +37,11 @@ __all__ = [
     "current_revision",
     "database_url",
     "default_data_home",
+    "get_row",
     "has_database",
     "head_revision",
     "make_engine",
+    "max_row_id",
     "require_current",
     "session_factory",
     "upgrade",
@@ -54,6 +56,10 @@ DATABASE_FILE = "medscreen.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 EngineOrUrl = Engine | URL | str
+
+#: the largest value an id column (SQLAlchemy ``Integer``) holds: 32-bit INTEGER on PostgreSQL, 64-bit on SQLite
+_MAX_ROW_ID = {"postgresql": 2**31 - 1}
+_MAX_ROW_ID_DEFAULT = 2**63 - 1
 
 
 def default_data_home(settings: Settings) -> Path:
@@ -150,6 +156,22 @@ def _sqlite_pragmas(*, wal: bool) -> Any:
             cursor.close()
 
     return on_connect
+
+
+def max_row_id(session: Session) -> int:
+    """The largest id the session's database can hold in an id column (2³¹−1 on PostgreSQL, 2⁶³−1 on SQLite)."""
+    return _MAX_ROW_ID.get(session.get_bind().dialect.name, _MAX_ROW_ID_DEFAULT)
+
+
+def get_row(session: Session, cls: type[Any], row_id: int) -> Any:
+    """``session.get(cls, row_id)``, and None for an id outside 1 … :func:`max_row_id` (no SQL is run).
+
+    PostgreSQL answers a lookup of an id its INTEGER column cannot hold with an error (integer out of
+    range), not with "no row": an id from a request or the command line is looked up here.
+    """
+    if not 1 <= row_id <= max_row_id(session):
+        return None
+    return session.get(cls, row_id)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
