@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from database_support import database_of
 from fastapi.testclient import TestClient
 
 from medscreen.config import LimitSettings, ServerSettings, Settings
@@ -27,7 +28,7 @@ from medscreen.store.models import Clinic, Modality, Patient, Role, Sex, Visit
 from server.server_support import PASSWORD, Browser, StubScreener, csrf_of, png_bytes, wait_done
 
 __all__ = ["PASSWORD", "Browser", "Clinic", "Peak", "RawResult", "csrf_of", "make_world", "png_bytes", "raw_request",
-           "small_settings", "wait_done"]
+           "small_settings", "wait_done", "world_on"]
 
 #: the limits the suite runs under (small, so a "huge" body is a few MB)
 BODY_CAP = 2_000_000
@@ -54,12 +55,15 @@ class World:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def make_world(home: Path, settings: Settings) -> Iterator[World]:
-    """A running app with clinics A and B, one user of each role (B: a health worker) and a visit of each kind."""
+def make_world(home: Path, settings: Settings, database_url: str | None = None) -> Iterator[World]:
+    """A running app with clinics A and B, one user of each role (B: a health worker) and a visit of each kind.
+
+    ``database_url``: the clinic database (default SQLite in ``home``).
+    """
     cheap = PasswordHasher(time_cost=1, memory_cost=256, parallelism=1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(users_module, "_hasher", lambda: cheap)
-        app = create_app(home, workers=1, screener=StubScreener(), settings=settings)
+        app = create_app(home, database_url, workers=1, screener=StubScreener(), settings=settings)
         with TestClient(app):
             with app.state.sessions() as s:
                 a, b = Clinic(name="Clinic A"), Clinic(name="Clinic B")
@@ -77,6 +81,12 @@ def make_world(home: Path, settings: Settings) -> Iterator[World]:
                 s.add_all(visits)
                 s.commit()
                 yield World(app, home, settings, visits[0].id, visits[1].id, visits[2].id, pa.id, pb.id)
+
+
+def world_on(backend: str, request: pytest.FixtureRequest, home: Path, settings: Settings) -> Iterator[World]:
+    """:func:`make_world` on a database of its own on ``backend`` (a fixture using ``backend`` runs on each)."""
+    with database_of(backend, request, home) as url:
+        yield from make_world(home, settings, url)
 
 
 class Peak:

@@ -14,6 +14,9 @@ from sqlalchemy import func, select
 
 from medscreen.store.models import Capture, Image
 
+#: bad files are refused while decoding, before any SQL: nothing to compare across databases
+pytestmark = pytest.mark.sqlite_only
+
 
 def _jpeg(width: int = 200, height: int = 150) -> bytes:
     buf = io.BytesIO()

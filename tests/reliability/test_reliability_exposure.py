@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from reliability_support import Browser, World, make_world, png_bytes, small_settings
+from reliability_support import (
+    Browser,
+    World,
+    make_world,
+    png_bytes,
+    small_settings,
+    wait_done,
+)
 from sqlalchemy import select
 
 from medscreen.store.models import AuditEvent, User, utcnow
@@ -58,6 +65,7 @@ def test_role_refusals_stay_403_and_are_audited(world: World, browsers: dict[str
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes 0600/0700 are POSIX permissions")
+@pytest.mark.sqlite_only  # the database file's mode: PostgreSQL keeps no file in the data folder
 def test_data_folder_database_and_images_are_private(world: World, browsers: dict[str, Browser]) -> None:
     r = browsers["worker"].api_post(f"/api/v1/visits/{world.visit_fundus}/captures",
                                     files={"file": ("p.png", png_bytes(70, 50, (9, 9, 9)), "image/png")},
@@ -104,6 +112,9 @@ def test_lists_and_creations_name_their_records(world: World, browsers: dict[str
     assert _events(world, "visit.create")[-1].object_id == str(visit["id"])
     listed = worker.client.get("/api/v1/patients", params={"q": "Audit"}).json()
     assert {str(p["id"]) for p in listed} <= {e.object_id for e in _events(world, "patient.list")}
+    upload = worker.api_post(f"/api/v1/visits/{visit['id']}/captures", data={"eye": "OD"},
+                             files={"file": ("p.png", png_bytes(70, 50, (8, 8, 8)), "image/png")}).json()
+    assert wait_done(worker.client, upload["screening_id"])["status"] == "done"  # a case in the queue (refer)
     browsers["reviewer"].client.get("/api/v1/reviews/queue")
     with world.app.state.sessions() as s:
         reviewer_id = s.scalar(select(User.id).where(User.username == "reviewer"))

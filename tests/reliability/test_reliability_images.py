@@ -17,6 +17,8 @@ from medscreen.store import blobs as blobs_module
 from medscreen.store.blobs import BlobStore, DamagedBlobError
 from medscreen.store.models import AuditEvent
 
+pytestmark = pytest.mark.sqlite_only  # image decoding and the blob store: nothing to compare across databases
+
 
 def _jpeg(width: int, height: int) -> bytes:
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from reliability_support import Browser, World, make_world, small_settings
+from reliability_support import Browser, World, small_settings, world_on
 from sqlalchemy import select, update
 
 from medscreen.store.logins import revoke_login_sessions
@@ -16,8 +16,8 @@ from medscreen.store.users import set_active, set_password
 
 
 @pytest.fixture()
-def fresh(tmp_path) -> Iterator[World]:
-    yield from make_world(tmp_path / "home", small_settings(session_max_age_s=60))
+def fresh(tmp_path, backend: str, request: pytest.FixtureRequest) -> Iterator[World]:
+    yield from world_on(backend, request, tmp_path / "home", small_settings(session_max_age_s=60))
 
 
 def _saved_cookie_client(world: World, browser: Browser) -> TestClient:

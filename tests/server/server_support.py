@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from argon2 import PasswordHasher
+from database_support import database_of
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
@@ -135,27 +136,29 @@ def png_bytes(width: int = 64, height: int = 48, colour: tuple[int, int, int] = 
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A running app (lifespan started) with clinics A and B, users of each role and two patients."""
+def world(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Iterator[World]:
+    """A running app (lifespan started) on the module's database backend, with clinics A and B, users of each role
+    and two patients."""
     cheap = PasswordHasher(time_cost=1, memory_cost=256, parallelism=1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(users_module, "_hasher", lambda: cheap)
         home = tmp_path_factory.mktemp("home")
         screener = StubScreener()
-        app = create_app(home, workers=2, screener=screener)
-        with TestClient(app):
-            with app.state.sessions() as s:
-                a, b = Clinic(name="Clinic A"), Clinic(name="Clinic B")
-                s.add_all([a, b])
-                pa = Patient(clinic=a, clinic_ref="A-001", name="Amina Odhiambo", birth_year=1961, sex=Sex.FEMALE)
-                pb = Patient(clinic=b, clinic_ref="B-001", name="Baraka Mwangi", birth_year=1958, sex=Sex.MALE)
-                s.add_all([pa, pb])
-                for name, role, clinic in [("worker", Role.HEALTH_WORKER, a), ("reviewer", Role.REVIEWER, a),
-                                           ("admin", Role.ADMIN, None), ("worker.b", Role.HEALTH_WORKER, b)]:
-                    users_module.create_user(s, name, PASSWORD, role, clinic)
-                s.commit()
-                w = World(app, home, screener, a.id, b.id, pa.id, pb.id, pa.name)
-            yield w
+        with database_of(backend, request, home) as url:
+            app = create_app(home, url, workers=2, screener=screener)
+            with TestClient(app):
+                with app.state.sessions() as s:
+                    a, b = Clinic(name="Clinic A"), Clinic(name="Clinic B")
+                    s.add_all([a, b])
+                    pa = Patient(clinic=a, clinic_ref="A-001", name="Amina Odhiambo", birth_year=1961, sex=Sex.FEMALE)
+                    pb = Patient(clinic=b, clinic_ref="B-001", name="Baraka Mwangi", birth_year=1958, sex=Sex.MALE)
+                    s.add_all([pa, pb])
+                    for name, role, clinic in [("worker", Role.HEALTH_WORKER, a), ("reviewer", Role.REVIEWER, a),
+                                               ("admin", Role.ADMIN, None), ("worker.b", Role.HEALTH_WORKER, b)]:
+                        users_module.create_user(s, name, PASSWORD, role, clinic)
+                    s.commit()
+                    w = World(app, home, screener, a.id, b.id, pa.id, pb.id, pa.name)
+                yield w
 
 
 def csrf_of(html: str) -> str:
