@@ -138,6 +138,14 @@ def test_doctor_reports_each_problem_with_what_to_do(tmp_path: Path) -> None:
     assert run_checks(home, Settings(), port=_free_port(), addresses=[])[0].fix == f"chmod 700 {home}"
 
 
+def test_doctor_reports_an_unreachable_database_in_words(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    settings = Settings(database={"url": "postgresql+psycopg://medscreen:s3cret@127.0.0.1:1/medscreen"})
+    checks = {c.name: c for c in run_checks(tmp_path, settings, port=_free_port(), addresses=[])}
+    assert checks["database"].level == "fail" and "refused" in checks["database"].found
+    assert "s3cret" not in checks["database"].found
+
+
 def test_access_log_has_route_templates_and_no_patient_data(tmp_path: Path) -> None:
     home = tmp_path / "h"
     log = start_access_log(home, ServerSettings(access_log_max_bytes=2000, access_log_backups=2))

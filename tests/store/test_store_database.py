@@ -170,6 +170,27 @@ def test_has_database_never_creates_one(tmp_path: Path) -> None:
     assert has_database(url)
 
 
+@pytest.mark.parametrize("call", [current_revision, upgrade, has_database])
+def test_an_unreachable_database_is_a_store_error_without_the_password(call) -> None:
+    pytest.importorskip("psycopg")
+    url = "postgresql+psycopg://medscreen:s3cret@127.0.0.1:1/medscreen"  # nothing listens on port 1
+    with pytest.raises(StoreError, match="cannot open the database .*127.0.0.1:1.*refused.*MEDSCREEN_DATABASE_URL") as e:
+        call(url)
+    assert "s3cret" not in str(e.value)
+
+
+@pytest.mark.postgresql
+def test_a_missing_postgresql_database_is_named(postgres_cluster) -> None:
+    with pytest.raises(StoreError, match='"no_such_db" does not exist; check that the database server runs'):
+        current_revision(postgres_cluster.url("no_such_db"))
+
+
+def test_a_sqlite_file_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "medscreen.db").mkdir()  # a folder where the file should be
+    with pytest.raises(StoreError, match="cannot open the database .*data folder"):
+        upgrade(f"sqlite:///{tmp_path / 'medscreen.db'}")
+
+
 def test_bad_url_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="not a SQLAlchemy URL"):
         make_engine("not a url")

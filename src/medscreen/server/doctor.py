@@ -76,10 +76,13 @@ def check_models() -> list[Check]:
 def check_database(home: Path, settings: Settings) -> Check:
     """The database exists and is at the newest migration."""
     url = database_url(home, settings.database.url)
-    if not has_database(url):
-        return Check("database", "fail", f"no clinic database in {home}",
-                     f"run `medscreen init --data-dir {home}`, or set MEDSCREEN_HOME to the clinic's data folder")
-    now, head = current_revision(url), head_revision()
+    try:
+        if not has_database(url):
+            return Check("database", "fail", f"no clinic database in {home}",
+                         f"run `medscreen init --data-dir {home}`, or set MEDSCREEN_HOME to the clinic's data folder")
+        now, head = current_revision(url), head_revision()
+    except MedscreenError as exc:  # unreachable (PostgreSQL down, a wrong password…) or a bad URL: it says what to do
+        return Check("database", "fail", str(exc))
     if now != head:
         return Check("database", "warn", f"schema at migration {now}, this medscreen has {head}",
                      "make a backup (`medscreen backup --out FILE`); `medscreen serve` then upgrades it at start")

@@ -21,8 +21,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -30,10 +30,11 @@ from medscreen.config import Settings
 from medscreen.store.errors import StoreError
 
 __all__ = [
-    "HOME_ENV",
     "DATABASE_URL_ENV",
+    "HOME_ENV",
     "MIGRATIONS_DIR",
     "alembic_config",
+    "connect",
     "current_revision",
     "database_url",
     "default_data_home",
@@ -174,6 +175,27 @@ def get_row(session: Session, cls: type[Any], row_id: int) -> Any:
     return session.get(cls, row_id)
 
 
+def connect(engine: Engine) -> Connection:
+    """``engine.connect()``; a database that cannot be reached is a :class:`StoreError` saying what to check.
+
+    Raises:
+        StoreError: the server is down or unreachable, the database does not exist, the user or password is
+            wrong (PostgreSQL), or the file cannot be opened (SQLite). The password is never shown.
+    """
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc.orig).__name__
+        if engine.dialect.name == "sqlite":
+            hint = "check the data folder (--data-dir, MEDSCREEN_HOME) and its permissions"
+        else:
+            hint = (f"check that the database server runs and that the database, user and password in "
+                    f"{DATABASE_URL_ENV} are right")
+        raise StoreError(f"cannot open the database {engine.url.render_as_string(hide_password=True)}: {reason}; "
+                         f"{hint}") from None
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine``; objects stay readable after commit (``expire_on_commit=False``)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
@@ -209,7 +231,7 @@ def upgrade(url: EngineOrUrl, revision: str = "head") -> str | None:
         The revision the database is at afterwards.
 
     Raises:
-        StoreError: bad URL or missing driver.
+        StoreError: bad URL, missing driver, or the database cannot be reached (:func:`connect`).
     """
     engine, owned = _engine_for(url)
     try:
@@ -224,10 +246,14 @@ def upgrade(url: EngineOrUrl, revision: str = "head") -> str | None:
 
 
 def current_revision(url: EngineOrUrl) -> str | None:
-    """The migration revision the database is at; ``None`` for an empty (never migrated) database."""
+    """The migration revision the database is at; ``None`` for an empty (never migrated) database.
+
+    Raises:
+        StoreError: bad URL, missing driver, or the database cannot be reached (:func:`connect`).
+    """
     engine, owned = _engine_for(url)
     try:
-        with engine.connect() as conn:
+        with connect(engine) as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         if owned:

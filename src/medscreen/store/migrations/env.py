@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, Engine
 
-from medscreen.store.database import make_engine
+from medscreen.store.database import connect, make_engine
 from medscreen.store.errors import StoreError
 from medscreen.store.models import Base
 
@@ -46,7 +46,7 @@ def _migrate(engine: Engine) -> None:
     foreign keys are turned back on for the pooled connection.
     """
     sqlite = engine.dialect.name == "sqlite"
-    with engine.connect() as connection:
+    with connect(engine) as connection:
         if sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
