@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from medscreen.cli.main import app
+from medscreen.config import get_settings
 
 
 def test_users_create_and_export_labels(tmp_path: Path) -> None:
@@ -75,3 +76,14 @@ def test_users_language(tmp_path: Path) -> None:
     assert runner.invoke(app, ["users", "list", "--data-dir", home]).output.split()[-1] == "-"
     r = runner.invoke(app, ["users", "language", "infirmiere", "de", "--data-dir", home])
     assert r.exit_code == 2 and "en, fr" in r.output
+
+
+def test_an_error_message_keeps_its_brackets(tmp_path: Path, monkeypatch) -> None:
+    """Rich would take "[binary]" for markup and drop it: the install hint must reach the user whole."""
+    monkeypatch.setenv("MEDSCREEN_DATABASE_URL", "mysql://u@host/db")  # a driver that is not installed
+    get_settings.cache_clear()  # read once per process: read this test's environment, and forget it afterwards
+    try:
+        r = CliRunner().invoke(app, ["users", "list", "--data-dir", str(tmp_path / "home")])
+    finally:
+        get_settings.cache_clear()
+    assert r.exit_code == 2 and "pip install 'psycopg[binary]'" in r.output, r.output

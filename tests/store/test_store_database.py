@@ -194,6 +194,8 @@ def test_a_sqlite_file_that_cannot_be_opened_is_a_store_error(tmp_path: Path) ->
 def test_bad_url_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="not a SQLAlchemy URL"):
         make_engine("not a url")
+    with pytest.raises(StoreError, match="unknown database kind or driver 'postgresql\\+nosuch'"):
+        make_engine("postgresql+nosuch://u@host/db")
 
 
 def test_migration_renders_for_postgresql() -> None:

@@ -10,6 +10,7 @@ from typing import ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from medscreen.errors import MedscreenError
 
@@ -30,11 +31,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except MedscreenError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escaped: a message may hold brackets ('.[postgresql]', '[binary]') that Rich would take for markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except ValidationError as exc:  # a setting out of range or not among the choices
             problems = "; ".join(f"{_option(e['loc'])}: {e['msg']}" for e in exc.errors())
-            err_console.print(f"[bold red]error:[/] {problems}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(problems)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper

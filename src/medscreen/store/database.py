@@ -22,7 +22,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -137,6 +137,11 @@ def _private_file(path: Path) -> None:
 def _create(url: URL, kwargs: dict[str, Any]) -> Engine:
     try:
         return create_engine(url, **kwargs)
+    except NoSuchModuleError:
+        raise StoreError(
+            f"unknown database kind or driver {url.drivername!r} in {DATABASE_URL_ENV}; give "
+            "postgresql+psycopg://user:password@host/db or sqlite:///path/medscreen.db"
+        ) from None
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"the database driver for {url.drivername!r} is not installed ({exc.name}); "
