@@ -98,7 +98,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "lesion", "segmentation", "ultrasound", 1, augment="ultrasound", result_field="lesion",
             description="breast-lesion segmentation of an ultrasound image",
-            card_params={"min_area_fraction": 0.0},
+            card_params={"min_area_fraction": 0.0, "min_mean_probability": 0.0},
         ),
         TaskSpec(
             "breast-class", "classification", "ultrasound", 1, augment="ultrasound", result_field="breast_class",

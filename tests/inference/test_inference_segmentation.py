@@ -94,6 +94,22 @@ def test_lesion_min_area_drops_speckle():
     assert mask[50, 50] and not mask[100, 100]
 
 
+def test_lesion_min_mean_probability_drops_what_the_model_is_unsure_of():
+    """A component painted at probability ~0.7 is dropped; a sure one (~1.0) stays; 0 keeps both."""
+    img = np.zeros((128, 128), np.uint8)
+    img[20:60, 20:60] = 255  # sure
+    img[80:120, 80:120] = 160  # unsure: logit 0.85, probability 0.70
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        x = batch[:, :1]
+        return np.where(x > 0.9, 10.0, np.where(x > 0.5, 0.85, -10.0)).astype(np.float32)
+
+    sure_only = segment_lesion(img, run, ModelSpec("lesion", 128, 1, 0.5, {"min_mean_probability": 0.8})).mask
+    assert sure_only[40, 40] and not sure_only[100, 100]
+    both = segment_lesion(img, run, ModelSpec("lesion", 128, 1, 0.5, {})).mask
+    assert both[40, 40] and both[100, 100]
+
+
 @pytest.mark.slow
 def test_train_export_evaluate_through_the_cli(tmp_path):
     from tests_support import make_blob_records

@@ -22,13 +22,16 @@ def export_segmentation(
     card_extra: Path | None = typer.Option(None, "--card", help="JSON with card fields (data, limits, training_data...)."),
     refine_k: float = typer.Option(3.0, "--refine-k", help="disc: second-pass crop side in disc diameters."),
     min_area: float = typer.Option(0.0, "--min-area", help="lesion: drop components below this share of the image."),
+    min_mean: float = typer.Option(0.0, "--min-mean-probability",
+                                   help="lesion: drop components whose mean probability is below this."),
     atol: float = typer.Option(1e-3, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),
 ) -> None:
     """Export a segmentation checkpoint and check ONNX Runtime matches PyTorch."""
     from medscreen.inference.export import export_model
 
     card = export_model(checkpoint, out, card_extra, kind="segmentation", atol=atol,
-                        params={"refine_k": refine_k, "min_area_fraction": min_area})
+                        params={"refine_k": refine_k, "min_area_fraction": min_area,
+                                "min_mean_probability": min_mean})
     _report(out, card.onnx_parity_max_abs_diff)
 
 

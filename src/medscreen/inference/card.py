@@ -107,7 +107,8 @@ class CardParams(BaseModel):
 
     Segmentation (disc): ``refine_k``, ``min_refine``, ``max_refine``,
     ``size_range_full``, ``size_range_crop``, ``min_confidence`` (a disc less
-    plausible than this gives rescreen); (lesion) ``min_area_fraction``.
+    plausible than this gives rescreen); (lesion) ``min_area_fraction``,
+    ``min_mean_probability`` (components the model is less sure of are dropped).
     Classification: ``labels``, ``inputs``, ``preprocess``, ``clinical_features``,
     ``framing``, ``crop_k``, ``use_mask``, ``experimental``, ``review_band``
     (glaucoma: probabilities below the threshold but in the band are advised
@@ -126,6 +127,7 @@ class CardParams(BaseModel):
     min_confidence: float = 0.0
     # lesion segmentation
     min_area_fraction: float = 0.0
+    min_mean_probability: float = 0.0
     # classification
     labels: list[str] = Field(default_factory=list)
     inputs: str = "image"

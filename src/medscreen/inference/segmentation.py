@@ -257,15 +257,19 @@ def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> Segment
     """Lesion mask of a grey ultrasound image (resized to the input size, as trained).
 
     Components smaller than ``min_area_fraction`` of the image are dropped
-    (speckle), which keeps normal images empty.
+    (speckle), and so are those whose mean probability is below
+    ``min_mean_probability``: a lesion the model is unsure of as a whole is
+    what it paints on normal images (chosen on validation data, see the card).
     """
     h, w = grey.shape[:2]
     prob = predict_in_box(grey, (0, 0, h, w), runner, spec)
     mask = prob > spec.threshold
     min_area = spec.params.min_area_fraction * h * w
-    if min_area > 0 and mask.any():
+    min_mean = spec.params.min_mean_probability
+    if (min_area > 0 or min_mean > 0) and mask.any():
         labels, n = _ndimage.label(mask)
         sizes = np.bincount(labels.ravel())
-        keep = np.nonzero(sizes >= min_area)[0]
+        means = np.bincount(labels.ravel(), weights=prob.ravel()) / np.maximum(sizes, 1)
+        keep = np.nonzero((sizes >= min_area) & (means >= min_mean))[0]
         mask = np.isin(labels, keep[keep > 0])
     return SegmentationOutput(mask, prob, [(0, 0, h, w)])
