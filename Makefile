@@ -69,7 +69,7 @@ benchmark: install
 	$(BIN)/python benchmarks/classification.py --out benchmarks/results/classification.json
 	$(BIN)/python benchmarks/glaucoma_transfer.py --out benchmarks/results/glaucoma_transfer.json
 
-# Rebuild every fundus model from $(DATA_DIR) and measure it (hours on 2 CPU cores; resumable: rerun to continue).
+# Rebuild every fundus and breast model from $(DATA_DIR) and measure it (hours on 2 CPU cores; resumable: rerun to continue).
 models: install
 	DATA="$(DATA_DIR)" bash scripts/make_models.sh
 
