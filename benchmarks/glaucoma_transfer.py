@@ -11,6 +11,11 @@ stored threshold) runs on:
   not a specificity.
 * scikit-image's retina photo (a normal eye): its probability and whether it is flagged.
 
+``grape_vs_idrid_auc`` ranks GRAPE's photos against IDRiD's: an AUC across two
+unseen cameras (a lower bound, since IDRiD's few glaucomatous eyes count as
+negatives). Each also gives ``share_refer_or_review``: the share the screening pipeline sends
+to a specialist, at the threshold or inside the card's review band below it.
+
 ``--disc-model`` runs another disc model than the bundled one (a candidate before it ships).
 
     python benchmarks/glaucoma_transfer.py --model src/medscreen/weights/glaucoma.onnx \
@@ -46,9 +51,15 @@ def flagged(images, classifier, disc=None) -> dict:
         probs.append(float(classifier.predict([crop])[0]))
     p = np.array(probs)
     hit = (p >= classifier.spec.threshold).astype(float)
+    band = params.review_band
+    # what the screening pipeline sends to a specialist: refer (≥ threshold) or review (inside the band below it)
+    sent = (p >= min(classifier.spec.threshold, band[0] if band else 1.0)).astype(float)
     return {
+        "probabilities": p.round(6).tolist(),
         "n": len(images), "no_disc_found": no_disc, "share_flagged": float(hit.mean()) if hit.size else None,
         "share_flagged_ci95": bootstrap_ci(len(hit), lambda i: float(hit[i].mean()), n_boot=2000, seed=0),
+        "share_refer_or_review": float(sent.mean()) if sent.size else None,
+        "share_refer_or_review_ci95": bootstrap_ci(len(sent), lambda i: float(sent[i].mean()), n_boot=2000, seed=0),
         "median_probability": float(np.median(p)) if p.size else None,
         "seconds_per_photo": (time.perf_counter() - start) / max(1, len(images)),
     }
@@ -76,6 +87,18 @@ def main() -> None:
         "idrid_full_photos_unlabelled": flagged([r.image for r in idrid], classifier, disc),
         "skimage_retina_normal": flagged([retina], classifier, disc),
     }
+    # GRAPE (all glaucoma) against IDRiD (a retina clinic, mostly without glaucoma): an AUC across two unseen
+    # cameras — a lower bound on the true one, since IDRiD's few glaucomatous eyes count as negatives
+    from medscreen.evaluation.classification import compute_auc
+
+    pos = result["grape_full_photos_all_glaucoma"].pop("probabilities")
+    neg = result["idrid_full_photos_unlabelled"].pop("probabilities")
+    result["skimage_retina_normal"].pop("probabilities")
+    truth = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    scores = np.r_[pos, neg]
+    result["grape_vs_idrid_auc"] = compute_auc(truth, scores)
+    result["grape_vs_idrid_auc_ci95"] = bootstrap_ci(len(truth), lambda i: compute_auc(truth[i], scores[i]),
+                                                     n_boot=2000, seed=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
