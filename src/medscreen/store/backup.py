@@ -38,15 +38,18 @@ from medscreen import __version__
 from medscreen.store.database import DATABASE_FILE, current_revision
 from medscreen.store.errors import StoreError
 
-__all__ = ["MANIFEST", "BackupError", "BackupSummary", "create_backup", "restore_backup", "verify_backup"]
+__all__ = ["BACKUPS_DIR", "MANIFEST", "BackupError", "BackupSummary", "create_backup", "restore_backup", "verify_backup"]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
+#: the data folder's own backup folder (automatic backups by default): left out of backups, so the one place inside
+#: the data folder a backup may be written
+BACKUPS_DIR = "backups"
 #: names in the data folder a backup leaves out (the live database is copied by the backup API instead)
 _SKIPPED_TOP = {DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm", f"{DATABASE_FILE}-journal",
-                "logs", "backups"}
+                "logs", BACKUPS_DIR}
 _CHUNK = 1 << 20
 
 
@@ -132,7 +135,8 @@ def create_backup(data_home: Path, url: str, out: Path) -> BackupSummary:
     Args:
         data_home: the data folder.
         url: the database URL (must be the SQLite file of the data folder or another SQLite file).
-        out: the archive to write (``.tar``; ``.tar.gz``/``.tgz`` compresses, rarely worth it for photos).
+        out: the archive to write (``.tar``; ``.tar.gz``/``.tgz`` compresses, rarely worth it for photos); outside
+            the data folder, or in its :data:`BACKUPS_DIR` (which backups leave out).
 
     Raises:
         BackupError: not SQLite, no database, or ``out`` cannot be written.
@@ -140,9 +144,9 @@ def create_backup(data_home: Path, url: str, out: Path) -> BackupSummary:
     home = Path(data_home).expanduser().resolve()
     database = _sqlite_file(home, url)
     out = Path(out).expanduser().resolve()
-    if out.is_relative_to(home):
+    if out.is_relative_to(home) and not out.is_relative_to(home / BACKUPS_DIR):
         raise BackupError(f"--out {out} is inside the data folder {home}; write the backup elsewhere "
-                          "(another disk or a USB stick)")
+                          f"(another disk or a USB stick) or into its {BACKUPS_DIR}/ folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     mode = "w:gz" if out.name.endswith((".gz", ".tgz")) else "w"
     files: dict[str, dict[str, Any]] = {}
