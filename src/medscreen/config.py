@@ -118,7 +118,7 @@ class LimitSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """The clinic web app's sessions, sign-in throttling and API docs."""
+    """The clinic web app's sessions, sign-in throttling, API docs and automatic backups."""
 
     session_cookie: str = Field("medscreen_session", min_length=1, description="Name of the session cookie.")
     session_max_age_s: int = Field(12 * 3600, gt=0, description="Seconds a login lasts (ended sooner by logout).")
@@ -154,6 +154,13 @@ class ServerSettings(BaseModel):
                                                "to <data folder>/logs/access.log.")
     access_log_max_bytes: int = Field(5_000_000, gt=0, description="Size at which the access log is rotated.")
     access_log_backups: int = Field(5, ge=0, description="Rotated access logs kept.")
+    backup_interval_hours: float = Field(
+        0.0, ge=0, description="Hours between automatic backups while `serve` runs (0: off). Each is a "
+                               "`medscreen backup` archive medscreen-backup-<UTC time>.tar in backup_dir.")
+    backup_keep: int = Field(7, ge=1, description="Automatic backups kept; older ones are deleted.")
+    backup_dir: Path | None = Field(
+        None, description="Folder of the automatic backups; default <data folder>/backups (left out of backups). "
+                          "Another disk protects against losing the laptop's disk.")
     language: str | None = Field(
         None, description="Language of the pages for people not signed in and users who chose none (en, fr); "
                           "unset: the browser's language when it is one of these, else English.")

@@ -32,6 +32,11 @@ def serve_command(
     tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with the certificate `medscreen tls init` made."),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="The clinic's own certificate (PEM); implies --tls."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="The private key (PEM) of --tls-cert."),
+    backup_every: float | None = typer.Option(None, "--backup-every", min=0, metavar="HOURS",
+                                              help="Back up automatically every HOURS while serving (0: off; default "
+                                                   "MEDSCREEN_SERVER__BACKUP_INTERVAL_HOURS, off)."),
+    backup_keep: int | None = typer.Option(None, "--backup-keep", min=1, metavar="N",
+                                           help="Automatic backups kept, the oldest deleted (default 7)."),
 ) -> None:
     """Run the clinic web app (pages and the JSON API) with uvicorn; prints the address phones open."""
     import uvicorn
@@ -40,10 +45,15 @@ def serve_command(
     from medscreen.config import get_settings
     from medscreen.server import create_app
     from medscreen.server.access_log import start_access_log
+    from medscreen.server.auto_backup import backup_folder
     from medscreen.server.tls import tls_files
     from medscreen.store.models import User
 
     settings = get_settings()
+    backups = {k: v for k, v in {"backup_interval_hours": backup_every, "backup_keep": backup_keep}.items()
+               if v is not None}
+    if backups:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=backups)})
     home = data_home(data_dir)
     tls_cert, tls_key = tls_cert or settings.server.tls_cert, tls_key or settings.server.tls_key
     files = tls_files(home, tls_cert, tls_key) if (tls or tls_cert or tls_key) else None
@@ -58,6 +68,10 @@ def serve_command(
                   highlight=False, soft_wrap=True)
     if log_file:
         console.print(f"access log: {log_file}", highlight=False, soft_wrap=True)
+    if settings.server.backup_interval_hours > 0:
+        console.print(f"automatic backups every {settings.server.backup_interval_hours:g} h into "
+                      f"{backup_folder(home, settings.server)}, the newest {settings.server.backup_keep} kept",
+                      highlight=False, soft_wrap=True)
     urls = print_phone_urls(host, port, tls=files is not None)
     if files is not None and files.ca is not None and urls:
         console.print(f"Phones trust this laptop once they install its certificate: {urls[0]}phone-setup",

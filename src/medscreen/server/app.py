@@ -26,6 +26,7 @@ from medscreen.errors import MedscreenError
 from medscreen.i18n import LANGUAGES, N_, Message
 from medscreen.server import admin, api, docs, pages, phone_setup
 from medscreen.server.access_log import AccessLog
+from medscreen.server.auto_backup import BackupScheduler, backup_folder
 from medscreen.server.deps import CsrfFailed, LoginRequired, NotAuthenticated, is_signed_in
 from medscreen.server.guards import BodyGuard, BodyTooLarge, SecureCookieOnHttps
 from medscreen.server.security import client_ip, load_secret_key
@@ -59,7 +60,9 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
     """Build the clinic web app.
 
     On startup the database is migrated (:func:`~medscreen.store.database.upgrade`),
-    the worker pool starts and re-queues screenings a crash left unfinished.
+    the worker pool starts and re-queues screenings a crash left unfinished, and, when
+    ``settings.server.backup_interval_hours`` > 0, automatic backups start
+    (:class:`~medscreen.server.auto_backup.BackupScheduler`).
 
     Args:
         data_home: the data folder (database by default, images, overlays, the session key).
@@ -102,9 +105,12 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
         app.state.worker = ScreeningWorker(app.state.sessions, app.state.blobs, shared, home, workers,
                                            retry_s=settings.server.storage_retry_s)
         app.state.worker.start()
+        app.state.backups = _start_backups(home, url, settings)
         try:
             yield
         finally:
+            if app.state.backups is not None:
+                app.state.backups.stop()
             app.state.worker.stop()
             engine.dispose()
 
@@ -142,6 +148,17 @@ def create_app(data_home: Path, database_url: str | None = None, *, workers: int
         app.include_router(docs.router)
     _add_error_handlers(app)
     return app
+
+
+def _start_backups(home: Path, url: str, settings: Settings) -> BackupScheduler | None:
+    """The automatic backups' thread, started; None when they are off."""
+    server = settings.server
+    if server.backup_interval_hours <= 0:
+        return None
+    scheduler = BackupScheduler(home, url, backup_folder(home, server), interval_s=server.backup_interval_hours * 3600,
+                                keep=server.backup_keep)
+    scheduler.start()
+    return scheduler
 
 
 def _remove_leftovers(sessions: Any, blobs: BlobStore, home: Path, grace_s: float) -> None:

@@ -2,8 +2,9 @@
 
 Each check is a small function returning :class:`Check` results — the bundled
 models against their cards' SHA-256, the database schema, free disk space, the
-data folder's permissions, the port, the LAN address and, when HTTPS is set up,
-the certificate's expiry and addresses. Nothing is changed and no database is created.
+data folder's permissions, the port, the LAN address, when HTTPS is set up the
+certificate's expiry and addresses, and when automatic backups are on the newest
+one's age. Nothing is changed and no database is created.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import socket
 import stat
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -21,6 +23,7 @@ from medscreen.config import Settings
 from medscreen.errors import MedscreenError
 from medscreen.inference.card import load_card
 from medscreen.io.images import file_sha256
+from medscreen.server.auto_backup import automatic_backups, backup_folder
 from medscreen.server.lan import lan_addresses
 from medscreen.server.tls import CA_FILE, SERVER_FILE, TLS_DIR, certificate_info
 from medscreen.store.database import (
@@ -30,7 +33,7 @@ from medscreen.store.database import (
     head_revision,
 )
 
-__all__ = ["Check", "run_checks"]
+__all__ = ["Check", "check_backups", "run_checks"]
 
 Level = Literal["ok", "warn", "fail"]
 #: free space below which saving images is at risk (fail) or soon will be (warn), in bytes
@@ -158,6 +161,26 @@ def check_tls(home: Path, settings: Settings, addresses: list[str]) -> Check | N
     return Check("https", "ok", f"{cert.name} valid for {days:.0f} more days")
 
 
+def check_backups(home: Path, settings: Settings, now: datetime | None = None) -> Check | None:
+    """When automatic backups are on: the newest is at most two intervals old. None when they are off."""
+    server = settings.server
+    if server.backup_interval_hours <= 0:
+        return None
+    folder = backup_folder(home, server)
+    backups = automatic_backups(folder)
+    every = f"every {server.backup_interval_hours:g} h"
+    if not backups:
+        return Check("backups", "warn", f"automatic backups {every}, none yet in {folder}",
+                     "start `medscreen serve` (it writes the first at once); if it runs, read its log for why not")
+    made, newest = backups[-1]
+    age_h = ((now or datetime.now(UTC)) - made).total_seconds() / 3600
+    found = f"newest automatic backup {newest.name} is {age_h:.1f} h old ({every}, {len(backups)} kept)"
+    if age_h > 2 * server.backup_interval_hours:
+        return Check("backups", "warn", found, f"is `medscreen serve` running? Its log says why backups into "
+                                               f"{folder} fail (disk full? not writable?)")
+    return Check("backups", "ok", found)
+
+
 def run_checks(home: Path, settings: Settings, *, host: str = "0.0.0.0", port: int = 8000,
                addresses: list[str] | None = None) -> list[Check]:
     """Every check, in the order a person would fix them.
@@ -171,5 +194,5 @@ def run_checks(home: Path, settings: Settings, *, host: str = "0.0.0.0", port: i
     addresses = lan_addresses() if addresses is None else addresses
     checks = [check_permissions(home), check_database(home, settings), check_disk(home), *check_models(),
               check_port(host, port), check_lan(addresses)]
-    tls = check_tls(home, settings, addresses)
-    return checks + ([tls] if tls else [])
+    optional = [check_tls(home, settings, addresses), check_backups(home, settings)]
+    return checks + [c for c in optional if c]
