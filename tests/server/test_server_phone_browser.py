@@ -165,7 +165,7 @@ def test_every_page_passes_axe_and_has_44px_targets_at_360px(server: str, browse
     _sign_in(page, user_name("nurse", language))
     _new_patient(page, "Kerubo Nyambura", f"KSM-0203-{language}")
     patient_url = page.url
-    screening = _upload_to(page, "OS", photo)  # scikit-image's retina: a review, with the reviewers' figures
+    screening = _upload_to(page, "OS", photo)  # scikit-image's retina, a normal left eye
     visit_url = page.url.split("#")[0]
     page.goto(patient_url)
     _upload_to(page, "OD", cat_photo)  # RESCREEN, in its own colour
