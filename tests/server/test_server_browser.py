@@ -28,24 +28,32 @@ from browser_support import (
 pytestmark = pytest.mark.slow  # a real browser against a live server
 
 
-@pytest.fixture(scope="module")
-def referred_photo(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A glaucomatous GRAPE photo that the bundled models refer (the first, in name order).
-
-    A normal eye (scikit-image's retina) is not referred (routine, or review in the uncertain band), so the review
-    queue needs a real glaucomatous eye; GRAPE's are all glaucomatous.
-    """
+def _first_screened(folder: Path, pattern: str, wanted, out: Path, limit: int | None = None) -> Path | None:
+    """Copy to ``out`` the first photo of ``folder`` (name order, the first ``limit``) whose result is ``wanted``."""
     import medscreen
 
+    for path in sorted(folder.glob(pattern))[:limit]:
+        if wanted(medscreen.screen(path)):
+            out.write_bytes(path.read_bytes())
+            return out
+    return None
+
+
+@pytest.fixture(scope="module")
+def referred_photo(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A glaucomatous GRAPE photo that the bundled models refer (the first of the first 40, in name order).
+
+    A normal eye (scikit-image's retina) is not referred, so the review queue needs a real glaucomatous eye;
+    GRAPE's are all glaucomatous.
+    """
     folder = data_dir / "grape" / "CFPs"
     if not folder.is_dir():
         pytest.skip(f"GRAPE photos not found in {folder}: the review test needs a glaucomatous eye")
-    for path in sorted(folder.glob("*_1.jpg"))[:40]:
-        if medscreen.screen(path).advice == "refer":
-            out = tmp_path_factory.mktemp("referred") / "od.jpg"
-            out.write_bytes(path.read_bytes())
-            return out
-    pytest.fail("none of 40 glaucomatous GRAPE photos was referred: the glaucoma model misses them")
+    found = _first_screened(folder, "*_1.jpg", lambda r: r.advice == "refer",
+                            tmp_path_factory.mktemp("referred") / "od.jpg", limit=40)
+    if found is None:
+        pytest.fail("none of 40 glaucomatous GRAPE photos was referred: the glaucoma model misses them")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +63,15 @@ def borderline_photo(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     Found by screening, not named, so that the test follows the models: a photo is borderline only for the models
     that score it (scikit-image's retina was, until the disc model changed).
     """
-    import medscreen
-
     folder = data_dir / "idrid" / "A. Segmentation" / "1. Original Images" / "a. Training Set"
     if not folder.is_dir():
         pytest.skip(f"IDRiD photos not found in {folder}: the review-band test needs a borderline eye")
-    for path in sorted(folder.glob("IDRiD_*.jpg")):
-        result = medscreen.screen(path)
-        if result.advice == "review" and result.disc is not None and result.disc.eye == "left":
-            out = tmp_path_factory.mktemp("borderline") / "os.jpg"
-            out.write_bytes(path.read_bytes())
-            return out
-    pytest.fail("no IDRiD photo of a left eye was advised 'review': the review band is empty")
+    found = _first_screened(folder, "IDRiD_*.jpg",
+                            lambda r: r.advice == "review" and r.disc is not None and r.disc.eye == "left",
+                            tmp_path_factory.mktemp("borderline") / "os.jpg")
+    if found is None:
+        pytest.fail("no IDRiD photo of a left eye was advised 'review': the review band is empty")
+    return found
 
 
 def _screen_visit(page, photo: Path) -> None:

@@ -273,8 +273,11 @@ def get_overlay(screening_id: RecordId, request: Request, db: DbSession, auth: A
     path = overlay_path(home, screening_id) if w is None else phone_overlay(home, screening_id)
     if path is None or not path.is_file():
         raise NotFoundError(f"screening {screening_id} has no overlay yet; wait until its status is done")
-    data = path.read_bytes()
-    return _image_response(request, hashlib.sha256(data).hexdigest(), lambda: (data, "image/jpeg"))
+    # the overlay is written once (atomically; a retried screening writes a new file), so its size and time name
+    # its content: a browser that already has it gets a 304 without the file being read
+    stat = path.stat()
+    etag = hashlib.sha256(f"{screening_id} {path.name} {stat.st_size} {stat.st_mtime_ns}".encode()).hexdigest()
+    return _image_response(request, etag, lambda: (path.read_bytes(), "image/jpeg"))
 
 
 def review_default_task(modality: Modality) -> str:

@@ -57,6 +57,7 @@ class EnsembleValidation:
     prob: np.ndarray
     threshold: float
     report: dict[str, Any]
+    train_class_counts: dict[str, int]
 
     @property
     def seeds(self) -> list[int]:
@@ -64,8 +65,7 @@ class EnsembleValidation:
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` fields a card reads (threshold rule, split sizes, validation report)."""
-        cfg = self.config
-        counts = _train_counts(self.checkpoints[0].parent.parent / "split.csv", cfg)
+        cfg, counts = self.config, self.train_class_counts
         return {
             "threshold": self.threshold,
             "threshold_rule": (f"highest with validation sensitivity ≥ {cfg.min_sensitivity}" if cfg.binary
@@ -89,12 +89,6 @@ def _split_rows(checkpoint: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _train_counts(split: Path, cfg: ClassificationConfig) -> dict[str, int]:
-    with split.open(newline="") as fh:
-        labels = [r.get("label", "") for r in csv.DictReader(fh) if r.get("split") == "train"]
-    return {c: labels.count(c) for c in cfg.classes}
-
-
 def load_ensemble(checkpoints: Sequence[Path]) -> EnsembleValidation:
     """Load the member checkpoints, check they can be combined, and validate the ensemble on their split.
 
@@ -113,8 +107,8 @@ def load_ensemble(checkpoints: Sequence[Path]) -> EnsembleValidation:
         if differ:
             raise ModelError(f"{checkpoint}: trained with other settings than {checkpoints[0]} "
                              f"({', '.join(differ)}); ensemble members may differ only in --seed")
-    val_keys = [sorted(r.get("key") or r["image"] for r in _split_rows(c) if r.get("split") == "val")
-                for c in checkpoints]
+    rows = [_split_rows(c) for c in checkpoints]
+    val_keys = [sorted(r.get("key") or r["image"] for r in split if r.get("split") == "val") for split in rows]
     for checkpoint, keys in zip(checkpoints[1:], val_keys[1:], strict=True):
         if keys != val_keys[0]:
             raise ModelError(f"{checkpoint}: validated on other images than {checkpoints[0]}; train every member "
@@ -129,4 +123,6 @@ def load_ensemble(checkpoints: Sequence[Path]) -> EnsembleValidation:
     report = summarise_by_source(truth.tolist(), prob, first.classes, [i.source for i in items], threshold=threshold)
     log.info("ensemble of %d: validation AUC %.3f on %d cases, threshold %.4f", len(members),
              report.get("auc") or float("nan"), len(items), threshold)
-    return EnsembleValidation(members, checkpoints, first, items, prob, threshold, report)
+    labels = [r.get("label", "") for r in rows[0] if r.get("split") == "train"]
+    counts = {c: labels.count(c) for c in first.classes}
+    return EnsembleValidation(members, checkpoints, first, items, prob, threshold, report, counts)
