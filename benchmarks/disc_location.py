@@ -78,6 +78,7 @@ class Case:
     distance_dd: float | None = None  # centre distance in disc diameters
     confidence: float | None = None  # the pipeline's disc.confidence
     size_ratio: float | None = None
+    vertical_offset: float | None = None  # disc centre above/below the view's middle, in half sides
     eye: str | None = None  # from the disc's side (full photos only)
     eye_true: str | None = None  # from the file name (GRAPE: OD/OS)
 
@@ -172,8 +173,10 @@ def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | No
         case.eye_true = "right" if "_OD_" in key else "left" if "_OS_" in key else None  # GRAPE names the eye
         if geo is not None:
             case.pred_x, case.pred_y, case.pred_diameter = geo.cx, geo.cy, geo.diameter
-            conf = disc_confidence(out, view, is_crop=is_crop, params=model.spec.params)
-            case.confidence, case.size_ratio = (conf.confidence, conf.size_ratio) if conf else (None, None)
+            conf = disc_confidence(out, view, is_crop=is_crop, params=model.spec.params, view_box=fov)
+            if conf is not None:
+                case.confidence, case.size_ratio, case.vertical_offset = conf.confidence, conf.size_ratio, \
+                    conf.vertical_offset
             case.eye = None if is_crop else eye_from_disc(geo.cx, fov[1], fov[3])
             if mask is not None:
                 inter = float((out.mask & mask).sum())
@@ -258,6 +261,23 @@ def plausibility(cases: list[Case], limits: tuple[float, ...] = (0.1, 0.2, 0.3, 
     return out
 
 
+def positions(cases: list[Case]) -> dict:
+    """Per source: the largest vertical offset of a well-located disc, and the offsets of the misplaced ones.
+
+    The evidence for the card's ``max_vertical_offset``: it must sit above every good photo's offset and below
+    the misplaced discs' (the flash at the rim of the field).
+    """
+    out: dict = {}
+    for source in sorted({c.source for c in cases}):
+        judged = [c for c in cases if c.source == source and c.located is not None and c.found
+                  and c.vertical_offset is not None]
+        good = [c.vertical_offset for c in judged if c.located]
+        out[source] = {"good_max": max(good) if good else None,
+                       "good_p99": float(np.quantile(good, 0.99)) if good else None,
+                       "misplaced": sorted(c.vertical_offset for c in judged if not c.located)}
+    return out
+
+
 def contact_sheets(cases: list[Case], data: Path, source: str, folder: Path, per_sheet: int = 30,
                    tile: int = 220) -> list[Path]:
     """Thumbnails with the predicted centre (red cross) and the reference (green circle), 6 per row."""
@@ -328,6 +348,7 @@ def main() -> None:
         if args.sheet:
             contact_sheets(cases, data, source, Path(args.sheet))
     report["plausibility"] = plausibility(all_cases)
+    report["vertical_offset"] = positions(all_cases)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     if args.cases:

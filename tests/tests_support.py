@@ -50,19 +50,23 @@ def make_class_records(
     return records
 
 
-def fundus_like(h: int = 480, w: int = 640) -> np.ndarray:
-    """A round red-orange field in a black surround, vignetted, with a bright disc and dark vessels."""
+def fundus_like(h: int = 480, w: int = 640, disc_dy: float = 0.0) -> np.ndarray:
+    """A round red-orange field in a black surround, vignetted, with a bright disc and dark vessels.
+
+    ``disc_dy``: the disc's (and its vessels') shift below the field's middle, in field radii.
+    """
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
     cy, cx, r = h / 2, w / 2, 0.46 * h
     d2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / r**2
     shade = 1.0 - 0.35 * d2
-    disc = np.exp(-((yy - cy) ** 2 + (xx - cx - 0.45 * r) ** 2) / (2 * (0.07 * h) ** 2))
+    dy = disc_dy * r
+    disc = np.exp(-((yy - cy - dy) ** 2 + (xx - cx - 0.45 * r) ** 2) / (2 * (0.07 * h) ** 2))
     vessels = np.zeros((h, w), bool)
     t = np.linspace(0, r, 400)
     for k in range(6):
         a = k * np.pi / 3 + 0.3
-        ys = (cy + t * np.sin(a) + 15 * np.sin(t / 40)).astype(int)
+        ys = (cy + dy + t * np.sin(a) + 15 * np.sin(t / 40)).astype(int)
         xs = (cx + 0.45 * r + t * np.cos(a)).astype(int)
         ok = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
         vessels[ys[ok], xs[ok]] = True

@@ -1,4 +1,4 @@
-"""Disc confidence: certainty × plausible size × disc-like shape, on hand-made outlines."""
+"""Disc confidence: certainty × plausible size × disc-like shape × position, on hand-made outlines."""
 
 from __future__ import annotations
 
@@ -48,6 +48,20 @@ def test_crop_range_and_card_override() -> None:
     out = _output(_disc((200, 200), 100, 100, 40), 0.8)  # 80 of a 200-px crop: 0.4
     assert disc_confidence(out, 200, is_crop=True).size_ok
     assert not disc_confidence(out, 200, is_crop=True, params=CardParams(size_range_crop=(0.5, 0.9))).size_ok
+
+
+def test_a_disc_far_above_the_middle_is_implausible_only_with_the_card_limit() -> None:
+    flash = _output(_disc((600, 600), 60, 300, 45), 0.95)  # a round, confident "disc" at the top rim
+    params = CardParams(max_vertical_offset=0.5)
+    conf = disc_confidence(flash, 600, is_crop=False, params=params, view_box=(0, 0, 600, 600))
+    assert conf is not None and conf.vertical_offset == pytest.approx(0.8) and not conf.position_ok
+    assert conf.confidence == 0.0 and conf.certainty > 0.9  # the other terms still say why
+    without_limit = disc_confidence(flash, 600, is_crop=False, view_box=(0, 0, 600, 600))
+    assert without_limit is not None and without_limit.position_ok and without_limit.confidence > 0.9
+    level = disc_confidence(_output(_disc((600, 600), 380, 150, 45), 0.95), 600, is_crop=False, params=params,
+                            view_box=(-20, 0, 620, 600))  # the squared field may reach past the photo
+    assert level is not None and level.vertical_offset == pytest.approx(0.25) and level.position_ok
+    assert disc_confidence(flash, 600, is_crop=False, params=params).vertical_offset is None  # no view given
 
 
 def test_no_outline_gives_none() -> None:

@@ -108,6 +108,18 @@ def test_an_implausible_disc_is_rescreen_without_a_glaucoma_finding(tmp_path, fu
     assert r.glaucoma is None and r.progression is None and "glaucoma" not in r.models
 
 
+def test_a_disc_far_above_the_middle_is_rescreen_with_the_card_limit(tmp_path):
+    high = fundus_like(disc_dy=-0.6)  # a round bright "disc" high in the field, as a flash at the rim looks
+    models = {"min_confidence": 0.1}
+    free = Screener(models=make_screening_models(tmp_path / "a", disc_params=models)).screen(high)
+    assert free.advice == "refer" and free.disc.vertical_offset == pytest.approx(0.6, abs=0.05)
+    ruled = {**models, "max_vertical_offset": 0.5}
+    r = Screener(models=make_screening_models(tmp_path / "b", disc_params=ruled)).screen(high)
+    assert r.advice == "rescreen" and r.reasons == [DISC_UNCLEAR] and r.disc.confidence == 0.0 and r.glaucoma is None
+    level = Screener(models=make_screening_models(tmp_path / "c", disc_params=ruled)).screen(fundus_like())
+    assert level.advice == "refer" and level.disc.vertical_offset < 0.05
+
+
 def test_eye_from_the_disc_side():
     assert eye_from_disc(700, 0, 1000) == "right" and eye_from_disc(300, 0, 1000) == "left"
     assert eye_from_disc(530, 0, 1000) is None and eye_from_disc(470, 0, 1000) is None  # disc-centred photo

@@ -107,7 +107,8 @@ class CardParams(BaseModel):
 
     Segmentation (disc): ``refine_k``, ``min_refine``, ``max_refine``,
     ``size_range_full``, ``size_range_crop``, ``min_confidence`` (a disc less
-    plausible than this gives rescreen); (lesion) ``min_area_fraction``,
+    plausible than this gives rescreen), ``max_vertical_offset`` (a disc centre
+    further above or below the view's middle, in half view sides, is implausible); (lesion) ``min_area_fraction``,
     ``min_mean_probability`` (components the model is less sure of are dropped).
     Classification: ``labels``, ``inputs``, ``preprocess``, ``clinical_features``,
     ``framing``, ``crop_k``, ``use_mask``, ``experimental``, ``review_band``
@@ -125,6 +126,7 @@ class CardParams(BaseModel):
     size_range_full: tuple[float, float] | None = None
     size_range_crop: tuple[float, float] | None = None
     min_confidence: float = 0.0
+    max_vertical_offset: float | None = None
     # lesion segmentation
     min_area_fraction: float = 0.0
     min_mean_probability: float = 0.0

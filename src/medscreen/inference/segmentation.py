@@ -218,8 +218,13 @@ class DiscConfidence:
     ``size_ratio``: disc diameter ÷ the view's side (the squared field of view
     of a full photo, the side of a crop); ``size_ok`` when inside the range
     good photos show. ``roundness``: outline area ÷ the ellipse filling its
-    bounding box (≈1 for a disc, low for streaks and rims). ``confidence``:
-    their product after mapping size and roundness to 0–1 (1 when plausible).
+    bounding box (≈1 for a disc, low for streaks and rims).
+    ``vertical_offset``: how far above or below the view's middle the disc's
+    centre lies, in half view sides (0 at the middle, 1 at the top or bottom
+    edge; None when the view was not given); ``position_ok`` when it is at
+    most the card's ``max_vertical_offset`` (always, without one).
+    ``confidence``: certainty × size and roundness mapped to 0–1 (1 when
+    plausible), and 0 when the position is not plausible.
     """
 
     confidence: float
@@ -227,11 +232,22 @@ class DiscConfidence:
     size_ratio: float
     size_ok: bool
     roundness: float
+    vertical_offset: float | None = None
+    position_ok: bool = True
 
 
 def disc_confidence(out: SegmentationOutput, view_side: float, *, is_crop: bool,
-                    params: CardParams | None = None) -> DiscConfidence | None:
-    """Score a disc outline (None when there is none): model certainty × plausible size × disc-like shape.
+                    params: CardParams | None = None, view_box: Box | None = None) -> DiscConfidence | None:
+    """Score a disc outline (None when there is none): model certainty × plausible size × disc-like shape × position.
+
+    ``view_box``: the squared field of view (or crop) the size is measured
+    against; with it, a disc whose centre lies more than the card's
+    ``max_vertical_offset`` half-sides above or below the view's middle gets
+    confidence 0. In a 45° photo, disc- or macula-centred, the disc lies near
+    the horizontal meridian (on the people not trained on: at most 0.37 of the
+    half side in HYGD, GRAPE and IDRiD); what the model mistakes for a disc
+    far above or below it is the camera's flash at the rim of the field. A
+    disc-centred crop has its disc near the middle by construction.
 
     Hand-written because no library scores "is this the optic disc"; each term
     is a plain, inspectable number so a later rule can turn an implausible disc
@@ -249,8 +265,15 @@ def disc_confidence(out: SegmentationOutput, view_side: float, *, is_crop: bool,
     box_area = max((geo.x1 - geo.x0) * (geo.y1 - geo.y0), 1.0)
     roundness = float(min(1.0, geo.area / (np.pi / 4 * box_area)))
     shape_factor = float(np.clip((roundness - 0.5) / 0.3, 0.0, 1.0))
-    return DiscConfidence(round(certainty * size_factor * shape_factor, 4), round(certainty, 4), round(ratio, 4),
-                          size_ok, round(roundness, 4))
+    offset = None
+    if view_box is not None:
+        y0, _, y1, _ = view_box
+        offset = round(float(abs(geo.cy - (y0 + y1) / 2) / max((y1 - y0) / 2, 1.0)), 4)
+    limit = None if params is None else params.max_vertical_offset
+    position_ok = offset is None or limit is None or offset <= limit
+    confidence = certainty * size_factor * shape_factor if position_ok else 0.0
+    return DiscConfidence(round(confidence, 4), round(certainty, 4), round(ratio, 4), size_ok, round(roundness, 4),
+                          offset, position_ok)
 
 
 def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:

@@ -40,10 +40,11 @@ __all__ = [
     "ScreeningResult",
 ]
 
-SCHEMA_VERSION = "1.3"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
+SCHEMA_VERSION = "1.4"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
 # an implausible disc (confidence below the disc card's min_confidence) gives rescreen with no glaucoma finding;
 # 1.3: advice "review" (a probability in the model's review band below its threshold), glaucoma.review_band,
-# breast_class.malignancy_threshold and breast_class.urgent
+# breast_class.malignancy_threshold and breast_class.urgent; 1.4: disc.vertical_offset (a disc far above or below the
+# view's middle has confidence 0, so rescreen)
 
 #: shown with every result, in the report and on screen
 DISCLAIMER = N_(
@@ -84,6 +85,10 @@ class DiscFinding(_Finding):
         "plausible size for the view × disc-like shape (see size_ratio).")
     size_ratio: float | None = Field(
         None, ge=0, description="Disc diameter ÷ the side of the squared field of view (or of the crop).")
+    vertical_offset: float | None = Field(
+        None, ge=0, description="How far above or below the middle of the view the disc's centre lies, in half "
+        "view sides (0: on the middle, 1: at the top or bottom edge); beyond the disc card's "
+        "params.max_vertical_offset the disc is implausible (confidence 0).")
     eye: Literal["left", "right"] | None = Field(
         None, description="The eye a full photo shows, from the disc's side (right of the field's middle: right "
         "eye); None for disc-centred photos and crops.")

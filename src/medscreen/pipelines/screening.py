@@ -288,12 +288,13 @@ class Screener:
             return crops[key]
 
         fov = seg.boxes[0]  # the squared field of view (a crop: the squared image) that pass 1 looked at
-        conf = disc_confidence(seg, float(fov[2] - fov[0]), is_crop=is_crop, params=disc.spec.params)
+        conf = disc_confidence(seg, float(fov[2] - fov[0]), is_crop=is_crop, params=disc.spec.params, view_box=fov)
         box, crop = run.timed("crop", crop_for, clf.spec.params)
         disc_finding = DiscFinding(
             found=True, centre_x=geo.cx, centre_y=geo.cy, diameter_px=geo.diameter, area_px=geo.area,
             bbox=geo.bbox_xyxy(), crop_box=_box_xyxy(box),
             confidence=conf.confidence if conf else None, size_ratio=conf.size_ratio if conf else None,
+            vertical_offset=conf.vertical_offset if conf else None,
             eye=None if is_crop else eye_from_disc(geo.cx, fov[1], fov[3]),
         )
         if conf is not None and conf.confidence < disc.spec.params.min_confidence:  # an implausible disc: no finding from its crop
