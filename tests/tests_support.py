@@ -136,7 +136,8 @@ def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc
                           breast_logits: tuple[float, float, float] = (0.0, 0.0, 2.0),
                           disc_params: dict | None = None,
                           glaucoma_band: tuple[float, float] | None = None,
-                          malignancy_threshold: float | None = None) -> dict[str, Path]:
+                          malignancy_threshold: float | None = None,
+                          glaucoma_params: dict | None = None) -> dict[str, Path]:
     """Tiny hand-made ONNX models with cards, one per screening task (milliseconds to build, no torch).
 
     ``disc``: bright green = disc (finds :func:`fundus_like`'s disc). ``lesion``: dark but not black
@@ -144,7 +145,8 @@ def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc
     logits: glaucoma/progression probability 0.5 (positive when the card's threshold ≤ 0.5), breast
     class ``breast_logits`` (normal, benign, malignant) through a 2-channel (``use_mask``) input.
     ``disc_bias`` -1000 makes a disc model that never finds a disc; ``disc_params`` are added to its card;
-    ``glaucoma_band`` is the glaucoma card's ``review_band``, ``malignancy_threshold`` the breast-class card's.
+    ``glaucoma_band`` is the glaucoma card's ``review_band``, ``malignancy_threshold`` the breast-class card's;
+    ``glaucoma_params`` are added to the glaucoma card's ``params``.
     """
     from onnx import helper
 
@@ -186,6 +188,8 @@ def make_screening_models(folder: Path, *, glaucoma_threshold: float = 0.4, disc
         card = _classifier_card(task, labels, 32, channels, threshold, use_mask)
         if task == "glaucoma" and glaucoma_band is not None:
             card["params"]["review_band"] = list(glaucoma_band)
+        if task == "glaucoma":
+            card["params"].update(glaucoma_params or {})
         if task == "breast-class" and malignancy_threshold is not None:
             card["params"]["malignancy_threshold"] = malignancy_threshold
         _card(path, card)

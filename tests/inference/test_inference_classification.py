@@ -164,9 +164,11 @@ def test_fused_onnx_classifier_needs_clinical_data_and_uses_it(exported):
 def test_spec_params_follow_the_config():
     image = spec_params(ClassificationConfig(task="glaucoma", framing="box+50").model_dump(), ("normal", "glaucoma"))
     assert image == {"labels": ["normal", "glaucoma"], "inputs": "image", "preprocess": "standardise",
-                     "clinical_features": [], "framing": "box+50", "crop_k": 2.2, "use_mask": False}
+                     "clinical_features": [], "framing": "box+50", "crop_k": 2.2, "use_mask": False,
+                     "recrop_above_k": 3.5}  # the task's own card parameter
     clinical = spec_params(ClassificationConfig(task="progression", inputs="clinical").model_dump(), ("a", "b"))
     assert clinical["clinical_features"] == list(CLINICAL_FEATURES) and clinical["inputs"] == "clinical"
+    assert "recrop_above_k" not in clinical
     with pytest.raises(ConfigError, match="unknown classification task .disc."):
         spec_params({"task": "disc"}, ("a", "b"))
 
@@ -185,6 +187,14 @@ def test_fundus_crop_squares_crops_and_crops_full_photos_around_the_disc():
     crop = fundus_crop(photo, is_crop=False, disc=lambda im: im[..., 0] > 127)
     assert np.array_equal(crop, glaucoma_crop(photo, disc))
     assert fundus_crop(photo, is_crop=False, disc=lambda im: np.zeros(im.shape[:2], bool)) is None
+    wide = np.zeros((160, 160, 3), np.uint8)  # a "crop" 6.7 disc diameters wide: re-framed with a card limit
+    wy, wx = np.mgrid[:160, :160]
+    wide[(wy - 80) ** 2 + (wx - 80) ** 2 < 12**2] = 255
+    bright = lambda im: im[..., 0] > 127  # noqa: E731
+    assert fundus_crop(wide, is_crop=True, disc=bright).shape == (160, 160, 3)
+    reframed = fundus_crop(wide, is_crop=True, disc=bright, recrop_above_k=3.5)
+    assert reframed.shape[0] == reframed.shape[1] == pytest.approx(2.2 * 24, abs=2)
+    assert fundus_crop(wide, is_crop=True, disc=bright, recrop_above_k=8.0).shape == (160, 160, 3)
 
 
 class _BrightLesion:
@@ -284,7 +294,9 @@ def test_evaluate_classifier_with_the_onnx_model(exported, tmp_path):
     classifier = load_classifier("glaucoma", path)
     report = evaluate_classifier(records, "glaucoma", classifier, is_crop=True)
     images = [np.asarray(Image.open(r.image)) for r in records]
-    expected = classifier.predict([fundus_crop(im, is_crop=True) for im in images])
+    limit = classifier.spec.params.recrop_above_k  # the card's (the glaucoma task's default, 3.5)
+    assert limit == 3.5
+    expected = classifier.predict([fundus_crop(im, is_crop=True, recrop_above_k=limit) for im in images])
     truth = np.array([i % 2 for i in range(6)])
     from medscreen.evaluation.classification import compute_auc
 

@@ -120,6 +120,30 @@ def test_a_disc_far_above_the_middle_is_rescreen_with_the_card_limit(tmp_path):
     assert level.advice == "refer" and level.disc.vertical_offset < 0.05
 
 
+def _wide_crop(side: int = 240, radius: int = 20) -> np.ndarray:
+    """A disc-centred crop with no camera surround, framed at side / (2 × radius) = 6 disc diameters."""
+    rng = np.random.default_rng(1)
+    rgb = np.empty((side, side, 3), np.float32)
+    rgb[:] = (170, 75, 25)
+    yy, xx = np.mgrid[:side, :side]
+    rgb[(yy - side / 2) ** 2 + (xx - side / 2) ** 2 <= radius**2] = (250, 225, 115)
+    for y in range(20, side, 40):  # vessels, so the photo is not too plain to grade
+        rgb[y : y + 3, :] *= 0.6
+    return np.clip(rgb + rng.normal(0, 2, rgb.shape), 0, 255).astype(np.uint8)
+
+
+def test_a_crop_wider_than_the_card_limit_is_re_framed_around_its_disc(tmp_path):
+    crop = _wide_crop()
+    plain = Screener(models=make_screening_models(tmp_path / "a")).screen(crop)
+    assert plain.disc.found and plain.disc.eye is None and plain.disc.crop_box == [0, 0, 240, 240]
+    ruled = Screener(models=make_screening_models(tmp_path / "b", glaucoma_params={"recrop_above_k": 3.5})).screen(crop)
+    x0, y0, x1, y1 = ruled.disc.crop_box
+    assert x1 - x0 == y1 - y0 == pytest.approx(2.2 * ruled.disc.diameter_px, abs=2)
+    assert (x0 + x1) / 2 == pytest.approx(120, abs=3) and (y0 + y1) / 2 == pytest.approx(120, abs=3)
+    loose = Screener(models=make_screening_models(tmp_path / "c", glaucoma_params={"recrop_above_k": 8.0})).screen(crop)
+    assert loose.disc.crop_box == [0, 0, 240, 240]
+
+
 def test_eye_from_the_disc_side():
     assert eye_from_disc(700, 0, 1000) == "right" and eye_from_disc(300, 0, 1000) == "left"
     assert eye_from_disc(530, 0, 1000) is None and eye_from_disc(470, 0, 1000) is None  # disc-centred photo

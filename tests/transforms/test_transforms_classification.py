@@ -9,6 +9,7 @@ from scipy import ndimage
 from medscreen.errors import ConfigError
 from medscreen.transforms.classification import (
     GLAUCOMA_CROP_K,
+    crop_view_box,
     glaucoma_crop,
     glaucoma_crop_box,
     normalise,
@@ -31,6 +32,20 @@ def test_diameter_framing_is_k_diameters_centred_on_the_disc():
     b3 = glaucoma_crop_box(_disc(r=20), k=3.0)
     assert b3[2] - b3[0] == pytest.approx(120, rel=0.03)
     assert (b3[0] + b3[2]) / 2 == pytest.approx(80, abs=1)
+
+
+def test_a_crop_is_squared_unless_wider_than_the_card_limit():
+    from medscreen.transforms.geometry import mask_geometry
+
+    tight = mask_geometry(_disc((100, 100), 50, 50, 30))  # 60 px disc in a 100 px crop: 1.7 diameters
+    wide = mask_geometry(_disc((200, 200), 90, 110, 20))  # 40 px disc in a 200 px crop: 5 diameters
+    assert crop_view_box((100, 100), tight, recrop_above_k=3.5) == (0, 0, 100, 100)
+    assert crop_view_box((200, 200), wide) == (0, 0, 200, 200)  # no limit: as trained on ACRIMA
+    assert crop_view_box((200, 200), None, recrop_above_k=3.5) == (0, 0, 200, 200)  # no disc: unchanged
+    y0, x0, y1, x1 = crop_view_box((200, 200), wide, recrop_above_k=3.5)
+    assert y1 - y0 == x1 - x0 == pytest.approx(GLAUCOMA_CROP_K * 40, rel=0.05)
+    assert ((y0 + y1) / 2, (x0 + x1) / 2) == (pytest.approx(90, abs=1), pytest.approx(110, abs=1))
+    assert crop_view_box((200, 150), wide, recrop_above_k=6.0) == (0, -25, 200, 175)  # squared on the longer side
 
 
 def test_box_plus_50_framing_is_the_bounding_box_grown_and_squared():

@@ -111,7 +111,9 @@ class CardParams(BaseModel):
     further above or below the view's middle, in half view sides, is implausible); (lesion) ``min_area_fraction``,
     ``min_mean_probability`` (components the model is less sure of are dropped).
     Classification: ``labels``, ``inputs``, ``preprocess``, ``clinical_features``,
-    ``framing``, ``crop_k``, ``use_mask``, ``experimental``, ``review_band``
+    ``framing``, ``crop_k``, ``recrop_above_k`` (a disc-centred crop wider than
+    this many disc diameters is re-framed at ``crop_k`` around its disc), ``use_mask``,
+    ``experimental``, ``review_band``
     (glaucoma: probabilities below the threshold but in the band are advised
     review), ``malignancy_threshold`` (breast-class: malignant probability at or
     above it is urgent). The defaults are what a card without the key has always meant.
@@ -137,6 +139,7 @@ class CardParams(BaseModel):
     clinical_features: list[str] = Field(default_factory=list)
     framing: str = "diameter"
     crop_k: float = GLAUCOMA_CROP_K
+    recrop_above_k: float | None = None
     use_mask: bool = False
     experimental: bool = False
     review_band: tuple[float, float] | None = None

@@ -27,8 +27,13 @@ from medscreen.inference.runtime import ModelSpec, OnnxModel, bundled_model_path
 from medscreen.inference.segmentation import segment_disc, segment_lesion
 from medscreen.io.images import read_image
 from medscreen.tasks import TASKS, get_task
-from medscreen.transforms.classification import glaucoma_crop, probabilities, to_model_input
-from medscreen.transforms.geometry import crop_box, square_box
+from medscreen.transforms.classification import (
+    crop_view_box,
+    glaucoma_crop,
+    probabilities,
+    to_model_input,
+)
+from medscreen.transforms.geometry import crop_box, mask_geometry, square_box
 
 __all__ = [
     "Classifier",
@@ -54,29 +59,37 @@ def _squared(image: np.ndarray) -> np.ndarray:
     return image if h == w else crop_box(image, square_box((0, 0, h, w)))
 
 
-def disc_masker(model_path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def disc_masker(model_path: Path | None = None, *, is_crop: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """The disc stage as a function ``rgb → boolean disc mask`` (default: the bundled disc model).
 
+    ``is_crop``: the images are disc-centred crops (the disc sizes looked for follow).
     The model is loaded once per process (:func:`load_onnx_model` caches it by path).
     """
     model = load_onnx_model(str(model_path or bundled_model_path("disc")))
 
     def mask(rgb: np.ndarray) -> np.ndarray:
-        return segment_disc(rgb, model, model.spec, is_crop=False).mask
+        return segment_disc(rgb, model, model.spec, is_crop=is_crop).mask
 
     return mask
 
 
 def fundus_crop(rgb: np.ndarray, *, is_crop: bool, framing: str = "diameter", k: float = GLAUCOMA_CROP_K,
-                disc: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
+                disc: Callable[[np.ndarray], np.ndarray] | None = None,
+                recrop_above_k: float | None = None) -> np.ndarray | None:
     """The disc crop a glaucoma/progression classifier sees; None when no disc is found in a full photo.
 
     ``is_crop``: the image is already disc-centred (ACRIMA, GRAPE ROI) and is
-    only squared. Otherwise ``disc`` (default: the bundled disc model, see
-    :func:`disc_masker`) segments the optic disc and the crop is made around it.
+    only squared — or, with ``recrop_above_k`` (the classifier card's), re-framed
+    around its disc when it is wider than that many disc diameters
+    (:func:`~medscreen.transforms.classification.crop_view_box`). Otherwise
+    ``disc`` (default: the bundled disc model, see :func:`disc_masker`)
+    segments the optic disc and the crop is made around it.
     """
     if is_crop:
-        return _squared(rgb)
+        if recrop_above_k is None:
+            return _squared(rgb)
+        geometry = mask_geometry((disc or disc_masker(is_crop=True))(rgb))
+        return crop_box(rgb, crop_view_box(rgb.shape, geometry, framing, k, recrop_above_k))  # type: ignore[arg-type]
     return glaucoma_crop(rgb, (disc or disc_masker())(rgb), framing, k)
 
 
@@ -96,11 +109,12 @@ def breast_input(grey: np.ndarray, *, use_mask: bool, lesion: OnnxModel | None =
 
 
 def task_image(record: Record, task: str, *, is_crop: bool, use_mask: bool = False, framing: str = "diameter",
-               k: float = GLAUCOMA_CROP_K) -> np.ndarray | None:
+               k: float = GLAUCOMA_CROP_K, recrop_above_k: float | None = None) -> np.ndarray | None:
     """Read ``record.image`` and return the classifier's input image (uint8, ``H×W×C``), None without a disc."""
     if TASKS[task].modality == "ultrasound":
         return breast_input(read_image(record.image, mode="gray"), use_mask=use_mask)
-    return fundus_crop(read_image(record.image, mode="rgb"), is_crop=is_crop, framing=framing, k=k)
+    return fundus_crop(read_image(record.image, mode="rgb"), is_crop=is_crop, framing=framing, k=k,
+                       recrop_above_k=recrop_above_k)
 
 
 @dataclass
@@ -163,9 +177,13 @@ def onnx_classifier(model: OnnxModel) -> Classifier:
 
 
 def spec_params(config: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    """The card's ``params`` for a classifier trained with ``config`` (a ClassificationConfig dump)."""
-    get_task(config["task"], "classification")
+    """The card's ``params`` for a classifier trained with ``config`` (a ClassificationConfig dump).
+
+    The task's own ``card_params`` (glaucoma: ``recrop_above_k``) come first; the run's settings after.
+    """
+    spec = get_task(config["task"], "classification")
     return {
+        **spec.card_params,
         "labels": list(labels),
         "inputs": config["inputs"],
         "preprocess": config["preprocess"],
@@ -216,7 +234,7 @@ def evaluate_classifier(
     for i, (r, status) in enumerate(zip(records, statuses, strict=True)):
         if uses_image:
             image = task_image(r, task, is_crop=is_crop, use_mask=params.use_mask, framing=params.framing,
-                               k=params.crop_k)
+                               k=params.crop_k, recrop_above_k=params.recrop_above_k)
             if image is None:
                 no_disc.append(r.image.name)
                 continue

@@ -79,8 +79,8 @@ from medscreen.pipelines.schema import (
 )
 from medscreen.tasks import MODALITIES, task_names
 from medscreen.tasks import TASKS as ALL_TASKS
-from medscreen.transforms.classification import glaucoma_crop_box
-from medscreen.transforms.geometry import Box, crop_box, square_box
+from medscreen.transforms.classification import crop_view_box, glaucoma_crop_box
+from medscreen.transforms.geometry import Box, crop_box
 
 __all__ = [
     "BACKENDS",
@@ -279,10 +279,9 @@ class Screener:
         crops: dict[tuple[str, float], tuple[Box, np.ndarray]] = {}
 
         def crop_for(params: CardParams) -> tuple[Box, np.ndarray]:
-            key = (params.framing, params.crop_k)
+            key = (params.framing, params.crop_k, params.recrop_above_k)
             if key not in crops:
-                h, w = rgb.shape[:2]
-                box = square_box((0, 0, h, w)) if is_crop else glaucoma_crop_box(
+                box = crop_view_box(rgb.shape, geo, key[0], key[1], key[2]) if is_crop else glaucoma_crop_box(  # type: ignore[arg-type]
                     None, key[0], key[1], geometry=geo)  # type: ignore[arg-type]
                 crops[key] = (box, crop_box(rgb, box))  # type: ignore[arg-type]
             return crops[key]
