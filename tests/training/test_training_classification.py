@@ -48,6 +48,23 @@ def test_load_items_and_dataset_give_normalised_tensors(tmp_path):
     assert torch.allclose(sample["image"].mean(dim=(1, 2)), torch.zeros(3), atol=1e-4)
 
 
+def test_the_augment_preset_is_the_tasks_own_or_a_named_one_for_the_same_images(tmp_path):
+    from medscreen.training.classification import _loader
+
+    records = make_class_records(tmp_path, n_patients=2, per_patient=2, size=40)
+    own = ClassificationConfig(task="glaucoma", input_size=32)
+    dg = ClassificationConfig(task="glaucoma", input_size=32, augment="fundus-crop-dg")
+    names = lambda cfg: [type(t).__name__ for t in _loader(load_items(records, cfg), cfg, train=True)  # noqa: E731
+                         .dataset.augment.transforms]
+    assert "RandConvd" not in names(own) and {"RandConvd", "RandDesaturated", "RandSimulateLowResolutiond"} <= set(
+        names(dg))
+    assert _loader(load_items(records, dg), dg, train=False).dataset.augment is None  # validation: never augmented
+    with pytest.raises(ValueError, match="augment 'ultrasound' is for another kind of image than glaucoma"):
+        ClassificationConfig(task="glaucoma", augment="ultrasound")
+    with pytest.raises(ValueError, match="augment 'fundus-crop-dg' is for another kind of image than breast-class"):
+        ClassificationConfig(task="breast-class", augment="fundus-crop-dg")
+
+
 def test_load_items_breast_class_grey_images(tmp_path):
     from PIL import Image
 

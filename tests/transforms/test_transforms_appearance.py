@@ -1,11 +1,11 @@
-"""Field-of-view artefacts drawn on training images: flash at the rim, the black edge on a crop."""
+"""Camera artefacts drawn on training images: flash at the rim, the black edge on a crop, desaturation, RandConv."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from medscreen.transforms.appearance import RandFieldEdged, RandRimFlared
+from medscreen.transforms.appearance import RandConvd, RandDesaturated, RandFieldEdged, RandRimFlared
 
 
 def _field(size: int = 96) -> np.ndarray:
@@ -41,7 +41,38 @@ def test_field_edge_blacks_out_a_curved_part_of_the_crop() -> None:
     assert np.allclose(out[:, ~black], 0.6)
 
 
+def test_desaturation_pulls_colour_towards_grey_and_keeps_grey_alone() -> None:
+    image = _field()
+    t = RandDesaturated(keys="image", prob=1.0, amount=(1.0, 1.0))
+    out = t({"image": image})["image"]
+    assert np.allclose(out[0], out[1]) and np.allclose(out[1], out[2])  # fully grey
+    assert np.allclose(out[0], 0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])
+    grey = np.full((3, 8, 8), 0.4, np.float32)
+    assert np.allclose(RandDesaturated(keys="image", prob=1.0)({"image": grey})["image"], grey)
+    assert np.array_equal(RandDesaturated(keys="image", prob=0.0)({"image": image})["image"], image)
+
+
+def test_random_convolution_keeps_shape_range_and_exposure() -> None:
+    rng = np.random.default_rng(0)
+    image = np.clip(_field() + rng.normal(0, 0.05, (3, 96, 96)), 0, 1).astype(np.float32)
+    t = RandConvd(keys="image", prob=1.0, kernel_sizes=(3,), mix=(1.0, 1.0))
+    t.set_random_state(2)
+    out = t({"image": image})["image"]
+    assert out.shape == image.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    assert not np.allclose(out, image)  # texture and colour changed
+    assert np.allclose(out.mean(axis=(1, 2)), image.mean(axis=(1, 2)), atol=0.03)  # exposure kept per channel
+    again = RandConvd(keys="image", prob=1.0, kernel_sizes=(3,), mix=(1.0, 1.0))
+    again.set_random_state(2)
+    assert np.array_equal(again({"image": image})["image"], out)  # seeded: reproducible
+
+
 def test_bad_ranges_are_refused() -> None:
+    with pytest.raises(ValueError, match="kernel_sizes"):
+        RandConvd(keys="image", kernel_sizes=(2,))
+    with pytest.raises(ValueError, match="mix"):
+        RandConvd(keys="image", mix=(0.8, 0.2))
+    with pytest.raises(ValueError, match="amount"):
+        RandDesaturated(keys="image", amount=(0.5, 1.5))
     with pytest.raises(ValueError, match="depth"):
         RandFieldEdged(keys="image", depth=(0.5, 1.2))
     with pytest.raises(ValueError, match="strength"):

@@ -271,7 +271,8 @@ def _mean_source_auc(truth: np.ndarray, prob: np.ndarray, sources: Sequence[str]
 
 
 def _loader(items: Sequence[ClassItem], cfg: ClassificationConfig, *, train: bool) -> DataLoader:
-    augment = classification_augment(cfg.task, cfg.seed) if train and cfg.uses_image else None
+    preset = None if cfg.augment == "task" else cfg.augment
+    augment = classification_augment(cfg.task, cfg.seed, preset) if train and cfg.uses_image else None
     ds = ClassDataset(items, cfg, augment)
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = None

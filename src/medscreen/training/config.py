@@ -77,6 +77,10 @@ class ClassificationConfig(BaseModel):
         "standardise", description="Image normalisation before the network."
     )
     loss: Literal["auto", "bce", "focal", "ce"] = Field("auto", description="auto: BCE (binary) or cross-entropy.")
+    augment: Literal["task", "fundus-crop", "fundus-crop-dg", "ultrasound"] = Field(
+        "task", description="Training augmentation preset (medscreen.transforms.presets): the task's own, or "
+        "fundus-crop-dg (adds resolution, desaturation and random-convolution changes for unseen cameras)."
+    )
     balance: Literal["loss", "sampler", "source", "none"] = Field(
         "loss", description="Class imbalance, training split only: weighted loss, weighted sampling by class, "
         "or by source × class (every dataset and class drawn equally often, so the camera cannot predict the label)."
@@ -115,6 +119,10 @@ class ClassificationConfig(BaseModel):
         if self.use_mask and TASKS[self.task].modality != "ultrasound":
             raise ValueError(f"use_mask adds the lesion model's map, which only ultrasound tasks have; "
                              f"drop --use-mask for {self.task}")
+        own = TASKS[self.task].augment
+        if self.augment != "task" and self.augment.split("-")[0] != own.split("-")[0]:
+            raise ValueError(f"augment {self.augment!r} is for another kind of image than {self.task}'s; "
+                             f"use 'task' or a preset starting with {own.split('-')[0]!r}")
         return self
 
     @property

@@ -9,6 +9,17 @@ has nothing for two artefacts of the camera's field of view:
   crop. In HYGD it shows in most normal eyes' crops and few glaucomatous ones
   (the disc sits nearer the edge in their photos), so a classifier learns
   "black corner → normal"; drawing it on crops of both classes removes the cue.
+
+and two domain-generalisation transforms for a classifier trained on one or two
+cameras that must work on others:
+
+* :class:`RandDesaturated` — colour saturation pulled towards grey, so the hue
+  of one camera's sensor and flash is not a cue.
+* :class:`RandConvd` — a random convolution of the image blended with it
+  (RandConv: Xu et al., "Robust and Generalizable Visual Representation
+  Learning via Random Convolutions", ICLR 2021): random local texture and
+  colour mixing that keeps shapes (the cup and rim) and scrambles a camera's
+  optics and colour processing.
 """
 
 from __future__ import annotations
@@ -16,9 +27,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from monai.transforms import MapTransform, RandomizableTransform
 
-__all__ = ["RandFieldEdged", "RandRimFlared"]
+__all__ = ["RandConvd", "RandDesaturated", "RandFieldEdged", "RandRimFlared"]
 
 
 class RandRimFlared(RandomizableTransform, MapTransform):
@@ -124,4 +137,82 @@ class RandFieldEdged(RandomizableTransform, MapTransform):
             yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
             inside = np.hypot(yy - cy, xx - cx) <= radius * side
             d[key] = img * inside
+        return d
+
+
+class RandDesaturated(RandomizableTransform, MapTransform):
+    """Blend an RGB image towards its grey (luma) version by a random amount.
+
+    Args:
+        keys: image keys (channel-first float arrays in [0, 1], three channels).
+        prob: probability of desaturating a sample.
+        amount: range of the blend weight of grey (1 = fully grey).
+    """
+
+    def __init__(self, keys: tuple[str, ...] | str, prob: float = 0.3, amount: tuple[float, float] = (0.3, 1.0)):
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        if not 0 <= amount[0] <= amount[1] <= 1:
+            raise ValueError(f"amount must be an increasing pair in [0, 1], got {amount}")
+        self.amount = amount
+
+    def __call__(self, data: Mapping[Hashable, np.ndarray]) -> dict[Hashable, np.ndarray]:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        w = self.R.uniform(*self.amount)
+        for key in self.key_iterator(d):
+            img = np.asarray(d[key], dtype=np.float32)
+            if img.shape[0] != 3:
+                continue
+            grey = 0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]
+            d[key] = (1.0 - w) * img + w * grey[None]
+        return d
+
+
+class RandConvd(RandomizableTransform, MapTransform):
+    """RandConv: convolve with a random filter bank, match the original's statistics, blend.
+
+    Args:
+        keys: image keys (channel-first float arrays in [0, 1]).
+        prob: probability of transforming a sample.
+        kernel_sizes: odd kernel sizes to draw from (1 mixes colours only).
+        mix: range of the blend weight of the convolved image.
+
+    The filter is ``C×C×k×k`` with He-normal weights (std ``1/sqrt(C·k²)``);
+    the image is reflection-padded (no dark border), and each output channel is rescaled to the mean and standard deviation of the
+    input channel so that exposure stays plausible. Hand-written: MONAI has no
+    random-convolution transform.
+    """
+
+    def __init__(self, keys: tuple[str, ...] | str, prob: float = 0.5, kernel_sizes: tuple[int, ...] = (1, 3, 5),
+                 mix: tuple[float, float] = (0.2, 0.8)):
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        if not kernel_sizes or any(k < 1 or k % 2 == 0 for k in kernel_sizes):
+            raise ValueError(f"kernel_sizes must be odd positive integers, got {kernel_sizes}")
+        if not 0 <= mix[0] <= mix[1] <= 1:
+            raise ValueError(f"mix must be an increasing pair in [0, 1], got {mix}")
+        self.kernel_sizes, self.mix = tuple(kernel_sizes), mix
+
+    def __call__(self, data: Mapping[Hashable, np.ndarray]) -> dict[Hashable, np.ndarray]:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        k = int(self.R.choice(self.kernel_sizes))
+        alpha = self.R.uniform(*self.mix)
+        for key in self.key_iterator(d):
+            img = np.asarray(d[key], dtype=np.float32)
+            c = img.shape[0]
+            weight = self.R.normal(0.0, 1.0 / np.sqrt(c * k * k), size=(c, c, k, k)).astype(np.float32)
+            with torch.no_grad():
+                padded = F.pad(torch.from_numpy(img)[None], (k // 2,) * 4, mode="reflect") if k > 1 else \
+                    torch.from_numpy(img)[None]
+                out = F.conv2d(padded, torch.from_numpy(weight))[0].numpy()
+            mean, std = img.mean(axis=(1, 2), keepdims=True), img.std(axis=(1, 2), keepdims=True)
+            o_mean, o_std = out.mean(axis=(1, 2), keepdims=True), out.std(axis=(1, 2), keepdims=True)
+            out = (out - o_mean) / np.maximum(o_std, 1e-6) * std + mean
+            d[key] = np.clip((1.0 - alpha) * img + alpha * out, 0.0, 1.0)
         return d

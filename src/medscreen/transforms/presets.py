@@ -22,10 +22,11 @@ from monai.transforms import (
     RandHistogramShiftd,
     RandScaleIntensityd,
     RandShiftIntensityd,
+    RandSimulateLowResolutiond,
 )
 
 from medscreen.tasks import get_task
-from medscreen.transforms.appearance import RandFieldEdged, RandRimFlared
+from medscreen.transforms.appearance import RandConvd, RandDesaturated, RandFieldEdged, RandRimFlared
 
 __all__ = ["CLASSIFICATION_AUGMENT", "SEGMENTATION_AUGMENT", "classification_augment", "segmentation_augment"]
 
@@ -120,12 +121,39 @@ def _fundus_crop() -> Compose:
     )
 
 
+def _fundus_crop_dg() -> Compose:
+    """``fundus-crop`` plus domain generalisation for unseen cameras.
+
+    Resolution (an image sampled down to 35–100 % and back: cameras and
+    framings differ in how many pixels the disc gets), colour saturation
+    towards grey, and random convolutions (:class:`RandConvd`) that scramble
+    texture and colour while keeping the cup's shape.
+    """
+    return Compose(
+        [
+            *_fundus_crop().transforms[:-1],
+            RandSimulateLowResolutiond(keys="image", prob=0.35, zoom_range=(0.35, 1.0), downsample_mode="area",
+                                       upsample_mode="bilinear"),
+            RandDesaturated(keys="image", prob=0.3),
+            RandConvd(keys="image", prob=0.5),
+            RandFieldEdged(keys="image", prob=0.35),
+        ]
+    )
+
+
 #: augmentation presets of classification tasks (image key only), by preset name (``TaskSpec.augment``)
-CLASSIFICATION_AUGMENT = {"fundus-crop": _fundus_crop, "ultrasound": lambda: _ultrasound(("image",))}
+CLASSIFICATION_AUGMENT = {
+    "fundus-crop": _fundus_crop,
+    "fundus-crop-dg": _fundus_crop_dg,
+    "ultrasound": lambda: _ultrasound(("image",)),
+}
 
 
-def classification_augment(task: str, seed: int) -> Compose:
-    """The training augmentation for classifier ``task`` (``image`` key only), seeded."""
-    transform = CLASSIFICATION_AUGMENT[get_task(task, "classification").augment]()
+def classification_augment(task: str, seed: int, preset: str | None = None) -> Compose:
+    """The training augmentation for classifier ``task`` (``image`` key only), seeded.
+
+    ``preset``: a name of :data:`CLASSIFICATION_AUGMENT` instead of the task's own.
+    """
+    transform = CLASSIFICATION_AUGMENT[preset or get_task(task, "classification").augment]()
     transform.set_random_state(seed=seed)
     return transform
