@@ -79,6 +79,13 @@ def test_members_of_another_split_or_setting_are_refused(runs, tmp_path):
     wider = train_classifier(records, _config(3, lr=0.01), tmp_path / "lr", progress=False)
     with pytest.raises(ModelError, match=r"other settings.*\(lr\).*--seed"):
         load_ensemble([members[0], wider / "checkpoints/best.ckpt"])
+    from medscreen.datasets.manifest import read_manifest
+
+    shared = read_manifest(members[0].parent.parent / "split.csv").records
+    split = ([r for r in shared if r.fields["split"] == "train"], [r for r in shared if r.fields["split"] == "val"])
+    dg = train_classifier(records, _config(5, augment="fundus-crop-dg"), tmp_path / "dg", progress=False, split=split)
+    mixed = load_ensemble([members[0], dg / "checkpoints/best.ckpt"])  # augmentation may differ
+    assert mixed.seeds == [42, 5] and [m.config.augment for m in mixed.members] == ["task", "fundus-crop-dg"]
     with pytest.raises(ModelError, match="at least 2"):
         load_ensemble(members[:1])
 
@@ -89,6 +96,7 @@ def test_exported_ensemble_is_one_graph_with_its_card_and_torch_twin(runs, tmp_p
     out, preds = tmp_path / "glaucoma.onnx", tmp_path / "val.csv"
     card = export_model(members, out, CARD, kind="classification", val_predictions=preds)
     assert card.ensemble is not None and card.ensemble.members == 2 and card.ensemble.seeds == [42, 1]
+    assert card.ensemble.augments == ["task", "task"]
     assert "mean logit of 2 members" in card.threshold_rule
     assert load_card(out.with_suffix(".json")).ensemble == card.ensemble
     assert "an ensemble of 2 networks" in out.with_suffix(".md").read_text()

@@ -65,7 +65,7 @@ def add_metrics(
 @handle_errors
 def export_classifier(
     checkpoints: list[Path] = typer.Argument(..., help="checkpoints/best.ckpt of a classification run; several "
-                                             "runs that differ only in --seed make one ensemble (mean logit)."),
+                                             "runs that differ only in --seed (and --augment) make one ensemble (mean logit)."),
     out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write (its .json card is written beside it)."),
     card_extra: Path | None = typer.Option(None, "--card", help="JSON with card fields (data, limits, training_data...)."),
     atol: float = typer.Option(1e-4, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),

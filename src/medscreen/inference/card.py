@@ -210,7 +210,9 @@ class EnsembleInfo(BaseModel):
 
     Attributes:
         members: how many networks.
-        seeds: each member's training seed (the only setting they differ in).
+        seeds: each member's training seed.
+        augments: each member's training augmentation preset (``task``: the task's own); the only other
+            setting members may differ in. Empty on cards written before it was recorded.
         combine: how their outputs are combined.
         checkpoints: the member checkpoints, as given to ``medscreen export``.
     """
@@ -219,6 +221,7 @@ class EnsembleInfo(BaseModel):
 
     members: int = Field(ge=2)
     seeds: list[int] = Field(default_factory=list)
+    augments: list[str] = Field(default_factory=list)
     combine: str = "mean logit"
     checkpoints: list[str] = Field(default_factory=list)
 
@@ -405,8 +408,10 @@ def render_card_markdown(card: ModelCard) -> str:
               f"({preprocessing})",
               f"- Output: {card.output}", f"- Threshold: {card.threshold}",
               f"- Architecture: `{card.arch}` ({card.parameters if card.parameters is not None else '?'} parameters)"
-              + (f"; an ensemble of {card.ensemble.members} networks (seeds {', '.join(map(str, card.ensemble.seeds))}),"
-                 f" {card.ensemble.combine}" if card.ensemble else ""),
+              + (f"; an ensemble of {card.ensemble.members} networks (seeds {', '.join(map(str, card.ensemble.seeds))}"
+                 + (f"; augmentation {', '.join(card.ensemble.augments)}"
+                    if any(a != "task" for a in card.ensemble.augments) else "")
+                 + f"), {card.ensemble.combine}" if card.ensemble else ""),
               f"- ONNX SHA-256: `{card.sha256}`", ""]
     if params:
         lines += [f"- Inference parameters: `{json.dumps(params)}`", ""]

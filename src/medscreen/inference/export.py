@@ -296,7 +296,8 @@ def _ensemble_card(checkpoints: Sequence[Path], out: Path, atol: float,
     net = MeanLogits([m.net for m in ensemble.members]).eval()
     card = _classifier_fields(net, ensemble.config, out, atol, ensemble.threshold, ensemble.summary(),
                               "validation split of the training runs (ensemble)")
-    card["ensemble"] = {"members": len(ensemble.members), "seeds": ensemble.seeds, "combine": "mean logit",
+    card["ensemble"] = {"members": len(ensemble.members), "seeds": ensemble.seeds,
+                        "augments": [m.config.augment for m in ensemble.members], "combine": "mean logit",
                         "checkpoints": [str(c) for c in ensemble.checkpoints]}
     return card
 
@@ -337,7 +338,7 @@ def export_model(
     that ``medscreen evaluate`` can tell seen images from unseen.
 
     Several classifier checkpoints make one ensemble (:class:`~medscreen.models.ensemble.MeanLogits`):
-    runs that differ only in ``--seed`` and share one validation split; the
+    runs that differ only in ``--seed`` (and ``--augment``) and share one validation split; the
     threshold is chosen on the ensemble's predictions on that split
     (:func:`~medscreen.training.ensemble.load_ensemble`) and the card gets an
     ``ensemble`` entry.

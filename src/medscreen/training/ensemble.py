@@ -1,8 +1,8 @@
-"""Combine classifier runs that differ only in their seed into one ensemble, validated like a single run.
+"""Combine classifier runs that differ only in their seed (and augmentation) into one ensemble, validated like a single run.
 
 Each member is an ordinary ``medscreen train`` run. To be combined they must
-share every setting but ``seed`` and the same validation split (train the
-later members with ``--manifest FIRST_RUN/split.csv --seed N``), so that the
+share every setting but ``seed`` and ``augment`` and the same validation split
+(train the later members with ``--manifest FIRST_RUN/split.csv --seed N``), so that the
 ensemble's validation predictions — the mean of the members' logits on that
 split — are as honest as one run's: no member saw a validation image. The
 operating threshold is chosen on them with the runs' own rule.
@@ -37,12 +37,13 @@ __all__ = ["EnsembleValidation", "ensemble_key", "load_ensemble"]
 
 log = logging.getLogger(__name__)
 
-#: config fields members may differ in
-_FREE = ("seed", "num_workers", "accelerator")
+#: config fields members may differ in: the seed, the machine's, and the training augmentation — it changes only how
+#: training images are perturbed, not what the network is fed (input size, preprocessing) or the validation split
+_FREE = ("seed", "augment", "num_workers", "accelerator")
 
 
 def ensemble_key(config: ClassificationConfig) -> dict[str, Any]:
-    """The settings every member of an ensemble must share (all but the seed and the machine's)."""
+    """The settings every member of an ensemble must share (all but the seed, augmentation and the machine's)."""
     return {k: v for k, v in config.model_dump().items() if k not in _FREE}
 
 
@@ -106,7 +107,7 @@ def load_ensemble(checkpoints: Sequence[Path]) -> EnsembleValidation:
         differ = sorted(k for k in key.keys() | other.keys() if key.get(k) != other.get(k))
         if differ:
             raise ModelError(f"{checkpoint}: trained with other settings than {checkpoints[0]} "
-                             f"({', '.join(differ)}); ensemble members may differ only in --seed")
+                             f"({', '.join(differ)}); ensemble members may differ only in --seed and --augment")
     rows = [_split_rows(c) for c in checkpoints]
     val_keys = [sorted(r.get("key") or r["image"] for r in split if r.get("split") == "val") for split in rows]
     for checkpoint, keys in zip(checkpoints[1:], val_keys[1:], strict=True):
