@@ -173,6 +173,25 @@ def test_spec_params_follow_the_config():
         spec_params({"task": "disc"}, ("a", "b"))
 
 
+def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror():
+    from medscreen.inference.classification import Classifier
+
+    def left_minus_right(feeds):  # an asymmetric "model": brighter left half → positive logit
+        x = feeds["image"]
+        half = x.shape[-1] // 2
+        return (x[:, :1, :, :half].mean(axis=(1, 2, 3)) - x[:, :1, :, half:].mean(axis=(1, 2, 3)))[:, None] * 4.0
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, :16] = 200  # bright on the left
+    params = {"labels": ["normal", "glaucoma"], "inputs": "image", "preprocess": "none"}
+    plain = Classifier(ModelSpec("glaucoma", 32, 3, 0.5, params), left_minus_right)
+    flip = Classifier(ModelSpec("glaucoma", 32, 3, 0.5, {**params, "tta": "flip"}), left_minus_right)
+    assert plain.predict([image])[0] > 0.9  # the mirror alone would say the opposite
+    assert flip.predict([image])[0] == pytest.approx(0.5, abs=1e-6)  # mean of +l and -l
+    with pytest.raises(ValueError, match="tta"):
+        ModelSpec("glaucoma", 32, 3, 0.5, {**params, "tta": "rotate"})
+
+
 def test_fundus_crop_squares_crops_and_crops_full_photos_around_the_disc():
     rgb = np.full((40, 48, 3), 100, np.uint8)
     squared = fundus_crop(rgb, is_crop=True)

@@ -46,6 +46,21 @@ def test_malignancy_threshold_and_review_band_go_into_the_card(tmp_path: Path) -
     assert done.returncode == 0 and low < t < high
 
 
+def test_a_binary_models_threshold_is_rewritten_by_the_runs_rule(tmp_path: Path) -> None:
+    preds, card = tmp_path / "per_case.csv", tmp_path / "glaucoma.json"
+    _predictions(preds)
+    card.write_text(json.dumps({"task": "glaucoma", "input_size": 160, "in_channels": 3, "threshold": 0.5,
+                                "params": {"labels": ["benign", "malignant"], "tta": "flip"}}))
+    done = _run(str(preds), "--card", str(card), "--positive", "malignant", "--write", "threshold")
+    assert done.returncode == 0, done.stderr
+    written = json.loads(card.read_text())
+    point = next(iter(written["operating_points"].values()))
+    assert written["threshold"] == point["threshold"] != 0.5 and point["sensitivity"] >= 0.9
+    assert written["threshold_rule"] == "highest with validation sensitivity ≥ 0.9 (test-time flip average)"
+    done = _run(str(preds), "--card", str(card), "--positive", "benign", "--write", "threshold")
+    assert done.returncode != 0 and "binary model whose positive class is 'benign'" in done.stderr
+
+
 def test_a_missing_class_column_is_a_clear_error(tmp_path: Path) -> None:
     preds, card = tmp_path / "p.csv", tmp_path / "c.json"
     _predictions(preds)

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -112,7 +112,8 @@ class CardParams(BaseModel):
     ``min_mean_probability`` (components the model is less sure of are dropped).
     Classification: ``labels``, ``inputs``, ``preprocess``, ``clinical_features``,
     ``framing``, ``crop_k``, ``recrop_above_k`` (a disc-centred crop wider than
-    this many disc diameters is re-framed at ``crop_k`` around its disc), ``use_mask``,
+    this many disc diameters is re-framed at ``crop_k`` around its disc), ``tta``
+    (``flip``: the logits of the image and of its mirror image are averaged), ``use_mask``,
     ``experimental``, ``review_band``
     (glaucoma: probabilities below the threshold but in the band are advised
     review), ``malignancy_threshold`` (breast-class: malignant probability at or
@@ -140,6 +141,7 @@ class CardParams(BaseModel):
     framing: str = "diameter"
     crop_k: float = GLAUCOMA_CROP_K
     recrop_above_k: float | None = None
+    tta: Literal["none", "flip"] = "none"
     use_mask: bool = False
     experimental: bool = False
     review_band: tuple[float, float] | None = None

@@ -158,8 +158,21 @@ class Classifier:
         return feeds
 
     def predict(self, images: Sequence[np.ndarray] | None = None, clinical: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities: ``N`` (binary, positive class) or ``N×K``."""
-        return probabilities(self.run(self.feeds(images, clinical)))
+        """Probabilities: ``N`` (binary, positive class) or ``N×K``.
+
+        With the card's ``params.tta == "flip"`` the logits of each image and of
+        its left-right mirror (the other eye's orientation) are averaged before
+        the probability: on photos of two cameras the model never saw (GRAPE
+        against IDRiD) this ranked eyes better (AUC 0.87 against 0.81), so the
+        card's threshold and band are chosen on validation predictions made the
+        same way.
+        """
+        feeds = self.feeds(images, clinical)
+        logits = self.run(feeds)
+        if self.spec.params.tta == "flip" and "image" in feeds:
+            mirrored = {**feeds, "image": np.ascontiguousarray(feeds["image"][..., ::-1])}
+            logits = (np.asarray(logits) + np.asarray(self.run(mirrored))) / 2.0
+        return probabilities(logits)
 
 
 def onnx_classifier(model: OnnxModel) -> Classifier:
