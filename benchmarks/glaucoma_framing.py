@@ -32,12 +32,12 @@ import numpy as np
 from medscreen.config import default_data_dir
 from medscreen.evaluation.classification import compute_auc
 from medscreen.evaluation.stats import bootstrap_ci
+from medscreen.inference.classification import disc_masker
 from medscreen.inference.runtime import bundled_model_path
-from medscreen.inference.segmentation import segment_disc
 from medscreen.io.images import read_image
 from medscreen.pipelines.screening import Screener
 from medscreen.transforms.classification import glaucoma_crop_box
-from medscreen.transforms.geometry import crop_box
+from medscreen.transforms.geometry import crop_box, mask_geometry
 
 
 def _screeners(model: Path, limit: float, folder: Path) -> dict[str, Screener]:
@@ -79,12 +79,12 @@ def main() -> None:
     hygd = [r for r in rows if r.get("split") == "val" and r.get("dataset") == "hygd"]
     with tempfile.TemporaryDirectory() as tmp:
         screeners = _screeners(Path(args.model), args.limit, Path(tmp))
-        disc = screeners["as_is"]._models["disc"]
+        disc = disc_masker()  # the bundled disc stage on a full photo, as the screening pipeline runs it
         truth: list[bool] = []
         probs = {(k, m): [] for k in args.k for m in screeners}
         for r in hygd:
             rgb = read_image(data / "hygd" / "Images" / f"{r['key']}.jpg", mode="rgb")
-            geo = segment_disc(rgb, disc.runner, disc.spec, is_crop=False).geometry()
+            geo = mask_geometry(disc(rgb))
             if geo is None:
                 continue
             truth.append(r["label"] == "glaucoma")

@@ -3,8 +3,9 @@
     # glaucoma: the review band (bootstrap interval of the referral threshold)
     python scripts/operating_point.py runs/models/glaucoma/val_predictions.csv \\
         --card src/medscreen/weights/glaucoma.json --positive glaucoma --write review_band
-    # glaucoma with test-time flips (params.tta): the referral threshold itself, by the training runs' rule
-    python scripts/operating_point.py runs/glaucoma-tta-val/per_case.csv \\
+    # a card whose inference changed (params.tta): the referral threshold itself, by the training runs' rule, from
+    # `medscreen evaluate glaucoma --manifest RUN/split.csv --split val --crops --out runs/val` with that card
+    python scripts/operating_point.py runs/val/per_case.csv \\
         --card src/medscreen/weights/glaucoma.json --positive glaucoma --write threshold
     # breast-class: the malignancy threshold for malignant sensitivity >= 0.90
     python scripts/operating_point.py runs/breast/val/per_case.csv \\

@@ -119,6 +119,16 @@ def test_a_bad_option_value_is_one_line_naming_the_option(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_settings_that_do_not_fit_the_task_name_the_option_or_say_what_to_drop(tmp_path):
+    manifest = _manifest(tmp_path)
+    base = ["train", "glaucoma", "--manifest", str(manifest), "--out", str(tmp_path / "run")]
+    result = _invoke([*base, "--augment", "ultrasound"])
+    assert result.exit_code == 2 and "--augment:" in result.output and "fundus-crop-dg" in result.output
+    result = _invoke([*base, "--use-mask"])  # a rule between settings: no option prefix, the message says what to do
+    assert result.exit_code == 2 and "drop --use-mask" in result.output and "--:" not in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
 def test_an_out_of_range_value_names_the_option_as_typed(tmp_path):
     manifest = _manifest(tmp_path)
     result = _invoke(["train", "glaucoma", "--manifest", str(manifest), "--out", str(tmp_path / "run"), "--val", "1.5"])

@@ -59,10 +59,18 @@ def test_the_augment_preset_is_the_tasks_own_or_a_named_one_for_the_same_images(
     assert "RandConvd" not in names(own) and {"RandConvd", "RandDesaturated", "RandSimulateLowResolutiond"} <= set(
         names(dg))
     assert _loader(load_items(records, dg), dg, train=False).dataset.augment is None  # validation: never augmented
-    with pytest.raises(ValueError, match="augment 'ultrasound' is for another kind of image than glaucoma"):
+    with pytest.raises(ValueError, match="'ultrasound' augments ultrasound images and glaucoma reads fundus images; "
+                       "use task or one of fundus-crop, fundus-crop-dg"):
         ClassificationConfig(task="glaucoma", augment="ultrasound")
-    with pytest.raises(ValueError, match="augment 'fundus-crop-dg' is for another kind of image than breast-class"):
+    with pytest.raises(ValueError, match="'fundus-crop-dg' augments fundus images and breast-class reads ultrasound"):
         ClassificationConfig(task="breast-class", augment="fundus-crop-dg")
+    from typing import get_args
+
+    from medscreen.training.config import AUGMENT_MODALITY
+    from medscreen.transforms.presets import CLASSIFICATION_AUGMENT
+
+    choices = set(get_args(ClassificationConfig.model_fields["augment"].annotation))
+    assert set(AUGMENT_MODALITY) == set(CLASSIFICATION_AUGMENT) == choices - {"task"}  # one list of presets
 
 
 def test_load_items_breast_class_grey_images(tmp_path):

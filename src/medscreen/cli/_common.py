@@ -35,7 +35,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except ValidationError as exc:  # a setting out of range or not among the choices
-            problems = "; ".join(f"{_option(e['loc'])}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(f"{_option(e['loc'])}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors())
             err_console.print(f"[bold red]error:[/] {escape(problems)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 

@@ -276,7 +276,7 @@ class Screener:
         glaucoma = self._models["glaucoma"]  # listed in the result's models only once it has run
         clf = glaucoma.classifier
         assert clf is not None
-        crops: dict[tuple[str, float], tuple[Box, np.ndarray]] = {}
+        crops: dict[tuple[str, float, float | None], tuple[Box, np.ndarray]] = {}
 
         def crop_for(params: CardParams) -> tuple[Box, np.ndarray]:
             key = (params.framing, params.crop_k, params.recrop_above_k)

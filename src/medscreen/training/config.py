@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ConfigError
 from medscreen.tasks import TASKS, Kind, get_task, task_names
 
-__all__ = ["ClassificationConfig", "SegmentationConfig", "CLASS_NAMES"]
+__all__ = ["AUGMENT_MODALITY", "CLASS_NAMES", "ClassificationConfig", "SegmentationConfig"]
 
 
 def _task_of_kind(task: str, kind: Kind) -> str:
@@ -61,6 +61,11 @@ class SegmentationConfig(BaseModel):
 
 #: class names per classification task, negative first; a binary model's output is the last class's logit
 CLASS_NAMES: dict[str, tuple[str, ...]] = {name: TASKS[name].classes for name in task_names("classification")}
+
+
+#: the images each classification augmentation preset (medscreen.transforms.presets.CLASSIFICATION_AUGMENT, not
+#: imported here: it loads MONAI) is made for; ``ClassificationConfig.augment`` lists the same names
+AUGMENT_MODALITY = {"fundus-crop": "fundus", "fundus-crop-dg": "fundus", "ultrasound": "ultrasound"}
 
 
 class ClassificationConfig(BaseModel):
@@ -114,15 +119,21 @@ class ClassificationConfig(BaseModel):
     def _classification_task(cls, task: str) -> str:
         return _task_of_kind(task, "classification")
 
+    @field_validator("augment")
+    @classmethod
+    def _augment_for_the_tasks_images(cls, augment: str, info: ValidationInfo) -> str:
+        task = info.data.get("task")  # absent when the task itself was refused
+        if augment != "task" and task is not None and AUGMENT_MODALITY[augment] != TASKS[task].modality:
+            same = [name for name, modality in AUGMENT_MODALITY.items() if modality == TASKS[task].modality]
+            raise ValueError(f"{augment!r} augments {AUGMENT_MODALITY[augment]} images and {task} reads "
+                             f"{TASKS[task].modality} images; use task or one of {', '.join(same)}")
+        return augment
+
     @model_validator(mode="after")
     def _mask_needs_ultrasound(self) -> ClassificationConfig:
         if self.use_mask and TASKS[self.task].modality != "ultrasound":
             raise ValueError(f"use_mask adds the lesion model's map, which only ultrasound tasks have; "
                              f"drop --use-mask for {self.task}")
-        own = TASKS[self.task].augment
-        if self.augment != "task" and self.augment.split("-")[0] != own.split("-")[0]:
-            raise ValueError(f"augment {self.augment!r} is for another kind of image than {self.task}'s; "
-                             f"use 'task' or a preset starting with {own.split('-')[0]!r}")
         return self
 
     @property

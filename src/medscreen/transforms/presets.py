@@ -132,8 +132,9 @@ def _fundus_crop_dg() -> Compose:
     Measured (two seeds each, the shipped recipe otherwise): leave-one-source-out
     AUC 0.807 / 0.665 (two-seed ensembles, held-out HYGD / ACRIMA) against
     0.772 / 0.722 with ``fundus-crop``, and on the unseen cameras of
-    ``benchmarks/glaucoma_transfer.py`` GRAPE vs IDRiD AUC 0.68 against 0.81:
-    no better, so the shipped glaucoma model does not use it.
+    ``benchmarks/glaucoma_transfer.py`` GRAPE vs IDRiD AUC 0.68 (two-seed
+    ensemble) against 0.87 (``fundus-crop``, seed 42, the shipped model): no
+    better, so the shipped glaucoma model does not use it.
     """
     return Compose(
         [
