@@ -1,4 +1,4 @@
-"""PRelu → LeakyRelu rewrite of exported models: same outputs, per-channel slopes left alone."""
+"""Rewrites of exported models: PRelu → LeakyRelu (same outputs; per-channel slopes kept), node annotations dropped."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from medscreen.inference.export import prelu_to_leaky_relu  # noqa: E402
+from medscreen.inference.export import prelu_to_leaky_relu, strip_node_metadata  # noqa: E402
 
 
 def _model(path: Path) -> Path:
@@ -47,3 +47,19 @@ def test_single_slope_prelu_becomes_leaky_relu_with_the_same_output(tmp_path):
     assert {i.name for i in onnx.load(str(path)).graph.initializer} == {"w", "per_channel"}
     np.testing.assert_allclose(_run(path, x), before, rtol=0, atol=1e-6)
     assert prelu_to_leaky_relu(path) == 0  # idempotent
+
+
+def test_node_annotations_are_dropped_and_the_output_kept(tmp_path):
+    path = _model(tmp_path / "m.onnx")
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        node.metadata_props.add(key="pkg.torch.onnx.stack_trace", value="File x.py, line 1\n" * 50)
+        node.doc_string = "from the exporter"
+    onnx.save(model, str(path))
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    before = _run(path, x)
+    assert strip_node_metadata(path) > 4 * 900
+    assert not any(n.metadata_props or n.doc_string for n in onnx.load(str(path)).graph.node)
+    np.testing.assert_array_equal(_run(path, x), before)
+    assert strip_node_metadata(path) == 0
+

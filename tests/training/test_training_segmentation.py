@@ -13,7 +13,7 @@ from PIL import Image
 
 from medscreen.datasets.records import Record
 from tests_support import make_blob_records
-from medscreen.errors import ConfigError
+from medscreen.errors import ConfigError, ModelError
 from medscreen.training.config import SegmentationConfig
 from medscreen.training.data import DiscFramer, SegmentationDataset, load_cached
 from medscreen.training.segmentation import SegmentationModule, train_segmentation
@@ -74,7 +74,7 @@ def test_train_writes_a_complete_resumable_run(tmp_path):
 
     # a fine-tuning start of another network is refused before the new run folder is written
     other = cfg.model_copy(update={"norm": "instance", "init_from": str(run / "checkpoints" / "best.ckpt")})
-    with pytest.raises(ConfigError, match="lesion/compact/batch checkpoint cannot start a lesion/compact/instance"):
+    with pytest.raises(ConfigError, match="lesion/compact/batch model cannot start a lesion/compact/instance"):
         train_segmentation(records, other, tmp_path / "tuned", progress=False)
     with pytest.raises(ConfigError, match="unknown architecture 'compakt'"):
         train_segmentation(records, cfg.model_copy(update={"arch": "compakt"}), tmp_path / "tuned", progress=False)
@@ -95,3 +95,29 @@ def test_disc_run_validates_with_the_coarse_to_fine_pipeline(tmp_path):
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert 0.0 <= float(rows[0]["val_iou"]) <= 1.0
     assert (run / "checkpoints" / "latest.ckpt").exists()
+
+
+def test_a_bundled_model_is_a_starting_point_for_fine_tuning(tmp_path):
+    from medscreen.inference.runtime import bundled_model_path
+    from medscreen.inference.torch_backend import load_torch_model
+    from medscreen.training.segmentation import _starting_weights
+
+    onnx = bundled_model_path("lesion")
+    cfg = SegmentationConfig(task="lesion", input_size=64)
+    start = _starting_weights(onnx, cfg)
+    shipped = load_torch_model(onnx).net.state_dict()
+    assert set(start) == set(shipped)
+    assert all(torch.equal(start[k], shipped[k]) for k in shipped)
+    module = SegmentationModule(cfg.model_dump())
+    module.net.load_state_dict(start)
+
+    with pytest.raises(ConfigError, match="a disc/compact/instance model cannot start a lesion/compact/batch run"):
+        _starting_weights(bundled_model_path("disc").with_suffix(".pt"), cfg)
+    lone = tmp_path / "lesion.onnx"
+    lone.write_bytes(onnx.read_bytes())
+    with pytest.raises(ModelError, match=r"card lesion\.json is not beside it"):
+        _starting_weights(lone, cfg)
+    (tmp_path / "lesion.json").write_text(onnx.with_suffix(".json").read_text())
+    (tmp_path / "lesion.pt").write_bytes(b"not weights")
+    with pytest.raises(ModelError, match=r"lesion\.json or lesion\.pt is not readable"):
+        _starting_weights(lone, cfg)

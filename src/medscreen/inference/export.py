@@ -21,7 +21,7 @@ from medscreen.io.images import file_sha256
 from medscreen.tasks import get_task
 
 __all__ = ["export_model", "export_onnx", "export_classifier_onnx", "check_parity", "check_classifier_parity",
-           "prelu_to_leaky_relu"]
+           "prelu_to_leaky_relu", "strip_node_metadata"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def export_onnx(net: torch.nn.Module, path: Path, *, in_channels: int, input_siz
             optimize=True,
         )
     prelu_to_leaky_relu(path)
+    strip_node_metadata(path)
     log.info("exported %s (%.1f MB)", path, path.stat().st_size / 1e6)
     return path
 
@@ -88,6 +89,26 @@ def prelu_to_leaky_relu(path: Path) -> int:
         onnx.checker.check_model(model)
         onnx.save(model, str(path))
     return count
+
+
+def strip_node_metadata(path: Path) -> int:
+    """Drop, in place, the ``metadata_props`` and ``doc_string`` of every node; return the bytes saved.
+
+    PyTorch's exporter annotates each node with its Python stack trace and
+    module path (about 3 kB a node: 0.23 MB of a 6.6 MB two-network classifier).
+    ONNX Runtime never reads them; the bundle has a size budget (40 MB).
+    """
+    import onnx
+
+    before = Path(path).stat().st_size
+    model = onnx.load(str(path))
+    if not any(len(node.metadata_props) or node.doc_string for node in model.graph.node):
+        return 0
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    onnx.save(model, str(path))
+    return before - Path(path).stat().st_size
 
 
 def check_parity(net: torch.nn.Module, onnx_path: Path, images: np.ndarray, *, atol: float = 1e-4) -> float:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medscreen.constants import WEIGHTS_FORMAT
 from medscreen.errors import ModelError
 from medscreen.inference.card import ModelCard, load_card
 from medscreen.inference.runtime import ModelSpec
@@ -41,8 +42,6 @@ __all__ = [
     "torch_weights_path",
 ]
 
-#: tag stored in every ``.pt`` written by :func:`save_torch_weights`
-WEIGHTS_FORMAT = "medscreen-torch-weights/1"
 _SEGMENTATION_TASKS = task_names("segmentation")
 
 

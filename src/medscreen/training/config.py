@@ -45,7 +45,8 @@ class SegmentationConfig(BaseModel):
     seed: int = Field(42, description=_SEED)
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability above which a pixel is foreground.")
     max_images: int | None = Field(None, ge=2, description="Use only this many images (smoke tests).")
-    init_from: str | None = Field(None, description="Start from this checkpoint's weights (fine-tuning).")
+    init_from: str | None = Field(None, description="Start from these weights (fine-tuning): a run's .ckpt, or a "
+                                  "bundled model's .onnx with its card and .pt beside it.")
     num_workers: int = Field(0, ge=0, description=_WORKERS)
     accelerator: str = Field("auto", description=_ACCELERATOR)
 

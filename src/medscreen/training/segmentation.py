@@ -7,6 +7,7 @@ IoU.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,9 @@ from lightning.pytorch.callbacks import Callback
 from monai.losses import DiceCELoss, DiceLoss
 from torch.utils.data import DataLoader
 
+from medscreen.constants import WEIGHTS_FORMAT
 from medscreen.datasets.records import Record
-from medscreen.errors import ConfigError
+from medscreen.errors import ConfigError, ModelError
 from medscreen.evaluation.segmentation import compute_counts, summarise_segmentation
 from medscreen.models.registry import create_model
 from medscreen.tasks import TASKS
@@ -179,8 +181,7 @@ def train_segmentation(
     """
     run = open_run(out_dir, config, resume=resume, build=lambda: SegmentationModule(config.model_dump()))
     init_from = Path(config.init_from) if config.init_from and not run.resumes else None
-    if init_from is not None:
-        _check_init(init_from, config)
+    start = _starting_weights(init_from, config) if init_from is not None else None
     records = [r for r in records if r.masks or r.label == "normal"]
     if config.max_images:
         records = list(records)[: config.max_images]
@@ -191,8 +192,12 @@ def train_segmentation(
     log.info("training %s on %d images, validating on %d", config.task, len(train), len(val))
     train_loader, val_loader, val_views = _loaders(train, val, config)
     module = SegmentationModule(config.model_dump())
-    if init_from is not None:
-        module.net.load_state_dict(load_module(init_from).net.state_dict())
+    if start is not None:
+        try:
+            module.net.load_state_dict(start)
+        except RuntimeError as exc:
+            raise ConfigError(f"--init {init_from}: its weights do not fit this run's network "
+                              f"({str(exc).splitlines()[0]}); give a model trained with the same settings") from None
         log.info("starting from the weights of %s", init_from)
     extra: list[Callback] = []
     if _fundus(config):
@@ -208,17 +213,48 @@ def train_segmentation(
     return run.out_dir
 
 
-def _check_init(checkpoint: Path, config: SegmentationConfig) -> None:
-    """Refuse an ``init_from`` checkpoint whose task, architecture or normalisation differ from the run's.
+def _starting_weights(source: Path, config: SegmentationConfig) -> dict[str, torch.Tensor]:
+    """The network weights an ``init_from`` run starts from: a run's ``.ckpt``, or a bundled model.
+
+    A bundled model is named by its ``.onnx`` or ``.pt``; the ``.pt`` (PyTorch
+    weights, float16) and the card (``.json``) must lie beside it, as
+    ``medscreen export`` writes them, so that a shipped model can be fine-tuned
+    when its training run is not at hand. Read here with ``json`` and ``torch``
+    rather than through :mod:`medscreen.inference`, which training must not
+    import.
 
     Raises:
-        ModelError: the checkpoint is missing or unreadable.
-        ConfigError: it is of another task or network.
+        ModelError: the file is missing or unreadable.
+        ConfigError: it is of another task, architecture or normalisation than the run.
     """
-    saved = checkpoint_hyperparameters(checkpoint).get("config") or {}
-    start = (saved.get("task"), saved.get("arch"), saved.get("norm", "batch"))
+    if source.suffix not in (".onnx", ".pt"):
+        saved = checkpoint_hyperparameters(source).get("config") or {}
+        _check_start(source, (saved.get("task"), saved.get("arch"), saved.get("norm", "batch")), config)
+        return load_module(source).net.state_dict()
+    card_path, weights = source.with_suffix(".json"), source.with_suffix(".pt")
+    for path, what in ((card_path, "card"), (weights, "PyTorch weights")):
+        if not path.is_file():
+            raise ModelError(f"--init {source}: its {what} {path.name} is not beside it; give a bundled model "
+                             "(.onnx with its .json and .pt, as `medscreen export` writes them) or a run's .ckpt")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        saved = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  json/torch raise many untyped errors on foreign or corrupt files
+        raise ModelError(f"--init {source}: {card_path.name} or {weights.name} is not readable "
+                         f"({type(exc).__name__}); re-export the model with `medscreen export`") from None
+    card = card if isinstance(card, dict) else {}
+    trained = card.get("training_config") or {}
+    if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT or saved.get("task") != card.get("task"):
+        raise ModelError(f"--init {source}: {weights.name} is not the medscreen weights of {card_path.name}; "
+                         "re-export the model with `medscreen export`")
+    _check_start(source, (card.get("task"), trained.get("arch"), trained.get("norm", "batch")), config)
+    return {k: v.float() if v.is_floating_point() else v for k, v in saved["state_dict"].items()}
+
+
+def _check_start(source: Path, start: tuple, config: SegmentationConfig) -> None:
+    """Refuse a starting point whose task, architecture or normalisation differ from the run's."""
     if start != (config.task, config.arch, config.norm):
-        raise ConfigError(f"--init {checkpoint}: a {'/'.join(map(str, start))} checkpoint cannot start a "
+        raise ConfigError(f"--init {source}: a {'/'.join(map(str, start))} model cannot start a "
                           f"{config.task}/{config.arch}/{config.norm} run; give a matching one")
 
 
