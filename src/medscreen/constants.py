@@ -9,10 +9,7 @@ crops (see :mod:`medscreen.transforms.classification`).
 
 from __future__ import annotations
 
-__all__ = ["GLAUCOMA_CROP_K", "WEIGHTS_FORMAT"]
+__all__ = ["GLAUCOMA_CROP_K"]
 
 #: crop side in disc diameters that matches ACRIMA's framing
 GLAUCOMA_CROP_K = 2.2
-
-#: tag stored in every bundled ``.pt`` (PyTorch weights beside an ``.onnx`` and its card)
-WEIGHTS_FORMAT = "medscreen-torch-weights/1"

@@ -74,7 +74,7 @@ def test_train_writes_a_complete_resumable_run(tmp_path):
 
     # a fine-tuning start of another network is refused before the new run folder is written
     other = cfg.model_copy(update={"norm": "instance", "init_from": str(run / "checkpoints" / "best.ckpt")})
-    with pytest.raises(ConfigError, match="lesion/compact/batch model cannot start a lesion/compact/instance"):
+    with pytest.raises(ConfigError, match="lesion/compact/batch checkpoint cannot start a lesion/compact/instance"):
         train_segmentation(records, other, tmp_path / "tuned", progress=False)
     with pytest.raises(ConfigError, match="unknown architecture 'compakt'"):
         train_segmentation(records, cfg.model_copy(update={"arch": "compakt"}), tmp_path / "tuned", progress=False)
@@ -97,27 +97,42 @@ def test_disc_run_validates_with_the_coarse_to_fine_pipeline(tmp_path):
     assert (run / "checkpoints" / "latest.ckpt").exists()
 
 
+@pytest.mark.slow
 def test_a_bundled_model_is_a_starting_point_for_fine_tuning(tmp_path):
     from medscreen.inference.runtime import bundled_model_path
-    from medscreen.inference.torch_backend import load_torch_model
-    from medscreen.training.segmentation import _starting_weights
+    from medscreen.models.weights import read_weights
+    from medscreen.training.segmentation import load_module
 
     onnx = bundled_model_path("lesion")
-    cfg = SegmentationConfig(task="lesion", input_size=64)
-    start = _starting_weights(onnx, cfg)
-    shipped = load_torch_model(onnx).net.state_dict()
-    assert set(start) == set(shipped)
-    assert all(torch.equal(start[k], shipped[k]) for k in shipped)
-    module = SegmentationModule(cfg.model_dump())
-    module.net.load_state_dict(start)
+    _, shipped = read_weights(onnx.with_suffix(".pt"), hint="")
+    records = make_blob_records(tmp_path, n=6)
+    cfg = SegmentationConfig(task="lesion", input_size=64, epochs=1, batch_size=4, val_fraction=0.34, lr=1e-9,
+                             init_from=str(onnx))
+    run = train_segmentation(records, cfg, tmp_path / "tuned", progress=False)
+    tuned = load_module(run / "checkpoints" / "best.ckpt").net.state_dict()
+    convs = [k for k in shipped if k.endswith("conv.weight")]
+    assert convs and all(torch.allclose(tuned[k], shipped[k], atol=1e-5) for k in convs)  # started there, barely moved
+    fresh = SegmentationModule(cfg.model_dump()).net.state_dict()
+    assert not torch.allclose(fresh[convs[0]], shipped[convs[0]], atol=1e-3)  # what a start from scratch would be
 
-    with pytest.raises(ConfigError, match="a disc/compact/instance model cannot start a lesion/compact/batch run"):
-        _starting_weights(bundled_model_path("disc").with_suffix(".pt"), cfg)
+
+def test_a_bundled_model_that_cannot_start_the_run_is_refused_before_the_run_folder(tmp_path):
+    from medscreen.inference.runtime import bundled_model_path
+
+    records = make_blob_records(tmp_path, n=4)
+    lesion = SegmentationConfig(task="lesion", input_size=64)
+
+    def refused(source, error, match, **settings):
+        cfg = lesion.model_copy(update={"init_from": str(source), **settings})
+        with pytest.raises(error, match=match):
+            train_segmentation(records, cfg, tmp_path / "tuned", progress=False)
+        assert not (tmp_path / "tuned").exists()
+
+    onnx = bundled_model_path("lesion")
+    refused(bundled_model_path("disc").with_suffix(".pt"), ConfigError, "a disc model cannot start a lesion run")
+    refused(onnx, ConfigError, r"not a compact/instance network \(Error\(s\) in loading.*--norm", norm="instance")
     lone = tmp_path / "lesion.onnx"
     lone.write_bytes(onnx.read_bytes())
-    with pytest.raises(ModelError, match=r"card lesion\.json is not beside it"):
-        _starting_weights(lone, cfg)
-    (tmp_path / "lesion.json").write_text(onnx.with_suffix(".json").read_text())
+    refused(lone, ModelError, r"lesion\.pt not found; give a bundled model's \.onnx with its \.pt beside it")
     (tmp_path / "lesion.pt").write_bytes(b"not weights")
-    with pytest.raises(ModelError, match=r"lesion\.json or lesion\.pt is not readable"):
-        _starting_weights(lone, cfg)
+    refused(lone, ModelError, r"lesion\.pt: not readable PyTorch weights")

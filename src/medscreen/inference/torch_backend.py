@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medscreen.constants import WEIGHTS_FORMAT
 from medscreen.errors import ModelError
 from medscreen.inference.card import ModelCard, load_card
 from medscreen.inference.runtime import ModelSpec
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "WEIGHTS_FORMAT",
     "TorchModel",
     "build_network",
     "compare_with_onnx",
@@ -57,25 +55,10 @@ def _how_to_make(pt: Path, task: str) -> str:
 
 
 def save_torch_weights(net: torch.nn.Module, path: Path, *, task: str, source: str = "") -> Path:
-    """Write ``net``'s ``state_dict`` in float16 (integer buffers kept) with its task, for :func:`load_torch_model`.
+    """Write ``net``'s weights for :func:`load_torch_model` (:func:`medscreen.models.weights.save_weights`)."""
+    from medscreen.models.weights import save_weights
 
-    Args:
-        net: the network alone (``module.net`` of a training module), not a LightningModule.
-        path: the ``.pt`` file to write; normally beside the model's ``.onnx`` (:func:`torch_weights_path`).
-        task: the model's task (``disc``, ``lesion``, ``glaucoma``, ``progression``, ``breast-class``).
-        source: where the weights came from (the checkpoint), recorded in the file.
-
-    Returns:
-        ``path``.
-    """
-    import torch
-
-    state = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).cpu().contiguous()
-             for k, v in net.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": WEIGHTS_FORMAT, "task": task, "source": source, "state_dict": state}, path)
-    return path
+    return save_weights(net, path, task=task, source=source)
 
 
 def load_training_module(checkpoint: Path) -> Any:
@@ -163,9 +146,8 @@ class TorchModel:
     """
 
     def __init__(self, onnx_path: Path):
-        import torch
-
         from medscreen.io.images import file_sha256
+        from medscreen.models.weights import read_weights
 
         onnx_path = Path(onnx_path)
         card_path, self.path = onnx_path.with_suffix(".json"), torch_weights_path(onnx_path)
@@ -173,21 +155,11 @@ class TorchModel:
             raise ModelError(f"{onnx_path.name}: card {card_path.name} missing beside it; export writes both")
         self.card: ModelCard = load_card(card_path)
         self.spec = ModelSpec.from_card(self.card)
-        if not self.path.is_file():
-            raise ModelError(f"PyTorch weights {self.path} not found; {_how_to_make(self.path, self.spec.task)}")
-        try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # untyped errors on corrupt files
-            raise ModelError(f"{self.path}: not readable PyTorch weights ({type(exc).__name__}); "
-                             f"{_how_to_make(self.path, self.spec.task)}") from None
-        if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT:
-            raise ModelError(f"{self.path}: not a medscreen weights file ({WEIGHTS_FORMAT}); "
-                             f"{_how_to_make(self.path, self.spec.task)}")
-        if saved.get("task") != self.spec.task:
-            raise ModelError(f"{self.path} holds {saved.get('task')!r} weights but {card_path.name} is a "
+        task, state = read_weights(self.path, hint=_how_to_make(self.path, self.spec.task))
+        if task != self.spec.task:
+            raise ModelError(f"{self.path} holds {task!r} weights but {card_path.name} is a "
                              f"{self.spec.task!r} model; {_how_to_make(self.path, self.spec.task)}")
         self.net = build_network(self.card, card_path.name)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in saved["state_dict"].items()}
         try:
             self.net.load_state_dict(state)
         except RuntimeError as exc:

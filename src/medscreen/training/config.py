@@ -46,7 +46,7 @@ class SegmentationConfig(BaseModel):
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability above which a pixel is foreground.")
     max_images: int | None = Field(None, ge=2, description="Use only this many images (smoke tests).")
     init_from: str | None = Field(None, description="Start from these weights (fine-tuning): a run's .ckpt, or a "
-                                  "bundled model's .onnx with its card and .pt beside it.")
+                                  "bundled model's .onnx with its .pt beside it.")
     num_workers: int = Field(0, ge=0, description=_WORKERS)
     accelerator: str = Field("auto", description=_ACCELERATOR)
 

@@ -7,7 +7,6 @@ IoU.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,11 +18,11 @@ from lightning.pytorch.callbacks import Callback
 from monai.losses import DiceCELoss, DiceLoss
 from torch.utils.data import DataLoader
 
-from medscreen.constants import WEIGHTS_FORMAT
 from medscreen.datasets.records import Record
-from medscreen.errors import ConfigError, ModelError
+from medscreen.errors import ConfigError
 from medscreen.evaluation.segmentation import compute_counts, summarise_segmentation
 from medscreen.models.registry import create_model
+from medscreen.models.weights import read_weights
 from medscreen.tasks import TASKS
 from medscreen.training.config import SegmentationConfig
 from medscreen.training.data import (
@@ -193,11 +192,7 @@ def train_segmentation(
     train_loader, val_loader, val_views = _loaders(train, val, config)
     module = SegmentationModule(config.model_dump())
     if start is not None:
-        try:
-            module.net.load_state_dict(start)
-        except RuntimeError as exc:
-            raise ConfigError(f"--init {init_from}: its weights do not fit this run's network "
-                              f"({str(exc).splitlines()[0]}); give a model trained with the same settings") from None
+        module.net.load_state_dict(start)
         log.info("starting from the weights of %s", init_from)
     extra: list[Callback] = []
     if _fundus(config):
@@ -216,46 +211,38 @@ def train_segmentation(
 def _starting_weights(source: Path, config: SegmentationConfig) -> dict[str, torch.Tensor]:
     """The network weights an ``init_from`` run starts from: a run's ``.ckpt``, or a bundled model.
 
-    A bundled model is named by its ``.onnx`` or ``.pt``; the ``.pt`` (PyTorch
-    weights, float16) and the card (``.json``) must lie beside it, as
-    ``medscreen export`` writes them, so that a shipped model can be fine-tuned
-    when its training run is not at hand. Read here with ``json`` and ``torch``
-    rather than through :mod:`medscreen.inference`, which training must not
-    import.
+    A bundled model is named by its ``.onnx`` (or ``.pt``): its ``.pt`` beside
+    it (:mod:`medscreen.models.weights`) holds the network, so a shipped model
+    can be fine-tuned when its training run is not at hand. The ``.pt`` names
+    only its task, so whether it is the run's architecture and normalisation
+    is tried on a network without storage (``meta`` device: no memory, no
+    random numbers drawn), before the run folder is written.
 
     Raises:
         ModelError: the file is missing or unreadable.
         ConfigError: it is of another task, architecture or normalisation than the run.
     """
-    if source.suffix not in (".onnx", ".pt"):
-        saved = checkpoint_hyperparameters(source).get("config") or {}
-        _check_start(source, (saved.get("task"), saved.get("arch"), saved.get("norm", "batch")), config)
-        return load_module(source).net.state_dict()
-    card_path, weights = source.with_suffix(".json"), source.with_suffix(".pt")
-    for path, what in ((card_path, "card"), (weights, "PyTorch weights")):
-        if not path.is_file():
-            raise ModelError(f"--init {source}: its {what} {path.name} is not beside it; give a bundled model "
-                             "(.onnx with its .json and .pt, as `medscreen export` writes them) or a run's .ckpt")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        saved = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  json/torch raise many untyped errors on foreign or corrupt files
-        raise ModelError(f"--init {source}: {card_path.name} or {weights.name} is not readable "
-                         f"({type(exc).__name__}); re-export the model with `medscreen export`") from None
-    card = card if isinstance(card, dict) else {}
-    trained = card.get("training_config") or {}
-    if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT or saved.get("task") != card.get("task"):
-        raise ModelError(f"--init {source}: {weights.name} is not the medscreen weights of {card_path.name}; "
-                         "re-export the model with `medscreen export`")
-    _check_start(source, (card.get("task"), trained.get("arch"), trained.get("norm", "batch")), config)
-    return {k: v.float() if v.is_floating_point() else v for k, v in saved["state_dict"].items()}
-
-
-def _check_start(source: Path, start: tuple, config: SegmentationConfig) -> None:
-    """Refuse a starting point whose task, architecture or normalisation differ from the run's."""
+    if source.suffix in (".onnx", ".pt"):
+        task, state = read_weights(source.with_suffix(".pt"), hint=(
+            "give a bundled model's .onnx with its .pt beside it (as `medscreen export` writes them) or a run's .ckpt"))
+        if task != config.task:
+            raise ConfigError(f"--init {source}: a {task} model cannot start a {config.task} run; "
+                              f"give a {config.task} one")
+        with torch.device("meta"):
+            net = create_model(config.task, config.arch, norm=config.norm)
+        try:
+            net.load_state_dict(state, assign=True)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise ConfigError(f"--init {source}: not a {config.arch}/{config.norm} network ({detail}); give --arch "
+                              "and --norm as that model was trained (its card's training_config)") from None
+        return state
+    saved = checkpoint_hyperparameters(source).get("config") or {}
+    start = (saved.get("task"), saved.get("arch"), saved.get("norm", "batch"))
     if start != (config.task, config.arch, config.norm):
-        raise ConfigError(f"--init {source}: a {'/'.join(map(str, start))} model cannot start a "
+        raise ConfigError(f"--init {source}: a {'/'.join(map(str, start))} checkpoint cannot start a "
                           f"{config.task}/{config.arch}/{config.norm} run; give a matching one")
+    return load_module(source).net.state_dict()
 
 
 def load_module(checkpoint: Path) -> SegmentationModule:
