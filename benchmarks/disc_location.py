@@ -51,7 +51,7 @@ from medscreen.datasets import read_dataset  # noqa: E402
 from medscreen.evaluation.stats import proportion_ci  # noqa: E402
 from medscreen.inference.runtime import OnnxModel  # noqa: E402
 from medscreen.inference.laterality import eye_from_disc  # noqa: E402
-from medscreen.inference.segmentation import disc_confidence, segment_disc  # noqa: E402
+from medscreen.inference.segmentation import disc_confidence, disc_needs_review, segment_disc  # noqa: E402
 from medscreen.io.images import read_image, read_mask  # noqa: E402
 from medscreen.transforms.geometry import mask_geometry  # noqa: E402
 
@@ -81,6 +81,8 @@ class Case:
     vertical_offset: float | None = None  # disc centre above/below the view's middle, in half sides
     eye: str | None = None  # from the disc's side (full photos only)
     eye_true: str | None = None  # from the file name (GRAPE: OD/OS)
+    is_crop: bool = False  # a disc-centred crop (no camera surround), as the pipeline decides
+    doubtful: bool = False  # the card's large-and-unsure rule (disc_needs_review): advised review, never routine
 
 
 def is_heldout(source: str, image_name: str) -> bool:
@@ -171,12 +173,14 @@ def score_source(source: str, model: OnnxModel, data: Path, split_csv: Path | No
         ref_d = mask_geometry(mask).diameter if mask is not None else None
         case = Case(source, key, ref[0] if ref else None, ref[1] if ref else None, ref_d, view, geo is not None)
         case.eye_true = "right" if "_OD_" in key else "left" if "_OS_" in key else None  # GRAPE names the eye
+        case.is_crop = is_crop
         if geo is not None:
             case.pred_x, case.pred_y, case.pred_diameter = geo.cx, geo.cy, geo.diameter
             conf = disc_confidence(out, view, is_crop=is_crop, params=model.spec.params, view_box=fov)
             if conf is not None:
                 case.confidence, case.size_ratio, case.vertical_offset = conf.confidence, conf.size_ratio, \
                     conf.vertical_offset
+                case.doubtful = disc_needs_review(conf, model.spec.params, is_crop=is_crop)
             case.eye = None if is_crop else eye_from_disc(geo.cx, fov[1], fov[3])
             if mask is not None:
                 inter = float((out.mask & mask).sum())
@@ -258,6 +262,30 @@ def plausibility(cases: list[Case], limits: tuple[float, ...] = (0.1, 0.2, 0.3, 
                            "good_turned_away_share": away / len(good) if good else None,
                            "misplaced": len(bad), "misplaced_caught": caught}
         out[f"{limit:.2f}"] = per
+    return out
+
+
+def card_rules(cases: list[Case], min_confidence: float) -> dict:
+    """Per source, what the card's rules do: good photos turned away (rescreen) or sent to review, misplaced caught.
+
+    Rescreen: ``disc.confidence`` below the card's ``min_confidence`` (0 when the
+    centre is too far above or below the middle). Review: the card's
+    large-and-unsure rule (``review_size_full``, ``review_below_confidence``) on a
+    disc that passed. A misplaced disc is caught by either: it never gets a
+    routine advice from the wrong crop.
+    """
+    out: dict = {}
+    for source in sorted({c.source for c in cases}):
+        judged = [c for c in cases if c.source == source and c.located is not None and c.found]
+        away = [c for c in judged if (c.confidence or 0.0) < min_confidence]
+        review = [c for c in judged if c.doubtful and c not in away]
+        good, bad = [c for c in judged if c.located], [c for c in judged if not c.located]
+        out[source] = {"good": len(good), "good_turned_away": sum(c in away for c in good),
+                       "good_sent_to_review": sum(c in review for c in good),
+                       "good_sent_to_review_keys": [c.key for c in good if c in review],
+                       "misplaced": len(bad), "misplaced_rescreen": sum(c in away for c in bad),
+                       "misplaced_review": sum(c in review for c in bad),
+                       "misplaced_not_caught": [c.key for c in bad if c not in away and c not in review]}
     return out
 
 
@@ -348,6 +376,9 @@ def main() -> None:
         if args.sheet:
             contact_sheets(cases, data, source, Path(args.sheet))
     report["plausibility"] = plausibility(all_cases)
+    report["card_rules"] = {"params": model.spec.params.model_dump(include={
+        "min_confidence", "max_vertical_offset", "review_size_full", "review_below_confidence"}),
+        "per_source": card_rules(all_cases, model.spec.params.min_confidence)}
     report["vertical_offset"] = positions(all_cases)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))

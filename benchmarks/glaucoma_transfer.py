@@ -13,8 +13,11 @@ stored threshold) runs on:
 
 ``grape_vs_idrid_auc`` ranks GRAPE's photos against IDRiD's: an AUC across two
 unseen cameras (a lower bound, since IDRiD's few glaucomatous eyes count as
-negatives). Each also gives ``share_refer_or_review``: the share the screening pipeline sends
-to a specialist, at the threshold or inside the card's review band below it.
+negatives). Each also gives ``share_refer_or_review``: the share of the photos with a crop that
+the classifier sends to a specialist, at the threshold or inside the card's review band below it;
+and ``pipeline``: the advice the whole screening pipeline gives each photo (its input check and
+the disc card's rules included: rescreen for an implausible disc, review for a large and unsure one),
+counted over all photos — what a clinic would see (ONNX models only).
 
 ``--disc-model`` runs another disc model than the bundled one (a candidate before it ships).
 
@@ -65,6 +68,19 @@ def flagged(images, classifier, disc=None) -> dict:
     }
 
 
+def pipeline_advice(images, screener) -> dict:
+    """What the screening pipeline advises for each photo: counts, and the share sent to a specialist with its CI."""
+    advice = []
+    for image in images:
+        rgb = read_image(image) if isinstance(image, Path) else image
+        advice.append(screener.screen(rgb, "fundus").advice)
+    sent = np.array([a in ("refer", "review") for a in advice], float)
+    return {"advice": {a: advice.count(a) for a in ("refer", "review", "routine", "rescreen")},
+            "share_refer_or_review": float(sent.mean()) if sent.size else None,
+            "share_refer_or_review_ci95": bootstrap_ci(len(sent), lambda i: float(sent[i].mean()), n_boot=2000,
+                                                       seed=0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="glaucoma .onnx or .ckpt (default: bundled)")
@@ -94,6 +110,15 @@ def main() -> None:
     pos = result["grape_full_photos_all_glaucoma"].pop("probabilities")
     neg = result["idrid_full_photos_unlabelled"].pop("probabilities")
     result["skimage_retina_normal"].pop("probabilities")
+    if args.model is None or args.model.suffix == ".onnx":
+        from medscreen.pipelines.screening import Screener
+
+        chosen = {"glaucoma": args.model, "disc": args.disc_model}
+        screener = Screener(models={task: path for task, path in chosen.items() if path is not None}, threads=1)
+        for key, images in (("grape_full_photos_all_glaucoma", [r.image for r in grape]),
+                            ("idrid_full_photos_unlabelled", [r.image for r in idrid]),
+                            ("skimage_retina_normal", [retina])):
+            result[key]["pipeline"] = pipeline_advice(images, screener)
     truth = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     scores = np.r_[pos, neg]
     result["grape_vs_idrid_auc"] = compute_auc(truth, scores)

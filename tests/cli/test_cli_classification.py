@@ -167,3 +167,29 @@ def test_cv_command_and_the_deprecated_evaluate_cv_give_the_same_report(tmp_path
     assert {"n", "auc", "sensitivity", "specificity", "confusion_matrix"} <= set(aliased)
     assert aliased["config"] == report["config"] and aliased["cv"]["folds"] == report["cv"]["folds"]
     assert (tmp_path / "old" / "fold1" / "checkpoints" / "best.ckpt").is_file()  # folds beside the --json
+
+
+def test_export_float16_halves_a_bundled_model_and_records_it_in_the_card(tmp_path):
+    import shutil
+
+    from medscreen.inference.card import load_card
+    from medscreen.inference.runtime import OnnxModel, bundled_model_path
+
+    source = bundled_model_path("progression")
+    for suffix in (".onnx", ".json", ".md"):
+        shutil.copy(source.with_suffix(suffix), tmp_path / f"m{suffix}")
+    model = tmp_path / "m.onnx"
+    size, before = model.stat().st_size, load_card(tmp_path / "m.json")
+    assert before.weights_dtype == "float32"
+    result = _invoke(["export", "float16", str(model)])
+    assert result.exit_code == 0, result.output
+    card = load_card(tmp_path / "m.json")  # the card is valid, names the new file and keeps its figures
+    assert card.weights_dtype == "float16" and 0 < card.float16_max_abs_diff < 0.05
+    assert card.metrics == before.metrics and card.sha256 != before.sha256
+    assert model.stat().st_size < 0.6 * size
+    assert OnnxModel(model).sha256 == card.sha256
+    assert "Weights stored in float16" in (tmp_path / "m.md").read_text()
+    again = _invoke(["export", "float16", str(model)])
+    assert again.exit_code != 0 and "float16 already" in again.output
+    missing = _invoke(["export", "float16", str(tmp_path / "other.onnx")])
+    assert missing.exit_code != 0 and "no card other.json" in missing.output and "Traceback" not in missing.output

@@ -108,6 +108,27 @@ def test_an_implausible_disc_is_rescreen_without_a_glaucoma_finding(tmp_path, fu
     assert r.glaucoma is None and r.progression is None and "glaucoma" not in r.models
 
 
+def test_a_large_doubtful_disc_on_a_full_photo_is_never_routine(tmp_path, fundus):
+    free = Screener(models=make_screening_models(tmp_path / "a", glaucoma_threshold=0.6)).screen(fundus)
+    assert free.advice == "routine" and free.disc.eye == "right"
+    size, conf = free.disc.size_ratio, free.disc.confidence
+    doubtful = {"review_size_full": size - 1e-3, "review_below_confidence": conf + 1e-3}
+    r = Screener(models=make_screening_models(tmp_path / "b", glaucoma_threshold=0.6, disc_params=doubtful)).screen(
+        fundus)
+    assert r.advice == "review" and len(r.reasons) == 1 and "the optic disc is unusually large" in r.reasons[0]
+    assert "0.5" in r.reasons[0] and r.glaucoma.probability == free.glaucoma.probability  # the finding is kept
+    for rule in ({**doubtful, "review_size_full": size + 1e-3}, {**doubtful, "review_below_confidence": conf}):
+        kept = Screener(models=make_screening_models(tmp_path / str(len(rule)) / str(rule), glaucoma_threshold=0.6,
+                                                     disc_params=rule)).screen(fundus)
+        assert kept.advice == "routine", rule  # smaller, or sure enough
+    referred = Screener(models=make_screening_models(tmp_path / "c", disc_params=doubtful)).screen(fundus)
+    assert referred.advice == "refer" and "refer to an eye specialist" in referred.reasons[0]
+    assert "unusually large" in referred.reasons[-1]
+    crop = Screener(models=make_screening_models(tmp_path / "d", glaucoma_threshold=0.6, disc_params={
+        "review_size_full": 0.0, "review_below_confidence": 1.1})).screen(_wide_crop())
+    assert crop.disc.eye is None and crop.advice == "routine"  # a disc-centred crop is never ruled on
+
+
 def test_a_disc_far_above_the_middle_is_rescreen_with_the_card_limit(tmp_path):
     high = fundus_like(disc_dy=-0.6)  # a round bright "disc" high in the field, as a flash at the rim looks
     models = {"min_confidence": 0.1}

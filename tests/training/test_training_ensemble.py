@@ -115,3 +115,16 @@ def test_exported_ensemble_is_one_graph_with_its_card_and_torch_twin(runs, tmp_p
     assert np.abs(load_torch_model(out).run({"image": x}) - mean).max() < 0.05
     assert json.loads(out.with_suffix(".json").read_text())["parameters"] == sum(
         p.numel() for n in nets for p in n.parameters())
+    # stored in float16: half the file, the same graph within the recorded change
+    half = tmp_path / "half" / "glaucoma.onnx"
+    card16 = export_model(members, half, CARD, kind="classification", weights="float16")
+    assert card16.weights_dtype == "float16" and 0 < card16.float16_max_abs_diff < 0.05
+    assert half.stat().st_size < 0.6 * out.stat().st_size
+    import onnx
+
+    assert not any(n.metadata_props for n in onnx.load(str(half)).graph.node)  # the exporter's stack traces
+    assert np.abs(OnnxModel(half).session.run(None, {"image": x})[0] - mean).max() < 0.05
+    assert "Weights stored in float16" in half.with_suffix(".md").read_text()
+    assert card.weights_dtype == "float32" and "weights_dtype" not in json.loads(out.with_suffix(".json").read_text())
+    with pytest.raises(ModelError, match="float32 or float16"):
+        export_model(members, tmp_path / "x.onnx", CARD, kind="classification", weights="int8")

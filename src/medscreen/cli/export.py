@@ -11,6 +11,9 @@ from medscreen.cli._common import console, handle_errors
 
 __all__ = ["export_app"]
 
+WEIGHTS_HELP = ("float32 | float16: how the ONNX file stores its weights (float16: half the size, computed in "
+                "float32 as before; the change in logits is measured and recorded in the card).")
+
 export_app = typer.Typer(help="Export a trained checkpoint to ONNX with its model card.", no_args_is_help=True)
 
 
@@ -25,13 +28,14 @@ def export_segmentation(
     min_mean: float = typer.Option(0.0, "--min-mean-probability",
                                    help="lesion: drop components whose mean probability is below this."),
     atol: float = typer.Option(1e-3, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),
+    weights: str = typer.Option("float32", "--weights", help=WEIGHTS_HELP),
 ) -> None:
     """Export a segmentation checkpoint and check ONNX Runtime matches PyTorch."""
     from medscreen.inference.export import export_model
 
     card = export_model(checkpoint, out, card_extra, kind="segmentation", atol=atol,
                         params={"refine_k": refine_k, "min_area_fraction": min_area,
-                                "min_mean_probability": min_mean})
+                                "min_mean_probability": min_mean}, weights=weights)
     _report(out, card.onnx_parity_max_abs_diff)
 
 
@@ -61,6 +65,25 @@ def add_metrics(
     console.print(f"card of {model.name}: added metrics {name!r}")
 
 
+@export_app.command("float16")
+@handle_errors
+def to_float16(
+    model: Path = typer.Argument(..., help="An exported .onnx with its card beside it."),
+) -> None:
+    """Store an exported model's weights in float16: half the file, computed in float32 as before.
+
+    The largest change in logits on random input is measured (refused above 0.05) and
+    recorded in the card with the new SHA-256; the card's metrics are kept, so measure
+    again any figure that was taken through this file.
+    """
+    from medscreen.inference.export import model_weights_to_float16
+
+    before = model.stat().st_size if model.is_file() else 0
+    card = model_weights_to_float16(model)
+    console.print(f"{model}: {before / 1e6:.1f} → {model.stat().st_size / 1e6:.1f} MB; "
+                  f"max |Δlogit| {card.float16_max_abs_diff:.2e}")
+
+
 @export_app.command("classifier")
 @handle_errors
 def export_classifier(
@@ -71,6 +94,7 @@ def export_classifier(
     atol: float = typer.Option(1e-4, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),
     val_predictions: Path | None = typer.Option(None, "--val-predictions", help="Ensemble: write its predictions "
                                                 "on the shared validation split here (CSV)."),
+    weights: str = typer.Option("float32", "--weights", help=WEIGHTS_HELP),
 ) -> None:
     """Export a glaucoma/progression/breast-class checkpoint with its operating threshold; check parity.
 
@@ -80,7 +104,7 @@ def export_classifier(
     from medscreen.inference.export import export_model
 
     card = export_model(checkpoints, out, card_extra, kind="classification", atol=atol,
-                        val_predictions=val_predictions)
+                        val_predictions=val_predictions, weights=weights)
     _report(out, card.onnx_parity_max_abs_diff)
 
 

@@ -108,7 +108,9 @@ class CardParams(BaseModel):
     Segmentation (disc): ``refine_k``, ``min_refine``, ``max_refine``,
     ``size_range_full``, ``size_range_crop``, ``min_confidence`` (a disc less
     plausible than this gives rescreen), ``max_vertical_offset`` (a disc centre
-    further above or below the view's middle, in half view sides, is implausible); (lesion) ``min_area_fraction``,
+    further above or below the view's middle, in half view sides, is implausible),
+    ``review_size_full`` and ``review_below_confidence`` (on a full photo, a disc at least this large for the
+    field of view that the stage is less sure of than this is advised review); (lesion) ``min_area_fraction``,
     ``min_mean_probability`` (components the model is less sure of are dropped).
     Classification: ``labels``, ``inputs``, ``preprocess``, ``clinical_features``,
     ``framing``, ``crop_k``, ``recrop_above_k`` (a disc-centred crop wider than
@@ -130,6 +132,8 @@ class CardParams(BaseModel):
     size_range_crop: tuple[float, float] | None = None
     min_confidence: float = 0.0
     max_vertical_offset: float | None = None
+    review_size_full: float | None = None
+    review_below_confidence: float = 0.0
     # lesion segmentation
     min_area_fraction: float = 0.0
     min_mean_probability: float = 0.0
@@ -253,6 +257,8 @@ class ModelCard(BaseModel):
     training_split: TrainingSplit | None = None
     onnx_parity_max_abs_diff: float | None = None
     onnx_parity_atol: float | None = None
+    weights_dtype: str = "float32"
+    float16_max_abs_diff: float | None = None
     sha256: str = ""
     metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
     operating_points: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -414,7 +420,11 @@ def render_card_markdown(card: ModelCard) -> str:
                  + (f"; augmentation {', '.join(card.ensemble.augments)}"
                     if any(a != "task" for a in card.ensemble.augments) else "")
                  + f"), {card.ensemble.combine}" if card.ensemble else ""),
-              f"- ONNX SHA-256: `{card.sha256}`", ""]
+              f"- ONNX SHA-256: `{card.sha256}`"]
+    if card.weights_dtype == "float16":
+        lines.append(f"- Weights stored in float16, computed in float32 (max |Δlogit| "
+                     f"{card.float16_max_abs_diff:.1e} against the float32 export)")
+    lines.append("")
     if params:
         lines += [f"- Inference parameters: `{json.dumps(params)}`", ""]
     lines += ["## Data", "", card.data, ""]

@@ -28,8 +28,8 @@ from medscreen.transforms.geometry import (
 )
 
 __all__ = [
-    "DiscConfidence", "SegmentationOutput", "disc_confidence", "looks_like_crop", "predict_in_box", "region_near",
-    "segment_disc",
+    "DiscConfidence", "SegmentationOutput", "disc_confidence", "disc_needs_review", "looks_like_crop",
+    "predict_in_box", "region_near", "segment_disc",
     "segment_lesion",
 ]
 
@@ -274,6 +274,21 @@ def disc_confidence(out: SegmentationOutput, view_side: float, *, is_crop: bool,
     confidence = certainty * size_factor * shape_factor if position_ok else 0.0
     return DiscConfidence(round(confidence, 4), round(certainty, 4), round(ratio, 4), size_ok, round(roundness, 4),
                           offset, position_ok)
+
+
+def disc_needs_review(conf: DiscConfidence | None, params: CardParams, *, is_crop: bool) -> bool:
+    """Whether a plausible disc on a full photo is still too doubtful to let a routine advice stand.
+
+    True when the disc is at least the card's ``review_size_full`` of the field
+    of view (larger than about 19 in 20 well-located discs) and its confidence is
+    below ``review_below_confidence``. Such an outline is what the disc stage draws
+    when it takes in the pale atrophy beside the disc: the disc is still in
+    the crop, but off its centre, so the glaucoma probability is not to be
+    trusted and a specialist should look. Disc-centred crops are never
+    ruled on (their disc fills a fixed share of the view).
+    """
+    return (conf is not None and not is_crop and params.review_size_full is not None
+            and conf.size_ratio >= params.review_size_full and conf.confidence < params.review_below_confidence)
 
 
 def segment_lesion(grey: np.ndarray, runner: Runner, spec: ModelSpec) -> SegmentationOutput:

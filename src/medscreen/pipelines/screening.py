@@ -16,7 +16,10 @@ Advice rules:
   check's reasons. No optic disc found → ``rescreen`` ("optic disc not found;
   retake centred on the disc"); a disc the disc stage is not sure of
   (``disc.confidence`` below the disc card's ``min_confidence``) → ``rescreen``
-  too, with no glaucoma finding from its crop. Glaucoma probability ≥ the model's stored
+  too, with no glaucoma finding from its crop. A disc on a full photo that is
+  unusually large for the field and not sure enough (the card's
+  ``review_size_full`` and ``review_below_confidence``) is never ``routine``:
+  ``review``, with the reason, unless the glaucoma finding refers. Glaucoma probability ≥ the model's stored
   threshold → ``refer`` (the reason gives probability and threshold; when the
   progression probability is ≥ its threshold, "signs of progression: earlier
   review" is added). Below the threshold but inside the card's ``review_band``
@@ -63,7 +66,7 @@ from medscreen.inference.card import CardParams
 from medscreen.inference.classification import Classifier, breast_input, onnx_classifier
 from medscreen.inference.runtime import ModelSpec, OnnxModel, Runner, bundled_model_path
 from medscreen.inference.laterality import eye_from_disc
-from medscreen.inference.segmentation import disc_confidence, segment_disc, segment_lesion
+from medscreen.inference.segmentation import disc_confidence, disc_needs_review, segment_disc, segment_lesion
 from medscreen.pipelines._quality_features import has_surround
 from medscreen.pipelines.inputs import ImageInput, ScreeningInput, read_input, read_inputs
 from medscreen.pipelines.quality import QualityReport, assess_image
@@ -105,6 +108,9 @@ BACKENDS: tuple[str, ...] = ("onnxruntime", "torch")
 TASKS: dict[str, tuple[str, ...]] = {modality: task_names(modality=modality) for modality in MODALITIES}
 NO_DISC = N_("optic disc not found; retake centred on the disc")
 DISC_UNCLEAR = N_("the optic disc could not be found clearly: retake the photo centred on the disc")
+DISC_DOUBTFUL = N_("the outline of the optic disc is unusually large and uncertain (it may take in the pale "
+                   "area beside the disc), so the glaucoma probability %(probability)s may be wrong: a specialist "
+                   "should look at this photo")
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -315,8 +321,13 @@ class Screener:
                                              progressing=q >= prog.spec.threshold,
                                              experimental=prog.spec.params.experimental)
             out["progression"] = progression
-        out.update(advice="refer" if finding.positive else "review" if uncertain else "routine",
-                   reasons=glaucoma_reasons(finding, progression))
+        reasons = glaucoma_reasons(finding, progression)
+        doubtful = disc_needs_review(conf, disc.spec.params, is_crop=is_crop)
+        if doubtful:  # never routine: the crop may be off the disc; the probability is kept, and the reason says why
+            why = Message(DISC_DOUBTFUL, {"probability": Number(p)})
+            reasons = [*reasons, why] if finding.positive or uncertain else [why]
+        out.update(advice="refer" if finding.positive else "review" if uncertain or doubtful else "routine",
+                   reasons=reasons)
         return out, seg.mask
 
     @staticmethod
