@@ -175,7 +175,11 @@ def test_export_float16_halves_a_bundled_model_and_records_it_in_the_card(tmp_pa
     from medscreen.inference.card import load_card
     from medscreen.inference.runtime import OnnxModel, bundled_model_path
 
-    source = bundled_model_path("progression")
+    full = [path for path in map(bundled_model_path, ("glaucoma", "disc", "progression", "lesion", "breast-class"))
+            if load_card(path.with_suffix(".json")).weights_dtype == "float32"]
+    if not full:
+        pytest.skip("every bundled model stores float16 weights already")
+    source = full[0]
     for suffix in (".onnx", ".json", ".md"):
         shutil.copy(source.with_suffix(suffix), tmp_path / f"m{suffix}")
     model = tmp_path / "m.onnx"

@@ -137,6 +137,11 @@ def test_train_export_evaluate_through_the_cli(tmp_path):
     # the run's 4 training and 2 validation images, by their files' SHA-256
     assert (len(card["training_images"]["train"]), len(card["training_images"]["val"])) == (4, 2)
     assert onnx.with_suffix(".md").exists()
+    half = tmp_path / "half" / "lesion.onnx"
+    result = runner.invoke(app, [*export[:-1], str(half), "--card", str(source), "--weights", "float16"])
+    assert result.exit_code == 0 and "weights stored in float16: max |Δlogit|" in " ".join(result.output.split())
+    assert json.loads(half.with_suffix(".json").read_text())["weights_dtype"] == "float16"
+    assert half.stat().st_size < 0.6 * onnx.stat().st_size
     out_json = tmp_path / "eval.json"
     result = runner.invoke(app, ["evaluate", "lesion", "--manifest", str(data / "m.csv"), "--model", str(onnx),
                                  "--json", str(out_json), "--out", str(tmp_path / "eval")])

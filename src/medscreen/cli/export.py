@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from medscreen.cli._common import console, handle_errors
+
+if TYPE_CHECKING:
+    from medscreen.inference.card import ModelCard
 
 __all__ = ["export_app"]
 
@@ -36,7 +40,7 @@ def export_segmentation(
     card = export_model(checkpoint, out, card_extra, kind="segmentation", atol=atol,
                         params={"refine_k": refine_k, "min_area_fraction": min_area,
                                 "min_mean_probability": min_mean}, weights=weights)
-    _report(out, card.onnx_parity_max_abs_diff)
+    _report(out, card)
 
 
 @export_app.command("add-metrics")
@@ -105,8 +109,12 @@ def export_classifier(
 
     card = export_model(checkpoints, out, card_extra, kind="classification", atol=atol,
                         val_predictions=val_predictions, weights=weights)
-    _report(out, card.onnx_parity_max_abs_diff)
+    _report(out, card)
 
 
-def _report(out: Path, diff: float | None) -> None:
-    console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ONNX Runtime vs PyTorch max |Δlogit| = {diff:.2e}")
+def _report(out: Path, card: ModelCard) -> None:
+    line = (f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ONNX Runtime vs PyTorch max |Δlogit| = "
+            f"{card.onnx_parity_max_abs_diff:.2e}")
+    if card.weights_dtype == "float16":
+        line += f"; weights stored in float16: max |Δlogit| {card.float16_max_abs_diff:.2e}"
+    console.print(line)
