@@ -200,7 +200,6 @@ def model_weights_to_float16(model: Path) -> ModelCard:
     diff = store_weights_float16(model)
     card = card.model_copy(update={"sha256": file_sha256(model), "weights_dtype": "float16",
                                    "float16_max_abs_diff": diff})
-    card.model_fields_set.update({"weights_dtype", "float16_max_abs_diff"})
     write_card(card, model)
     return card
 
