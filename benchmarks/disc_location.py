@@ -274,18 +274,20 @@ def card_rules(cases: list[Case], min_confidence: float) -> dict:
     disc that passed. A misplaced disc is caught by either: it never gets a
     routine advice from the wrong crop.
     """
+    def advice(c: Case) -> str:
+        return "rescreen" if (c.confidence or 0.0) < min_confidence else "review" if c.doubtful else "kept"
+
     out: dict = {}
     for source in sorted({c.source for c in cases}):
         judged = [c for c in cases if c.source == source and c.located is not None and c.found]
-        away = [c for c in judged if (c.confidence or 0.0) < min_confidence]
-        review = [c for c in judged if c.doubtful and c not in away]
-        good, bad = [c for c in judged if c.located], [c for c in judged if not c.located]
-        out[source] = {"good": len(good), "good_turned_away": sum(c in away for c in good),
-                       "good_sent_to_review": sum(c in review for c in good),
-                       "good_sent_to_review_keys": [c.key for c in good if c in review],
-                       "misplaced": len(bad), "misplaced_rescreen": sum(c in away for c in bad),
-                       "misplaced_review": sum(c in review for c in bad),
-                       "misplaced_not_caught": [c.key for c in bad if c not in away and c not in review]}
+        good = [advice(c) for c in judged if c.located]
+        bad = [(c.key, advice(c)) for c in judged if not c.located]
+        out[source] = {"good": len(good), "good_turned_away": good.count("rescreen"),
+                       "good_sent_to_review": good.count("review"),
+                       "good_sent_to_review_keys": [c.key for c in judged if c.located and advice(c) == "review"],
+                       "misplaced": len(bad), "misplaced_rescreen": sum(a == "rescreen" for _, a in bad),
+                       "misplaced_review": sum(a == "review" for _, a in bad),
+                       "misplaced_not_caught": [k for k, a in bad if a == "kept"]}
     return out
 
 

@@ -42,43 +42,46 @@ from medscreen.inference.classification import disc_masker, fundus_crop, load_cl
 from medscreen.io.images import read_image
 
 
-def flagged(images, classifier, disc=None) -> dict:
-    probs, no_disc, start = [], 0, time.perf_counter()
+def flagged(images, classifier, disc=None, screener=None) -> dict:
+    """The classifier at its threshold on each photo's disc crop; with ``screener``, the pipeline's advice too.
+
+    Each photo is decoded once; ``seconds_per_photo`` is decoding, disc crop and classifier only.
+    """
+    probs, advice, no_disc, seconds = [], [], 0, 0.0
     params = classifier.spec.params
     for image in images:
+        start = time.perf_counter()
         rgb = read_image(image) if isinstance(image, Path) else image
         crop = fundus_crop(rgb, is_crop=False, framing=params.framing, k=params.crop_k, disc=disc)
         if crop is None:
             no_disc += 1
-            continue
-        probs.append(float(classifier.predict([crop])[0]))
+        else:
+            probs.append(float(classifier.predict([crop])[0]))
+        seconds += time.perf_counter() - start
+        if screener is not None:
+            advice.append(screener.screen(rgb, "fundus").advice)
     p = np.array(probs)
     hit = (p >= classifier.spec.threshold).astype(float)
     band = params.review_band
-    # what the screening pipeline sends to a specialist: refer (≥ threshold) or review (inside the band below it)
+    # what the classifier alone sends to a specialist: refer (≥ threshold) or review (inside the band below it)
     sent = (p >= min(classifier.spec.threshold, band[0] if band else 1.0)).astype(float)
-    return {
+    out = {
         "probabilities": p.round(6).tolist(),
         "n": len(images), "no_disc_found": no_disc, "share_flagged": float(hit.mean()) if hit.size else None,
         "share_flagged_ci95": bootstrap_ci(len(hit), lambda i: float(hit[i].mean()), n_boot=2000, seed=0),
         "share_refer_or_review": float(sent.mean()) if sent.size else None,
         "share_refer_or_review_ci95": bootstrap_ci(len(sent), lambda i: float(sent[i].mean()), n_boot=2000, seed=0),
         "median_probability": float(np.median(p)) if p.size else None,
-        "seconds_per_photo": (time.perf_counter() - start) / max(1, len(images)),
+        "seconds_per_photo": seconds / max(1, len(images)),
     }
-
-
-def pipeline_advice(images, screener) -> dict:
-    """What the screening pipeline advises for each photo: counts, and the share sent to a specialist with its CI."""
-    advice = []
-    for image in images:
-        rgb = read_image(image) if isinstance(image, Path) else image
-        advice.append(screener.screen(rgb, "fundus").advice)
-    sent = np.array([a in ("refer", "review") for a in advice], float)
-    return {"advice": {a: advice.count(a) for a in ("refer", "review", "routine", "rescreen")},
-            "share_refer_or_review": float(sent.mean()) if sent.size else None,
-            "share_refer_or_review_ci95": bootstrap_ci(len(sent), lambda i: float(sent[i].mean()), n_boot=2000,
-                                                       seed=0)}
+    if screener is not None:  # the pipeline's advice over all photos: counts, and the share sent to a specialist
+        to_specialist = np.array([a in ("refer", "review") for a in advice], float)
+        out["pipeline"] = {
+            "advice": {a: advice.count(a) for a in ("refer", "review", "routine", "rescreen")},
+            "share_refer_or_review": float(to_specialist.mean()) if advice else None,
+            "share_refer_or_review_ci95": bootstrap_ci(len(advice), lambda i: float(to_specialist[i].mean()),
+                                                       n_boot=2000, seed=0)}
+    return out
 
 
 def main() -> None:
@@ -96,12 +99,18 @@ def main() -> None:
              if r.fields.get("visit") == 1]
     idrid = list(read_dataset(data / "idrid").records)
     retina = np.ascontiguousarray(skdata.retina()[..., :3])
+    screener = None
+    if args.model is None or args.model.suffix == ".onnx":  # the pipeline runs ONNX models only
+        from medscreen.pipelines.screening import Screener
+
+        chosen = {"glaucoma": args.model, "disc": args.disc_model}
+        screener = Screener(models={task: path for task, path in chosen.items() if path is not None}, threads=1)
     result = {
         "model": classifier.description, "threshold": classifier.spec.threshold,
         "disc_model": str(args.disc_model or "bundled"),
-        "grape_full_photos_all_glaucoma": flagged([r.image for r in grape], classifier, disc),
-        "idrid_full_photos_unlabelled": flagged([r.image for r in idrid], classifier, disc),
-        "skimage_retina_normal": flagged([retina], classifier, disc),
+        "grape_full_photos_all_glaucoma": flagged([r.image for r in grape], classifier, disc, screener),
+        "idrid_full_photos_unlabelled": flagged([r.image for r in idrid], classifier, disc, screener),
+        "skimage_retina_normal": flagged([retina], classifier, disc, screener),
     }
     # GRAPE (all glaucoma) against IDRiD (a retina clinic, mostly without glaucoma): an AUC across two unseen
     # cameras — a lower bound on the true one, since IDRiD's few glaucomatous eyes count as negatives
@@ -110,15 +119,6 @@ def main() -> None:
     pos = result["grape_full_photos_all_glaucoma"].pop("probabilities")
     neg = result["idrid_full_photos_unlabelled"].pop("probabilities")
     result["skimage_retina_normal"].pop("probabilities")
-    if args.model is None or args.model.suffix == ".onnx":
-        from medscreen.pipelines.screening import Screener
-
-        chosen = {"glaucoma": args.model, "disc": args.disc_model}
-        screener = Screener(models={task: path for task, path in chosen.items() if path is not None}, threads=1)
-        for key, images in (("grape_full_photos_all_glaucoma", [r.image for r in grape]),
-                            ("idrid_full_photos_unlabelled", [r.image for r in idrid]),
-                            ("skimage_retina_normal", [retina])):
-            result[key]["pipeline"] = pipeline_advice(images, screener)
     truth = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     scores = np.r_[pos, neg]
     result["grape_vs_idrid_auc"] = compute_auc(truth, scores)

@@ -197,3 +197,11 @@ def test_export_float16_halves_a_bundled_model_and_records_it_in_the_card(tmp_pa
     assert again.exit_code != 0 and "float16 already" in again.output
     missing = _invoke(["export", "float16", str(tmp_path / "other.onnx")])
     assert missing.exit_code != 0 and "no card other.json" in missing.output and "Traceback" not in missing.output
+    shutil.copy(tmp_path / "m.json", tmp_path / "gone.json")  # a card without its model
+    gone = _invoke(["export", "float16", str(tmp_path / "gone.onnx")])
+    assert gone.exit_code != 0 and "gone.onnx not found" in gone.output and "Traceback" not in gone.output
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    shutil.copy(tmp_path / "m.json", tmp_path / "bad.json")
+    bad = _invoke(["export", "float16", str(tmp_path / "bad.onnx")])
+    assert bad.exit_code != 0 and "not a loadable ONNX model" in bad.output and "re-export it" in bad.output
+    assert (tmp_path / "bad.onnx").read_bytes() == b"not a model"

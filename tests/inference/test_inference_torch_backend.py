@@ -13,10 +13,10 @@ torch = pytest.importorskip("torch")
 from medscreen.errors import ModelError  # noqa: E402
 from medscreen.inference.torch_backend import (  # noqa: E402
     load_torch_model,
-    save_torch_weights,
     torch_weights_path,
 )
 from medscreen.models.registry import create_model  # noqa: E402
+from medscreen.models.weights import save_weights  # noqa: E402
 
 SIZE = 32
 
@@ -40,7 +40,7 @@ def classifier(tmp_path) -> tuple[torch.nn.Module, Path]:
 @pytest.mark.slow
 def test_classifier_weights_round_trip_in_float16(classifier):
     net, onnx = classifier
-    pt = save_torch_weights(net, torch_weights_path(onnx), task="breast-class", source="test")
+    pt = save_weights(net, torch_weights_path(onnx), task="breast-class", source="test")
     assert pt == onnx.with_suffix(".pt")
     saved = torch.load(pt, weights_only=True)
     assert saved["task"] == "breast-class" and saved["source"] == "test"
@@ -59,7 +59,7 @@ def test_segmentation_weights_round_trip(tmp_path):
     net = create_model("lesion", "compact").eval()
     onnx = _card(tmp_path / "lesion.onnx", {"task": "lesion", "input_size": 64, "in_channels": 1,
                                             "training_config": {"task": "lesion", "arch": "compact", "norm": "batch"}})
-    save_torch_weights(net, onnx.with_suffix(".pt"), task="lesion")
+    save_weights(net, onnx.with_suffix(".pt"), task="lesion")
     x = np.random.default_rng(1).random((1, 1, 64, 64), dtype=np.float32)
     with torch.no_grad():
         ref = net(torch.as_tensor(x)).numpy()
@@ -70,17 +70,17 @@ def test_missing_foreign_or_mismatched_weights_are_clear_errors(classifier, tmp_
     net, onnx = classifier
     with pytest.raises(ModelError, match=r"breast-class\.pt not found.*medscreen export torch-weights"):
         load_torch_model(onnx)
-    save_torch_weights(net, onnx.with_suffix(".pt"), task="glaucoma")
+    save_weights(net, onnx.with_suffix(".pt"), task="glaucoma")
     with pytest.raises(ModelError, match="holds 'glaucoma' weights"):
         load_torch_model(onnx)
     torch.save({"weights": 1}, onnx.with_suffix(".pt"))
     with pytest.raises(ModelError, match="not a medscreen weights file"):
         load_torch_model(onnx)
-    save_torch_weights(create_model("glaucoma", "compact", input_size=SIZE), onnx.with_suffix(".pt"), task="breast-class")
+    save_weights(create_model("glaucoma", "compact", input_size=SIZE), onnx.with_suffix(".pt"), task="breast-class")
     with pytest.raises(ModelError, match="do not fit"):
         load_torch_model(onnx)
     (tmp_path / "bare").mkdir()
     bare = _card(tmp_path / "bare" / "glaucoma.onnx", {"task": "glaucoma", "input_size": SIZE, "in_channels": 3})
-    save_torch_weights(net, bare.with_suffix(".pt"), task="glaucoma")
+    save_weights(net, bare.with_suffix(".pt"), task="glaucoma")
     with pytest.raises(ModelError, match="no training_config"):
         load_torch_model(bare)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from medscreen.errors import ModelError
+from medscreen.errors import ConfigError, ModelError
 from medscreen.evaluation.classification import operating_threshold
 from medscreen.inference.card import load_card
 from medscreen.inference.export import export_model
@@ -126,5 +126,6 @@ def test_exported_ensemble_is_one_graph_with_its_card_and_torch_twin(runs, tmp_p
     assert np.abs(OnnxModel(half).session.run(None, {"image": x})[0] - mean).max() < 0.05
     assert "Weights stored in float16" in half.with_suffix(".md").read_text()
     assert card.weights_dtype == "float32" and "weights_dtype" not in json.loads(out.with_suffix(".json").read_text())
-    with pytest.raises(ModelError, match="float32 or float16"):
+    with pytest.raises(ConfigError, match="unknown --weights 'int8'; choose one of float32, float16"):
         export_model(members, tmp_path / "x.onnx", CARD, kind="classification", weights="int8")
+    assert not (tmp_path / "x.onnx").exists()

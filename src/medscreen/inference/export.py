@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from medscreen.errors import ModelError
+from medscreen.errors import ModelError, choose
 from medscreen.inference.card import CARD_VERSION, ModelCard, load_card, parse_card, write_card
 from medscreen.inference.provenance import split_training_images
 from medscreen.inference.torch_backend import load_training_module
@@ -21,7 +21,7 @@ from medscreen.io.images import file_sha256
 from medscreen.tasks import get_task
 
 __all__ = ["export_model", "export_onnx", "export_classifier_onnx", "check_parity", "check_classifier_parity",
-           "prelu_to_leaky_relu", "strip_node_metadata", "store_weights_float16", "FLOAT16_ATOL",
+           "prelu_to_leaky_relu", "strip_node_metadata", "store_weights_float16", "FLOAT16_ATOL", "WEIGHT_DTYPES",
            "model_weights_to_float16"]
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ def strip_node_metadata(path: Path) -> int:
 
 #: largest accepted logit change when an exported model's weights are stored in float16
 FLOAT16_ATOL = 0.05
+#: how an exported ONNX file may store its weights (``export_model``'s ``weights``)
+WEIGHT_DTYPES = ("float32", "float16")
 
 
 def _random_feeds(session: Any, seed: int = 0) -> dict[str, np.ndarray]:
@@ -152,10 +154,15 @@ def store_weights_float16(path: Path, *, atol: float = FLOAT16_ATOL, min_element
     from onnx import TensorProto, helper, numpy_helper
 
     path = Path(path)
-    model = onnx.load(str(path))
+    if not path.is_file():
+        raise ModelError(f"model file {path} not found; pass an existing .onnx (with its .json card)")
+    try:
+        model = onnx.load(str(path))
+        before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001  onnx and onnxruntime raise untyped errors on corrupt files
+        raise ModelError(f"{path}: not a loadable ONNX model ({type(exc).__name__}); re-export it") from None
     if any(init.name.endswith("__float16") for init in model.graph.initializer):
         raise ModelError(f"{path}: its weights are float16 already")
-    before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = _random_feeds(before)
     reference = before.run(None, feeds)
     kept, casts = [], []
@@ -479,10 +486,10 @@ def export_model(
     Raises:
         ModelError: unreadable checkpoint or card source, unknown training data, training images that cannot
             be read, or a failed parity check (nothing is left at ``out`` then).
+        ConfigError: ``weights`` is not one of :data:`WEIGHT_DTYPES`.
     """
     checkpoints = [Path(c) for c in ([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)]
-    if weights not in ("float32", "float16"):
-        raise ModelError(f"weights {weights!r}: give float32 or float16")
+    choose(weights, WEIGHT_DTYPES, "--weights")
     if not checkpoints:
         raise ModelError("no checkpoint given; give a run's checkpoints/best.ckpt")
     checkpoint, out = checkpoints[0], Path(out)

@@ -35,7 +35,6 @@ __all__ = [
     "compare_with_onnx",
     "load_training_module",
     "load_torch_model",
-    "save_torch_weights",
     "torch_weights_from_checkpoint",
     "torch_weights_path",
 ]
@@ -52,13 +51,6 @@ def _how_to_make(pt: Path, task: str) -> str:
     return (f"make it with `medscreen export torch-weights runs/<run>/checkpoints/<ckpt> --out {pt}` from the "
             f"training checkpoint that made {pt.with_suffix('.onnx').name} (its card's `commands`), "
             f"or use --backend onnxruntime")
-
-
-def save_torch_weights(net: torch.nn.Module, path: Path, *, task: str, source: str = "") -> Path:
-    """Write ``net``'s weights for :func:`load_torch_model` (:func:`medscreen.models.weights.save_weights`)."""
-    from medscreen.models.weights import save_weights
-
-    return save_weights(net, path, task=task, source=source)
 
 
 def load_training_module(checkpoint: Path) -> Any:
@@ -88,19 +80,23 @@ def load_training_module(checkpoint: Path) -> Any:
 
 
 def torch_weights_from_checkpoint(checkpoint: Path | Sequence[Path], out: Path) -> Path:
-    """Write the ``.pt`` of a training checkpoint, or of an ensemble's checkpoints (see :func:`save_torch_weights`).
+    """Write the ``.pt`` of a training checkpoint, or of an ensemble's checkpoints.
+
+    The format is :func:`medscreen.models.weights.save_weights`'s.
 
     Raises:
         ModelError: a checkpoint is missing or not a medscreen training checkpoint.
     """
+    from medscreen.models.weights import save_weights
+
     checkpoints = [Path(c) for c in ([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)]
     modules = [load_training_module(c) for c in checkpoints]
     if len(modules) == 1:
-        return save_torch_weights(modules[0].net, out, task=modules[0].config.task, source=str(checkpoints[0]))
+        return save_weights(modules[0].net, out, task=modules[0].config.task, source=str(checkpoints[0]))
     from medscreen.models.ensemble import MeanLogits
 
-    return save_torch_weights(MeanLogits([m.net for m in modules]), out, task=modules[0].config.task,
-                              source=", ".join(map(str, checkpoints)))
+    return save_weights(MeanLogits([m.net for m in modules]), out, task=modules[0].config.task,
+                        source=", ".join(map(str, checkpoints)))
 
 
 def build_network(card: ModelCard, source: str) -> torch.nn.Module:
