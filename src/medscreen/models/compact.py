@@ -89,11 +89,14 @@ class CompactClassifier(nn.Module):
             raise ConfigError(f"CompactClassifier needs 4 widths and 4 depths ≥ 1, got {widths} and {depths}")
         layers: list[nn.Module] = [conv_bn(in_channels, 24, 3, 2, 1), conv_bn(24, 32, 3, 2, 1)]
         cin = 32
+        #: index in ``features`` of each stage's last block (where a stage's output can be hooked)
+        self.stage_ends: list[int] = []
         for stage, (width, depth) in enumerate(zip(widths, depths)):
             block = _BasicResidual if stage < 2 else _SeparableResidual
             for i in range(depth):
                 layers.append(block(cin, width, 2 if stage > 0 and i == 0 else 1))
                 cin = width
+            self.stage_ends.append(len(layers) - 1)
         self.features = nn.Sequential(*layers)
         self.head = gap_head(cin, num_outputs, dropout)
         init_weights(self)

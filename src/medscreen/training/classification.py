@@ -36,6 +36,7 @@ from medscreen.evaluation.classification import (
     summarise_by_source,
 )
 from medscreen.models.losses import FocalLoss
+from medscreen.models.mixstyle import MixStyle, attach_mixstyle, style_layers
 from medscreen.models.registry import create_model
 from medscreen.training.config import CLASS_NAMES, ClassificationConfig
 from medscreen.training.run import (
@@ -192,6 +193,8 @@ class ClassifierModule(L.LightningModule):
             num_outputs=1 if cfg.binary else k, input_size=cfg.input_size,
             clinical_mean=clinical_mean, clinical_std=clinical_std,
         )
+        if cfg.mixstyle > 0 and cfg.uses_image:  # training-time only: hooks, no parameters, nothing exported
+            attach_mixstyle(style_layers(self.net), MixStyle(p=cfg.mixstyle))
         counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0)
         weighted = cfg.balance == "loss"
         loss = cfg.loss if cfg.loss != "auto" else ("bce" if cfg.binary else "ce")

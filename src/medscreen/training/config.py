@@ -87,6 +87,11 @@ class ClassificationConfig(BaseModel):
         "task", description="Training augmentation preset (medscreen.transforms.presets): the task's own, or "
         "fundus-crop-dg (adds resolution, desaturation and random-convolution changes for unseen cameras)."
     )
+    mixstyle: float = Field(
+        0.0, ge=0, le=1, description="Compact classifier: probability of MixStyle per training batch (mixes two "
+        "images' feature statistics after the first two stages, so a camera's style cannot carry the label; "
+        "training only, the exported model is unchanged). 0: off."
+    )
     balance: Literal["loss", "sampler", "source", "none"] = Field(
         "loss", description="Class imbalance, training split only: weighted loss, weighted sampling by class, "
         "or by source × class (every dataset and class drawn equally often, so the camera cannot predict the label)."

@@ -37,9 +37,10 @@ __all__ = ["EnsembleValidation", "ensemble_key", "load_ensemble"]
 
 log = logging.getLogger(__name__)
 
-#: config fields members may differ in: the seed, the machine's, and the training augmentation — it changes only how
-#: training images are perturbed, not what the network is fed (input size, preprocessing) or the validation split
-_FREE = ("seed", "augment", "num_workers", "accelerator")
+#: config fields members may differ in: the seed, the machine's, and the training augmentation (and MixStyle) —
+#: they change only how training images are perturbed, not what the network is fed (input size, preprocessing) or
+#: the validation split
+_FREE = ("seed", "augment", "mixstyle", "num_workers", "accelerator")
 
 
 def ensemble_key(config: ClassificationConfig) -> dict[str, Any]:
