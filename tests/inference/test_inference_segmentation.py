@@ -191,3 +191,43 @@ def test_missing_or_foreign_checkpoint_is_a_one_line_error(tmp_path):
     for model, expected in ((bad, "not a readable"), (tmp_path / "missing.ckpt", "not found")):
         result = runner.invoke(app, ["export", "segmentation", str(model), "--out", str(tmp_path / "x.onnx")])
         assert result.exit_code == 2 and expected in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_segmentation_ensemble_exports_as_one_mean_logit_graph(tmp_path):
+    from medscreen.inference.torch_backend import load_torch_model, torch_weights_from_checkpoint
+    from medscreen.training.segmentation import load_module
+    from tests_support import make_blob_records
+
+    data = tmp_path / "data"
+    data.mkdir()
+    records = make_blob_records(data, n=6)
+    runs = {}
+    for name, seed, size in (("a", 42, 64), ("b", 1, 64), ("c", 7, 32)):
+        runs[name] = train_segmentation(records, SegmentationConfig(task="lesion", input_size=size, epochs=1,
+                                        batch_size=4, val_fraction=0.34, seed=seed), tmp_path / name,
+                                        progress=False) / "checkpoints" / "best.ckpt"
+    source = tmp_path / "card.json"
+    source.write_text(json.dumps({"training_data": [{"name": "blobs", "licence": "CC0", "citation": "this test"}]}))
+    onnx = tmp_path / "lesion.onnx"
+    result = runner.invoke(app, ["export", "segmentation", str(runs["a"]), str(runs["b"]), "--out", str(onnx),
+                                 "--card", str(source), "--min-area", "0.002"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["ensemble"]["members"] == 2 and card["ensemble"]["seeds"] == [42, 1]
+    assert card["params"]["min_area_fraction"] == 0.002
+    nets = [load_module(runs[k]).net.eval() for k in ("a", "b")]
+    assert card["parameters"] == sum(p.numel() for n in nets for p in n.parameters())
+    x = np.random.default_rng(0).random((2, 1, 64, 64), dtype=np.float32)
+    with torch.no_grad():
+        mean = torch.stack([n(torch.as_tensor(x)) for n in nets]).mean(0).numpy()
+    assert np.abs(OnnxModel(onnx)(x) - mean).max() < 1e-3
+    # the torch backend rebuilds both members from the card
+    torch_weights_from_checkpoint([runs["a"], runs["b"]], onnx.with_suffix(".pt"))
+    assert np.abs(load_torch_model(onnx)(x) - mean).max() < 0.05
+    # members fed a different input size cannot be averaged: refused, nothing written
+    refused = tmp_path / "refused.onnx"
+    result = runner.invoke(app, ["export", "segmentation", str(runs["a"]), str(runs["c"]), "--out", str(refused),
+                                 "--card", str(source)])
+    assert result.exit_code == 2 and "differs from" in result.output and "input_size" in result.output
+    assert not refused.exists()

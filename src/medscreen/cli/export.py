@@ -24,7 +24,8 @@ export_app = typer.Typer(help="Export a trained checkpoint to ONNX with its mode
 @export_app.command("segmentation")
 @handle_errors
 def export_segmentation(
-    checkpoint: Path = typer.Argument(..., help="checkpoints/best.ckpt of a training run."),
+    checkpoints: list[Path] = typer.Argument(..., help="checkpoints/best.ckpt of a training run; several runs of one "
+                                             "task, architecture and input size make one ensemble (mean logit)."),
     out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write (its .json card is written beside it)."),
     card_extra: Path | None = typer.Option(None, "--card", help="JSON with card fields (data, limits, training_data...)."),
     refine_k: float = typer.Option(3.0, "--refine-k", help="disc: second-pass crop side in disc diameters."),
@@ -34,10 +35,10 @@ def export_segmentation(
     atol: float = typer.Option(1e-3, "--atol", help="Largest accepted PyTorch/ONNX Runtime logit difference."),
     weights: str = typer.Option("float32", "--weights", help=WEIGHTS_HELP),
 ) -> None:
-    """Export a segmentation checkpoint and check ONNX Runtime matches PyTorch."""
+    """Export a segmentation checkpoint (several: one mean-logit ensemble) and check ONNX Runtime matches PyTorch."""
     from medscreen.inference.export import export_model
 
-    card = export_model(checkpoint, out, card_extra, kind="segmentation", atol=atol,
+    card = export_model(checkpoints, out, card_extra, kind="segmentation", atol=atol,
                         params={"refine_k": refine_k, "min_area_fraction": min_area,
                                 "min_mean_probability": min_mean}, weights=weights)
     _report(out, card)

@@ -343,21 +343,46 @@ def _run_training_images(run: Path) -> dict[str, Any]:
     return {"training_images": split_training_images(split).model_dump()}
 
 
-def _segmentation_card(module: Any, out: Path, params: Mapping[str, Any], atol: float) -> dict[str, Any]:
-    cfg = module.config
+#: settings the members of a segmentation ensemble must share: what the network is and what it is fed
+_SEGMENTATION_SHARED = ("task", "arch", "norm", "input_size", "threshold")
+
+
+def _segmentation_card(modules: Sequence[Any], checkpoints: Sequence[Path], out: Path, params: Mapping[str, Any],
+                       atol: float) -> dict[str, Any]:
+    """Export one segmentation run, or several as one graph (mean logit), and assemble the card fields.
+
+    Ensemble members must agree on :data:`_SEGMENTATION_SHARED`; they may differ in how they were
+    trained (seed, epochs, learning rate, fine-tuning).
+    """
+    cfg = modules[0].config
+    for module, checkpoint in zip(modules[1:], checkpoints[1:]):
+        differ = [k for k in _SEGMENTATION_SHARED if getattr(module.config, k) != getattr(cfg, k)]
+        if differ:
+            raise ModelError(f"{checkpoint}: differs from {checkpoints[0]} in {', '.join(differ)}; the members of a "
+                             f"segmentation ensemble share {', '.join(_SEGMENTATION_SHARED)}")
+    if len(modules) > 1:
+        from medscreen.models.ensemble import MeanLogits
+
+        net = MeanLogits([m.net for m in modules]).eval()
+    else:
+        net = modules[0].net
     channels = get_task(cfg.task).in_channels
-    export_onnx(module.net, out, in_channels=channels, input_size=cfg.input_size)
+    export_onnx(net, out, in_channels=channels, input_size=cfg.input_size)
     images = np.random.default_rng(0).random((2, channels, cfg.input_size, cfg.input_size), dtype=np.float32)
-    diff = _checked(lambda: check_parity(module.net, out, images, atol=atol), out)
+    diff = _checked(lambda: check_parity(net, out, images, atol=atol), out)
     defaults = get_task(cfg.task).card_params  # the inference parameters a card of this task carries
-    return {
+    card = {
         "task": cfg.task, "arch": cfg.arch, "input_size": cfg.input_size, "in_channels": channels,
         "threshold": cfg.threshold, "params": {k: params.get(k, v) for k, v in defaults.items()},
         "output": "N×1×S×S logits; sigmoid > threshold is the mask",
-        "parameters": sum(p.numel() for p in module.net.parameters()),
+        "parameters": sum(p.numel() for p in net.parameters()),
         "training_config": cfg.model_dump(),
         "onnx_parity_max_abs_diff": diff, "onnx_parity_atol": atol,
     }
+    if len(modules) > 1:
+        card["ensemble"] = {"members": len(modules), "seeds": [m.config.seed for m in modules], "augments": [],
+                            "combine": "mean logit", "checkpoints": [str(c) for c in checkpoints]}
+    return card
 
 
 def _classifier_fields(net: torch.nn.Module, cfg: Any, out: Path, atol: float, threshold: float,
@@ -460,11 +485,11 @@ def export_model(
     recorded (a crop's source photo where the split has ``source_sha256``), so
     that ``medscreen evaluate`` can tell seen images from unseen.
 
-    Several classifier checkpoints make one ensemble (:class:`~medscreen.models.ensemble.MeanLogits`):
-    runs that differ only in ``--seed`` (and ``--augment``) and share one validation split; the
-    threshold is chosen on the ensemble's predictions on that split
-    (:func:`~medscreen.training.ensemble.load_ensemble`) and the card gets an
-    ``ensemble`` entry.
+    Several checkpoints make one ensemble (:class:`~medscreen.models.ensemble.MeanLogits`) and the
+    card gets an ``ensemble`` entry. Classifiers: runs that differ only in ``--seed`` (and ``--augment``)
+    and share one validation split; the threshold is chosen on the ensemble's predictions on that split
+    (:func:`~medscreen.training.ensemble.load_ensemble`). Segmentation: runs of one task, architecture,
+    normalisation, input size and threshold (the mask is the mean logit's).
 
     Args:
         checkpoint: ``checkpoints/best.ckpt`` of a ``medscreen train`` run, or several (an ensemble).
@@ -502,13 +527,11 @@ def export_model(
     if "training_data" not in extra and "licences" not in extra:
         extra["training_data"] = _run_training_data(checkpoint.parent.parent)
     images = {} if "training_images" in extra else _run_training_images(checkpoint.parent.parent)
-    if len(checkpoints) > 1 and found == "segmentation":
-        raise ModelError(f"{checkpoint}: segmentation models export one checkpoint at a time; ensembles are for "
-                         "classifiers")
-    if len(checkpoints) > 1:
+    if found == "segmentation":
+        modules = [module, *(load_training_module(c) for c in checkpoints[1:])]
+        fields = _segmentation_card(modules, checkpoints, out, params or {}, 1e-3 if atol is None else atol)
+    elif len(checkpoints) > 1:
         fields = _ensemble_card(checkpoints, out, 1e-4 if atol is None else atol, val_predictions)
-    elif found == "segmentation":
-        fields = _segmentation_card(module, out, params or {}, 1e-3 if atol is None else atol)
     else:
         fields = _classifier_card(module, checkpoint, out, 1e-4 if atol is None else atol)
     if weights == "float16":

@@ -114,7 +114,11 @@ def build_network(card: ModelCard, source: str) -> torch.nn.Module:
     arch = str(card.training_config["arch"])
     try:
         if card.task in _SEGMENTATION_TASKS:
-            return create_model(card.task, arch, norm=card.norm)
+            if card.ensemble is None:
+                return create_model(card.task, arch, norm=card.norm)
+            from medscreen.models.ensemble import MeanLogits
+
+            return MeanLogits([create_model(card.task, arch, norm=card.norm) for _ in range(card.ensemble.members)])
         from medscreen.datasets.clinical import CLINICAL_FEATURES
 
         labels = card.params.labels

@@ -1,4 +1,4 @@
-"""``MeanLogits``: several classifiers of one task run as one network (a seed or fold ensemble).
+"""``MeanLogits``: several networks of one task run as one network (a seed or fold ensemble).
 
 An ensemble of small networks trained on the same data with different seeds
 varies less from one camera to the next than any one of them (the members'
@@ -21,7 +21,11 @@ __all__ = ["MeanLogits"]
 
 
 class MeanLogits(nn.Module):
-    """The mean of its members' logits (``N×1`` or ``N×K``); each member takes ``(image, clinical)``."""
+    """The mean of its members' logits; each member takes the same inputs.
+
+    Classifiers take ``(image, clinical)`` and give ``N×1`` or ``N×K``; segmentation networks take
+    an image and give ``N×1×H×W``.
+    """
 
     def __init__(self, members: Sequence[nn.Module]):
         super().__init__()
@@ -30,4 +34,5 @@ class MeanLogits(nn.Module):
         self.members = nn.ModuleList(members)
 
     def forward(self, image: torch.Tensor | None = None, clinical: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.stack([member(image, clinical) for member in self.members]).mean(0)
+        inputs = (image,) if clinical is None else (image, clinical)  # a segmentation network takes the image only
+        return torch.stack([member(*inputs) for member in self.members]).mean(0)
