@@ -12,8 +12,9 @@ mode: exported models and their state dicts do not change.
 Measured on glaucoma (``--mixstyle 0.5``, the shipped recipe otherwise, two seeds each):
 leave-one-source-out ensembles AUC 0.785 / 0.731 (held-out HYGD / ACRIMA) against 0.772 /
 0.722 without it — within noise — and the model trained on both sources ranked the unseen
-cameras of ``benchmarks/glaucoma_transfer.py`` worse (GRAPE vs IDRiD AUC 0.684 against 0.870),
-so the shipped glaucoma model does not use it.
+cameras of ``benchmarks/glaucoma_transfer.py`` worse, seed for seed (GRAPE vs IDRiD AUC 0.684 and
+0.431 with seeds 42 and 1, against 0.870 and 0.633 without it), so the shipped glaucoma model does
+not use it.
 
 Written here because neither MONAI nor PyTorch provides it; it is attached with
 forward hooks (:func:`attach_mixstyle`) so the architectures stay untouched.
