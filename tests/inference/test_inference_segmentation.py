@@ -231,3 +231,21 @@ def test_segmentation_ensemble_exports_as_one_mean_logit_graph(tmp_path):
                                  "--card", str(source)])
     assert result.exit_code == 2 and "differs from" in result.output and "input_size" in result.output
     assert not refused.exists()
+    # a member of another task (here a glaucoma classifier) is refused in one line, for the .onnx and the .pt
+    from medscreen.training.classification import train_classifier
+    from medscreen.training.config import ClassificationConfig
+    from tests_support import make_class_records
+
+    (tmp_path / "g").mkdir()
+    glaucoma = train_classifier(make_class_records(tmp_path / "g", n_patients=4, per_patient=2, size=32),
+                                ClassificationConfig(task="glaucoma", input_size=32, epochs=1, batch_size=4,
+                                                     val_fraction=0.34, accelerator="cpu"),
+                                tmp_path / "g-run", progress=False) / "checkpoints" / "best.ckpt"
+    result = runner.invoke(app, ["export", "segmentation", str(runs["a"]), str(glaucoma), "--out", str(refused),
+                                 "--card", str(source)])
+    assert result.exit_code == 2 and "Traceback" not in result.output and not refused.exists()
+    assert "a glaucoma checkpoint" in " ".join(result.output.split()) and "runs of one task" in " ".join(
+        result.output.split())
+    with pytest.raises(ModelError, match="a glaucoma checkpoint, but .* is lesion"):
+        torch_weights_from_checkpoint([runs["a"], glaucoma], tmp_path / "mixed.pt")
+    assert not (tmp_path / "mixed.pt").exists()

@@ -218,7 +218,8 @@ class EnsembleInfo(BaseModel):
         members: how many networks.
         seeds: each member's training seed.
         augments: each member's training augmentation preset (``task``: the task's own); the only other
-            setting members may differ in. Empty on cards written before it was recorded.
+            setting members may differ in. Empty on cards written before it was recorded, and for
+            segmentation ensembles (segmentation runs have no presets).
         combine: how their outputs are combined.
         checkpoints: the member checkpoints, as given to ``medscreen export``.
     """

@@ -16,7 +16,7 @@ import torch
 from medscreen.errors import ModelError, choose
 from medscreen.inference.card import CARD_VERSION, ModelCard, load_card, parse_card, write_card
 from medscreen.inference.provenance import split_training_images
-from medscreen.inference.torch_backend import load_training_module
+from medscreen.inference.torch_backend import check_one_task, load_training_module
 from medscreen.io.images import file_sha256
 from medscreen.tasks import get_task
 
@@ -343,16 +343,23 @@ def _run_training_images(run: Path) -> dict[str, Any]:
     return {"training_images": split_training_images(split).model_dump()}
 
 
-#: settings the members of a segmentation ensemble must share: what the network is and what it is fed
-_SEGMENTATION_SHARED = ("task", "arch", "norm", "input_size", "threshold")
+#: settings the members of a segmentation ensemble must share besides the task: what the network is and what it is fed
+_SEGMENTATION_SHARED = ("arch", "norm", "input_size", "threshold")
+
+
+def _ensemble_entry(seeds: Sequence[int], augments: Sequence[str], checkpoints: Sequence[Path]) -> dict[str, Any]:
+    """A card's ``ensemble`` (:class:`~medscreen.inference.card.EnsembleInfo`) for mean-logit members."""
+    return {"members": len(checkpoints), "seeds": list(seeds), "augments": list(augments), "combine": "mean logit",
+            "checkpoints": [str(c) for c in checkpoints]}
 
 
 def _segmentation_card(modules: Sequence[Any], checkpoints: Sequence[Path], out: Path, params: Mapping[str, Any],
                        atol: float) -> dict[str, Any]:
     """Export one segmentation run, or several as one graph (mean logit), and assemble the card fields.
 
-    Ensemble members must agree on :data:`_SEGMENTATION_SHARED`; they may differ in how they were
-    trained (seed, epochs, learning rate, fine-tuning).
+    Ensemble members (of one task: :func:`~medscreen.inference.torch_backend.check_one_task`) must
+    agree on :data:`_SEGMENTATION_SHARED`; they may differ in how they were trained (seed, epochs,
+    learning rate, fine-tuning).
     """
     cfg = modules[0].config
     for module, checkpoint in zip(modules[1:], checkpoints[1:]):
@@ -380,8 +387,7 @@ def _segmentation_card(modules: Sequence[Any], checkpoints: Sequence[Path], out:
         "onnx_parity_max_abs_diff": diff, "onnx_parity_atol": atol,
     }
     if len(modules) > 1:
-        card["ensemble"] = {"members": len(modules), "seeds": [m.config.seed for m in modules], "augments": [],
-                            "combine": "mean logit", "checkpoints": [str(c) for c in checkpoints]}
+        card["ensemble"] = _ensemble_entry([m.config.seed for m in modules], [], checkpoints)  # no presets here
     return card
 
 
@@ -443,9 +449,8 @@ def _ensemble_card(checkpoints: Sequence[Path], out: Path, atol: float,
     net = MeanLogits([m.net for m in ensemble.members]).eval()
     card = _classifier_fields(net, ensemble.config, out, atol, ensemble.threshold, ensemble.summary(),
                               "validation split of the training runs (ensemble)")
-    card["ensemble"] = {"members": len(ensemble.members), "seeds": ensemble.seeds,
-                        "augments": [m.config.augment for m in ensemble.members], "combine": "mean logit",
-                        "checkpoints": [str(c) for c in ensemble.checkpoints]}
+    card["ensemble"] = _ensemble_entry(ensemble.seeds, [m.config.augment for m in ensemble.members],
+                                       ensemble.checkpoints)
     return card
 
 
@@ -529,6 +534,7 @@ def export_model(
     images = {} if "training_images" in extra else _run_training_images(checkpoint.parent.parent)
     if found == "segmentation":
         modules = [module, *(load_training_module(c) for c in checkpoints[1:])]
+        check_one_task(modules, checkpoints)
         fields = _segmentation_card(modules, checkpoints, out, params or {}, 1e-3 if atol is None else atol)
     elif len(checkpoints) > 1:
         fields = _ensemble_card(checkpoints, out, 1e-4 if atol is None else atol, val_predictions)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TorchModel",
     "build_network",
+    "check_one_task",
     "compare_with_onnx",
     "load_training_module",
     "load_torch_model",
@@ -67,7 +68,7 @@ def load_training_module(checkpoint: Path) -> Any:
     try:
         hparams = torch.load(checkpoint, map_location="cpu", weights_only=False).get("hyper_parameters", {})
     except Exception as exc:  # torch raises many untyped errors on foreign or corrupt files
-        raise ModelError(f"{checkpoint.name}: not a readable checkpoint ({type(exc).__name__}); "
+        raise ModelError(f"{checkpoint}: not a readable checkpoint ({type(exc).__name__}); "
                          "give a .ckpt written by `medscreen train`") from None
     task = str(hparams.get("config", {}).get("task", ""))
     if task in _SEGMENTATION_TASKS:
@@ -79,18 +80,32 @@ def load_training_module(checkpoint: Path) -> Any:
     return load_classifier_module(checkpoint)
 
 
+def check_one_task(modules: Sequence[Any], checkpoints: Sequence[Path]) -> None:
+    """Refuse ensemble members (training modules of ``checkpoints``) whose task differs from the first's.
+
+    Raises:
+        ModelError: naming the member, its task and the first's (an ensemble's members are runs of one task).
+    """
+    first = modules[0].config.task
+    for module, checkpoint in zip(modules[1:], checkpoints[1:]):
+        if module.config.task != first:
+            raise ModelError(f"{checkpoint}: a {module.config.task} checkpoint, but {checkpoints[0]} is {first}; "
+                             "the members of an ensemble are runs of one task")
+
+
 def torch_weights_from_checkpoint(checkpoint: Path | Sequence[Path], out: Path) -> Path:
     """Write the ``.pt`` of a training checkpoint, or of an ensemble's checkpoints.
 
     The format is :func:`medscreen.models.weights.save_weights`'s.
 
     Raises:
-        ModelError: a checkpoint is missing or not a medscreen training checkpoint.
+        ModelError: a checkpoint is missing or not a medscreen training checkpoint, or members of different tasks.
     """
     from medscreen.models.weights import save_weights
 
     checkpoints = [Path(c) for c in ([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)]
     modules = [load_training_module(c) for c in checkpoints]
+    check_one_task(modules, checkpoints)
     if len(modules) == 1:
         return save_weights(modules[0].net, out, task=modules[0].config.task, source=str(checkpoints[0]))
     from medscreen.models.ensemble import MeanLogits

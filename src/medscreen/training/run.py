@@ -205,7 +205,7 @@ def load_lightning_checkpoint(cls: type[L.LightningModule], checkpoint: Path, wh
         module = cls.load_from_checkpoint(str(checkpoint), map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001  torch/Lightning raise many untyped errors on foreign or corrupt files
         raise ModelError(
-            f"{checkpoint.name}: not a readable medscreen {what} checkpoint ({type(exc).__name__}); {hint}"
+            f"{checkpoint}: not a readable medscreen {what} checkpoint ({type(exc).__name__}); {hint}"
         ) from None
     return module.eval()
 
@@ -222,7 +222,8 @@ def checkpoint_hyperparameters(checkpoint: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ModelError(f"checkpoint {checkpoint} not found; give a run's checkpoints/best.ckpt") from None
     except Exception as exc:  # noqa: BLE001  torch raises many untyped errors on foreign or corrupt files
-        raise ModelError(f"{checkpoint.name}: not a readable checkpoint ({type(exc).__name__})") from None
+        raise ModelError(f"{checkpoint}: not a readable checkpoint ({type(exc).__name__}); give a .ckpt written by "
+                         "`medscreen train`") from None
     hyper = saved.get("hyper_parameters") if isinstance(saved, dict) else None
     return dict(hyper) if hyper else {}
 
