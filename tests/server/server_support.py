@@ -161,6 +161,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytes
                 yield w
 
 
+def outside_references(html: str) -> list[str]:
+    """Every src/href/action in a page that points off this server (a CDN, a font host, ...)."""
+    return [u for u in re.findall(r'(?:src|href|action)="([^"]*)"', html) if re.match(r"(?:[a-z]+:)?//", u, re.I)]
+
+
 def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf-token" content="([^"]+)"', html)
     assert match, "page has no csrf-token meta tag"

@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from server_support import Browser, World, csrf_of, png_bytes, wait_done
+from server_support import Browser, World, csrf_of, outside_references, png_bytes, wait_done
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -295,5 +295,7 @@ def test_openapi_and_static(world: World, browsers: dict[str, Browser]) -> None:
     css = client.get("/static/app.css")
     assert css.status_code == 200 and "http" not in client.get("/static/app.js").text.replace("XMLHttpRequest", "")
     page = client.get("/login")
-    assert "Content-Security-Policy" in page.headers and "cdn" not in page.text.lower()
+    assert "Content-Security-Policy" in page.headers and outside_references(page.text) == []
+    assert outside_references('<script src="https://cdn.example/x.js"></script><a href="//fonts.example/">') == [
+        "https://cdn.example/x.js", "//fonts.example/"]
 
