@@ -52,7 +52,7 @@ timed disc-r1-train "$MS" train disc --data "$DATA/idrid" --out "$RUNS/disc-r1" 
 timed disc-train "$MS" train disc --manifest "$RUNS/disc-pseudo/manifest_idrid4.csv" --out "$RUNS/disc" --norm instance \
   --repeats 2 --epochs 6 --lr 3e-4 --init "$RUNS/disc-r1/checkpoints/best.ckpt" --resume
 [ -f "$RUNS/disc.onnx" ] || timed disc-export "$MS" export segmentation "$RUNS/disc/checkpoints/best.ckpt" \
-  --out "$RUNS/disc.onnx" --card cards/disc.json
+  --out "$RUNS/disc.onnx" --card cards/disc.json --refine-scale 1.0 --refine-scale 1.5
 [ -f "$RUNS/disc-val.json" ] || timed disc-eval "$MS" evaluate disc --manifest "$RUNS/disc-r1/split.csv" --split val \
   --crop-scale 2 --crop-scale 3 --crop-scale 4 --model "$RUNS/disc.onnx" --json "$RUNS/disc-val.json"
 [ -f "$RUNS/disc-location.json" ] || timed disc-location "$PY" benchmarks/disc_location.py --heldout \

@@ -65,7 +65,7 @@ class TaskSpec:
     classes: tuple[str, ...] = ()
     positive_flag: str | None = None
     reviewed: bool = False
-    card_params: dict[str, float] = field(default_factory=dict)
+    card_params: dict[str, float | list[float]] = field(default_factory=dict)
 
     @property
     def binary(self) -> bool:
@@ -83,7 +83,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "disc", "segmentation", "fundus", 3, augment="fundus-field", result_field="disc",
             description="optic-disc segmentation of a fundus photo or disc crop",
-            card_params={"refine_k": 3.0},
+            card_params={"refine_k": 3.0, "refine_scales": [1.0]},
         ),
         TaskSpec(
             "glaucoma", "classification", "fundus", 3, augment="fundus-crop", result_field="glaucoma",

@@ -85,6 +85,54 @@ def test_disc_coarse_to_fine_maps_back_to_image_coordinates():
     assert inter / union > 0.85
 
 
+def test_disc_scale_tta_maps_back_and_runs_one_window_per_scale():
+    img = np.zeros((300, 400, 3), np.uint8)
+    yy, xx = np.mgrid[:300, :400]
+    img[(yy - 150) ** 2 + (xx - 200) ** 2 < 140**2] = (90, 40, 20)
+    disc = (yy - 120) ** 2 + (xx - 260) ** 2 < 20**2
+    img[disc] = (250, 200, 150)
+    calls = []
+    oracle = _oracle(64)
+
+    def counted(batch: np.ndarray) -> np.ndarray:
+        calls.append(batch.shape[0])
+        return oracle(batch)
+
+    out = segment_disc(img, counted, ModelSpec("disc", 64, 3, 0.5, {"refine_scales": [0.7, 1.0, 1.4]}))
+    assert calls == [1, 1, 1, 1]  # pass 1, then one window per scale
+    assert (out.mask & disc).sum() / (out.mask | disc).sum() > 0.85
+
+
+def test_scale_tta_averages_the_windows_where_they_overlap():
+    """Three windows answer 0.2, 0.6 and 0.7 everywhere: the middle (all three) is their mean, the box's corner
+    (outside the 0.7 window) the mean of the other two; one scale is the plain window."""
+    from medscreen.inference.segmentation import _predict_window_scales
+
+    image = np.zeros((200, 200, 3), np.uint8)
+    box = (50, 50, 150, 150)
+    answers = iter(np.log(p / (1 - p)) for p in (0.2, 0.6, 0.7))
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.full((batch.shape[0], 1, 32, 32), next(answers), np.float32)
+
+    prob, window = _predict_window_scales(image, box, run, ModelSpec("disc", 32, 3, 0.5, {}), (0.7, 1.0, 1.4))
+    assert window == box and prob.shape == (100, 100)
+    assert prob[50, 50] == pytest.approx(0.5, abs=1e-4) and prob[2, 2] == pytest.approx(0.65, abs=1e-4)
+    answers = iter([np.log(0.6 / 0.4)])
+    prob, _ = _predict_window_scales(image, box, run, ModelSpec("disc", 32, 3, 0.5, {}), (1.0,))
+    assert np.allclose(prob, 0.6, atol=1e-4)
+
+
+@pytest.mark.parametrize("scales", [[], [0.0, 1.0], [1.0, 9.0]])
+def test_implausible_refine_scales_are_refused(scales):
+    from pydantic import ValidationError
+
+    from medscreen.inference.card import CardParams
+
+    with pytest.raises(ValidationError, match=r"refine_scales .* between 0.25 and 4"):
+        CardParams(refine_scales=scales)
+
+
 def test_lesion_min_area_drops_speckle():
     img = np.zeros((128, 128), np.uint8)
     img[30:80, 30:80] = 255
@@ -249,3 +297,27 @@ def test_segmentation_ensemble_exports_as_one_mean_logit_graph(tmp_path):
     with pytest.raises(ModelError, match="a glaucoma checkpoint, but .* is lesion"):
         torch_weights_from_checkpoint([runs["a"], glaucoma], tmp_path / "mixed.pt")
     assert not (tmp_path / "mixed.pt").exists()
+
+
+@pytest.mark.slow
+def test_disc_export_records_its_refine_scales(tmp_path):
+    from tests_support import make_blob_records
+
+    records = make_blob_records(tmp_path, n=6, rgb=True)
+    run = train_segmentation(records, SegmentationConfig(task="disc", input_size=64, cache_side=64, epochs=1,
+                                                         batch_size=4, val_fraction=0.34), tmp_path / "run",
+                             progress=False)
+    source = tmp_path / "card.json"
+    source.write_text(json.dumps({"training_data": [{"name": "blobs", "licence": "CC0", "citation": "this test"}]}))
+    export = ["export", "segmentation", str(run / "checkpoints" / "best.ckpt"), "--card", str(source)]
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "one.onnx")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "one.json").read_text())["params"]["refine_scales"] == [1.0]
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "tta.onnx"), "--refine-scale", "0.7",
+                                 "--refine-scale", "1.0", "--refine-scale", "1.4"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "tta.json").read_text())["params"]["refine_scales"] == [0.7, 1.0, 1.4]
+    assert OnnxModel(tmp_path / "tta.onnx").spec.params.refine_scales == (0.7, 1.0, 1.4)
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "bad.onnx"), "--refine-scale", "0"])
+    assert result.exit_code == 2 and "between 0.25 and 4" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not (tmp_path / "bad.onnx").exists()

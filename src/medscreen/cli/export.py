@@ -29,6 +29,9 @@ def export_segmentation(
     out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write (its .json card is written beside it)."),
     card_extra: Path | None = typer.Option(None, "--card", help="JSON with card fields (data, limits, training_data...)."),
     refine_k: float = typer.Option(3.0, "--refine-k", help="disc: second-pass crop side in disc diameters."),
+    refine_scales: list[float] | None = typer.Option(
+        None, "--refine-scale", help="disc: average the second pass over windows of these multiples of its side; "
+        "repeat it (the shipped disc model: 0.7 1.0 1.4). Default: one window (1.0)."),
     min_area: float = typer.Option(0.0, "--min-area", help="lesion: drop components below this share of the image."),
     min_mean: float = typer.Option(0.0, "--min-mean-probability",
                                    help="lesion: drop components whose mean probability is below this."),
@@ -39,7 +42,8 @@ def export_segmentation(
     from medscreen.inference.export import export_model
 
     card = export_model(checkpoints, out, card_extra, kind="segmentation", atol=atol,
-                        params={"refine_k": refine_k, "min_area_fraction": min_area,
+                        params={"refine_k": refine_k, "refine_scales": refine_scales or [1.0],
+                                "min_area_fraction": min_area,
                                 "min_mean_probability": min_mean}, weights=weights)
     _report(out, card)
 

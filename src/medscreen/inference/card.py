@@ -105,7 +105,8 @@ class DatasetCredit(BaseModel):
 class CardParams(BaseModel):
     """How to feed a model and read its output: the card's ``params`` (only the task's own keys are written).
 
-    Segmentation (disc): ``refine_k``, ``min_refine``, ``max_refine``,
+    Segmentation (disc): ``refine_k``, ``min_refine``, ``max_refine``, ``refine_scales`` (the second pass
+    averages the probability maps of windows of these multiples of its side: a scale test-time augmentation),
     ``size_range_full``, ``size_range_crop``, ``min_confidence`` (a disc less
     plausible than this gives rescreen), ``max_vertical_offset`` (a disc centre
     further above or below the view's middle, in half view sides, is implausible),
@@ -128,6 +129,7 @@ class CardParams(BaseModel):
     refine_k: float = 3.0
     min_refine: float = 0.35
     max_refine: float | None = None
+    refine_scales: tuple[float, ...] = (1.0,)
     size_range_full: tuple[float, float] | None = None
     size_range_crop: tuple[float, float] | None = None
     min_confidence: float = 0.0
@@ -150,6 +152,15 @@ class CardParams(BaseModel):
     experimental: bool = False
     review_band: tuple[float, float] | None = None
     malignancy_threshold: float | None = None
+
+    @field_validator("refine_scales")
+    @classmethod
+    def _positive_scales(cls, scales: tuple[float, ...]) -> tuple[float, ...]:
+        """At least one window, each a sensible multiple of the refined side."""
+        if not scales or any(not 0.25 <= s <= 4.0 for s in scales):
+            raise ValueError(f"refine_scales {list(scales)} must list one or more multiples between 0.25 and 4 "
+                             "of the second pass's side, e.g. [0.7, 1.0, 1.4] (or [1.0] for one pass)")
+        return scales
 
 
 class TrainingSplit(BaseModel):

@@ -502,7 +502,8 @@ def export_model(
         card_source: card fields to add, or None.
         kind: ``segmentation`` or ``classification`` to refuse a checkpoint of the other kind; None accepts both.
         atol: largest accepted PyTorch/ONNX Runtime logit difference (default 1e-3 segmentation, 1e-4 classification).
-        params: segmentation inference parameters: ``refine_k`` (disc, default 3.0),
+        params: segmentation inference parameters: ``refine_k`` (disc, default 3.0), ``refine_scales``
+            (disc, default ``[1.0]``),
             ``min_area_fraction`` (lesion, default 0.0).
         val_predictions: an ensemble's validation predictions are written here (a run's
             ``val_predictions.csv`` layout, for ``scripts/operating_point.py``); ignored for one checkpoint.

@@ -76,6 +76,35 @@ def _predict_window(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec
     return crop_box(prob, (window[0] - box[0], window[1] - box[1], window[2] - box[0], window[3] - box[1])), window
 
 
+def _predict_window_scales(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec,
+                           scales: tuple[float, ...]) -> tuple[np.ndarray, Box]:
+    """:func:`_predict_window` of ``box``, averaged over windows of the same centre and ``scales`` × its side.
+
+    A scale test-time augmentation: the network sees the disc at several sizes
+    in its window and the probability maps are averaged where they overlap
+    ``box``. Written here rather than with MONAI's test-time augmentation, which
+    resamples one tensor, because each scale is a new window cut from the whole
+    photo (a larger window shows real retina, not padding). ``(1.0,)`` is one pass.
+
+    Windows are not held to pass 2's ceiling: on IDRiD's 2-diameter crops the
+    wider, padded window helps (IoU 0.840 one pass, 0.860 with 0.7/1/1.4, 0.831
+    with the wider windows cut to the ceiling).
+    """
+    if tuple(scales) == (1.0,):
+        return _predict_window(image, box, runner, spec)
+    h, w = image.shape[:2]
+    window = (max(box[0], 0), max(box[1], 0), min(box[2], h), min(box[3], w))
+    shape = (window[2] - window[0], window[3] - window[1])
+    total, count = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    cy, cx, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]
+    for each in sorted({side if s == 1.0 else int(max(side * s, 32)) for s in scales}):
+        prob, win = _predict_window(image, box if each == side else centred_box(cy, cx, each), runner, spec)
+        at = (win[0] - window[0], win[1] - window[1], win[2] - window[0], win[3] - window[1])
+        total += paste_box(prob, at, shape)
+        count += paste_box(np.ones_like(prob), at, shape)
+    return np.divide(total, count, out=np.zeros_like(total), where=count > 0), window
+
+
 def predict_in_box(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec) -> np.ndarray:
     """Probability map of ``box`` of ``image`` (zero-padded), pasted back at image resolution."""
     prob, window = _predict_window(image, box, runner, spec)
@@ -166,8 +195,9 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
     locates the disc as the most disc-like spot of the probability map
     (:func:`_blob_peak`); pass 2 looks again at a square around it of side
     ``refine_k × diameter`` held between ``min_refine`` and ``max_refine`` of
-    the field of view, and the final mask is the pass-2 component with the
-    most probability mass near the window's centre. ``is_crop`` (default:
+    the field of view (averaged over windows of ``refine_scales`` × that side,
+    :func:`_predict_window_scales`), and the final mask is the pass-2 component
+    with the most probability mass near the window's centre. ``is_crop`` (default:
     :func:`looks_like_crop`) sets the disc sizes looked for and the largest window.
     """
     crop = looks_like_crop(rgb) if is_crop is None else is_crop
@@ -193,7 +223,7 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
         ceiling = spec.params.max_refine if spec.params.max_refine is not None else _MAX_REFINE[crop]
         side = int(np.clip(k * diameter * f, floor * fov_side, max(ceiling, floor) * fov_side))
         box2 = centred_box(box1[0] + (py + 0.5) * f, box1[1] + (px + 0.5) * f, max(side, 32))
-        prob, window = _predict_window(rgb, box2, runner, spec)
+        prob, window = _predict_window_scales(rgb, box2, runner, spec, spec.params.refine_scales)
         boxes.append(box2)
         cy2, cx2 = (box2[0] + box2[2]) / 2 - window[0], (box2[1] + box2[3]) / 2 - window[1]
         region2 = region_near(prob, threshold, cy2, cx2, (box2[2] - box2[0]) / 4)
