@@ -36,6 +36,7 @@ _ARCH_SIZES: dict[tuple[str, str], tuple[int, tuple[int, int] | None, bool]] = {
     ("classification", "inception-v3"): (75, (79, 83), True),  # inputs ≥ 75
     ("classification", "efficientnet-b0"): (32, (37, 45), True),
     ("classification", "densenet121"): (32, (37, 45), True),
+    ("classification", "unet-encoder"): (32, (37, 45), False),  # strided convs pad odd sizes
 }
 
 

@@ -362,3 +362,40 @@ def test_source_balanced_sampler_draws_each_source_and_class_equally(tmp_path):
             drawn[(items[index].source, items[index].label)] += 1
     shares = np.array(list(drawn.values())) / sum(drawn.values())
     assert len(drawn) == 4 and np.allclose(shares, 0.25, atol=0.04)
+
+
+@pytest.mark.slow
+def test_a_unet_encoder_classifier_starts_from_a_disc_models_encoder(tmp_path):
+    from medscreen.models.unet import unet_encoder
+    from medscreen.training.config import SegmentationConfig
+    from medscreen.training.segmentation import load_module, train_segmentation
+    from tests_support import make_blob_records
+
+    for folder in ("d", "g", "b"):
+        (tmp_path / folder).mkdir()
+    disc = train_segmentation(make_blob_records(tmp_path / "d", n=6, rgb=True),
+                              SegmentationConfig(task="disc", norm="instance", input_size=64, cache_side=64, epochs=1,
+                                                 batch_size=4, val_fraction=0.34), tmp_path / "disc",
+                              progress=False) / "checkpoints" / "best.ckpt"
+    records = make_class_records(tmp_path / "g", n_patients=8, per_patient=1, size=32)
+    cfg = ClassificationConfig(task="glaucoma", arch="unet-encoder", init_from=str(disc), input_size=32, epochs=1,
+                               lr=1e-12, weight_decay=0.0, accelerator="cpu")
+    run = train_classifier(records, cfg, tmp_path / "run", progress=False)
+    learnt = load_classifier_module(run / "checkpoints" / "best.ckpt").net.image_net.features.state_dict()
+    encoder = torch.nn.Sequential(*unet_encoder(load_module(disc).net)).state_dict()
+    assert learnt.keys() == encoder.keys()
+    assert all(torch.allclose(learnt[k].float(), encoder[k].float(), atol=1e-6) for k in encoder)
+    # refused before anything is written: another architecture, a classifier, a batch-norm U-Net
+    with pytest.raises(ValueError, match="use --arch unet-encoder"):
+        ClassificationConfig(task="glaucoma", arch="compact", init_from=str(disc))
+    with pytest.raises(ConfigError, match="a glaucoma checkpoint has no U-Net encoder"):
+        train_classifier(records, cfg.model_copy(update={"init_from": str(run / "checkpoints" / "best.ckpt")}),
+                         tmp_path / "r2", progress=False)
+    batch_norm = train_segmentation(make_blob_records(tmp_path / "b", n=6, rgb=True),
+                                    SegmentationConfig(task="disc", input_size=64, cache_side=64, epochs=1,
+                                                       batch_size=4, val_fraction=0.34), tmp_path / "bn",
+                                    progress=False) / "checkpoints" / "best.ckpt"
+    with pytest.raises(ConfigError, match="not a compact U-Net with instance norm"):
+        train_classifier(records, cfg.model_copy(update={"init_from": str(batch_norm)}), tmp_path / "r3",
+                         progress=False)
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()

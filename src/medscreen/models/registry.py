@@ -26,7 +26,7 @@ from medscreen.models.fusion import ScreeningClassifier
 from medscreen.models.glaucoscreen import GlaucoScreenCNN
 from medscreen.models.inception import InceptionV3
 from medscreen.models.monai_nets import densenet121, efficientnet_b0
-from medscreen.models.unet import compact_unet, effnet_b4_unet, ronneberger_unet
+from medscreen.models.unet import UNetEncoderClassifier, compact_unet, effnet_b4_unet, ronneberger_unet
 from medscreen.tasks import TASKS, get_task, task_names
 
 __all__ = [
@@ -80,6 +80,11 @@ CLASSIFICATION_ARCHS: dict[str, ArchSpec] = {
         "Inception v3 without the auxiliary head (21.8 M parameters), GlaucoScreen's progression model",
     ),
     "efficientnet-b0": ArchSpec(lambda c, k, s: efficientnet_b0(c, k), "MONAI EfficientNet-B0 (4.0 M parameters)"),
+    "unet-encoder": ArchSpec(
+        lambda c, k, s: UNetEncoderClassifier(c, k),
+        "the compact segmentation U-Net's encoder (instance norm) under a pooled linear head (1.3 M parameters); "
+        "--init starts it from a disc model's encoder",
+    ),
     "densenet121": ArchSpec(lambda c, k, s: densenet121(c, k), "MONAI DenseNet-121 (7.0 M parameters)"),
 }
 

@@ -38,6 +38,7 @@ from medscreen.evaluation.classification import (
 from medscreen.models.losses import FocalLoss
 from medscreen.models.mixstyle import MixStyle, attach_mixstyle, style_layers
 from medscreen.models.registry import create_model
+from medscreen.tasks import get_task, task_names
 from medscreen.training.config import CLASS_NAMES, ClassificationConfig
 from medscreen.training.run import (
     build_trainer,
@@ -352,6 +353,7 @@ def train_classifier(
     """
     k = len(config.classes)
     run = open_run(out_dir, config, resume=resume, build=lambda: _placeholder_module(config))
+    start = _encoder_weights(Path(config.init_from), config) if config.init_from and not run.resumes else None
     if split is None:
         records = task_records(records, config.task)
         if config.max_images:
@@ -373,6 +375,9 @@ def train_classifier(
     if config.uses_clinical:
         mean, std = _clinical_stats(train_items)
     module = ClassifierModule(config.model_dump(), counts.tolist(), mean, std)
+    if start is not None:
+        module.net.image_net.load_encoder(start, config.init_from)
+        log.info("image encoder starts from %s", config.init_from)
     module.val_sources = [i.source for i in val_items]
     monitor = {"auc": ("val_auc", "max"), "loss": ("val_loss", "min")}.get(config.select)
     trainer = build_trainer(config, run.out_dir, metric="auc", train_metric="acc", monitor=monitor, progress=progress)
@@ -396,6 +401,35 @@ def train_classifier(
     })
     log.info("best checkpoint %s (val AUC %.3f)", run.best, summary["validation"]["auc"] or 0)
     return run.out_dir
+
+
+def _encoder_weights(source: Path, config: ClassificationConfig) -> dict[str, torch.Tensor]:
+    """The segmentation network whose encoder a ``unet-encoder`` run starts from, checked before anything is written.
+
+    ``source`` is a segmentation run's ``.ckpt`` or a bundled model's ``.onnx``
+    (its ``.pt`` beside it): the disc model's, so that the glaucoma classifier
+    starts from features learnt on photos of several cameras.
+
+    Raises:
+        ModelError: the file is missing or unreadable.
+        ConfigError: not a compact instance-norm U-Net with the task's channels.
+    """
+    from medscreen.models.unet import UNetEncoderClassifier
+    from medscreen.models.weights import read_weights
+    from medscreen.training.segmentation import load_module
+
+    hint = "give a disc run's .ckpt or src/medscreen/weights/disc.onnx (its .pt beside it)"
+    if source.suffix in (".onnx", ".pt"):
+        task, state = read_weights(source.with_suffix(".pt"), hint=hint)
+        if get_task(task).kind != "segmentation":
+            raise ConfigError(f"--init {source}: a {task} model has no U-Net encoder; {hint}")
+    else:
+        saved = checkpoint_hyperparameters(source).get("config") or {}
+        if saved.get("task") not in task_names("segmentation"):
+            raise ConfigError(f"--init {source}: a {saved.get('task')} checkpoint has no U-Net encoder; {hint}")
+        state = load_module(source).net.state_dict()
+    UNetEncoderClassifier(config.in_channels).load_encoder(state, str(source))  # refuses another network now
+    return state
 
 
 def _placeholder_module(config: ClassificationConfig) -> ClassifierModule:

@@ -74,7 +74,7 @@ class ClassificationConfig(BaseModel):
 
     task: str = Field(description="A classification task of medscreen.tasks.TASKS.")
     arch: str = Field("compact", description="Image architecture (medscreen.models.registry): compact | "
-                      "glaucoscreen-cnn | inception-v3 | efficientnet-b0 | densenet121.")
+                      "glaucoscreen-cnn | inception-v3 | efficientnet-b0 | densenet121 | unet-encoder.")
     inputs: Literal["image", "clinical", "fused"] = Field(
         "image", description="progression: photo only, baseline clinical data only, or both (summed logits)."
     )
@@ -115,6 +115,10 @@ class ClassificationConfig(BaseModel):
         "diameter", description="Disc crop: k × disc diameter, or the disc's box plus 50 %."
     )
     crop_k: float = Field(GLAUCOMA_CROP_K, gt=1, description="Crop side in disc diameters (framing 'diameter').")
+    init_from: str | None = Field(
+        None, description="unet-encoder: start the encoder from a compact instance-norm segmentation model's: a "
+        "disc run's .ckpt, or a bundled model's .onnx with its .pt beside it (e.g. src/medscreen/weights/disc.onnx)."
+    )
     seed: int = Field(42, description=_SEED)
     max_images: int | None = Field(None, ge=4, description="Use only this many images (smoke tests).")
     num_workers: int = Field(0, ge=0, description=_WORKERS)
@@ -140,6 +144,13 @@ class ClassificationConfig(BaseModel):
         if self.use_mask and TASKS[self.task].modality != "ultrasound":
             raise ValueError(f"use_mask adds the lesion model's map, which only ultrasound tasks have; "
                              f"drop --use-mask for {self.task}")
+        return self
+
+    @model_validator(mode="after")
+    def _init_needs_the_encoder(self) -> ClassificationConfig:
+        if self.init_from and (self.arch != "unet-encoder" or not self.uses_image):
+            raise ValueError(f"--init starts the image encoder of --arch unet-encoder from a segmentation model; "
+                             f"use --arch unet-encoder, or drop --init for {self.arch}")
         return self
 
     @property
