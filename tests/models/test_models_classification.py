@@ -20,7 +20,8 @@ def _n_params(net: torch.nn.Module) -> int:
 
 
 def test_registry_names():
-    assert set(CLASSIFICATION_ARCHS) == {"compact", "glaucoscreen-cnn", "inception-v3", "efficientnet-b0", "densenet121"}
+    assert set(CLASSIFICATION_ARCHS) == {"compact", "glaucoscreen-cnn", "inception-v3", "efficientnet-b0", "densenet121",
+                                         "unet-encoder"}
 
 
 @pytest.mark.parametrize("arch", sorted(CLASSIFICATION_ARCHS))
