@@ -20,14 +20,14 @@ from pathlib import Path
 
 from medscreen.cli.evaluate import gather_records, load_runner
 from medscreen.inference.evaluate import evaluate_segmentation
+from medscreen.inference.runtime import ModelSpec, Runner
 
 SETS = ("1.0", "1.0,1.25", "1.0,1.5", "0.8,1.0,1.25", "0.7,1.0,1.4")
 
 
-def score(split_csv: Path, split: str, model: Path | None, scales: tuple[float, ...]) -> dict:
-    """IoU per view and overall of ``model`` with ``scales`` on ``split`` of ``split_csv``."""
+def score(split_csv: Path, split: str, runner: Runner, spec: ModelSpec, scales: tuple[float, ...]) -> dict:
+    """IoU per view and overall of the disc model with ``scales`` on ``split`` of ``split_csv``."""
     records = gather_records(None, split_csv, split)
-    runner, spec, _ = load_runner("disc", model)
     spec = dataclasses.replace(spec, params=spec.params.model_copy(update={"refine_scales": scales}))
     start = time.perf_counter()
     report = evaluate_segmentation(records, "disc", runner, spec, crop_scales=(2, 3, 4))
@@ -43,10 +43,11 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(SETS), help="scale sets, e.g. 1.0,1.5")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    runner, spec, _ = load_runner("disc", args.model)
     results = {}
     for text in args.sets:
         scales = tuple(float(x) for x in text.split(","))
-        results[text] = {split: score(args.split_csv, split, args.model, scales) for split in ("train", "val")}
+        results[text] = {split: score(args.split_csv, split, runner, spec, scales) for split in ("train", "val")}
         print(text, {s: round(r["iou"], 4) for s, r in results[text].items()}, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model": str(args.model or "bundled"), "split_csv": str(args.split_csv),

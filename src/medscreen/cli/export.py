@@ -31,7 +31,7 @@ def export_segmentation(
     refine_k: float = typer.Option(3.0, "--refine-k", help="disc: second-pass crop side in disc diameters."),
     refine_scales: list[float] | None = typer.Option(
         None, "--refine-scale", help="disc: average the second pass over windows of these multiples of its side; "
-        "repeat it (the shipped disc model: 0.7 1.0 1.4). Default: one window (1.0)."),
+        "repeat it (the shipped disc model: 1.0 1.5). Default: one window (1.0)."),
     min_area: float = typer.Option(0.0, "--min-area", help="lesion: drop components below this share of the image."),
     min_mean: float = typer.Option(0.0, "--min-mean-probability",
                                    help="lesion: drop components whose mean probability is below this."),

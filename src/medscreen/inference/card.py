@@ -159,7 +159,7 @@ class CardParams(BaseModel):
         """At least one window, each a sensible multiple of the refined side."""
         if not scales or any(not 0.25 <= s <= 4.0 for s in scales):
             raise ValueError(f"refine_scales {list(scales)} must list one or more multiples between 0.25 and 4 "
-                             "of the second pass's side, e.g. [0.7, 1.0, 1.4] (or [1.0] for one pass)")
+                             "of the second pass's side, e.g. [1.0, 1.5] (or [1.0] for one pass)")
         return scales
 
 

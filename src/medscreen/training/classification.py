@@ -376,7 +376,7 @@ def train_classifier(
         mean, std = _clinical_stats(train_items)
     module = ClassifierModule(config.model_dump(), counts.tolist(), mean, std)
     if start is not None:
-        module.net.image_net.load_encoder(start, config.init_from)
+        module.net.image_net.features.load_state_dict(start)
         log.info("image encoder starts from %s", config.init_from)
     module.val_sources = [i.source for i in val_items]
     monitor = {"auc": ("val_auc", "max"), "loss": ("val_loss", "min")}.get(config.select)
@@ -404,7 +404,7 @@ def train_classifier(
 
 
 def _encoder_weights(source: Path, config: ClassificationConfig) -> dict[str, torch.Tensor]:
-    """The segmentation network whose encoder a ``unet-encoder`` run starts from, checked before anything is written.
+    """The encoder weights (``features``) a ``unet-encoder`` run starts from, read before anything is written.
 
     ``source`` is a segmentation run's ``.ckpt`` or a bundled model's ``.onnx``
     (its ``.pt`` beside it): the disc model's, so that the glaucoma classifier
@@ -428,8 +428,9 @@ def _encoder_weights(source: Path, config: ClassificationConfig) -> dict[str, to
         if saved.get("task") not in task_names("segmentation"):
             raise ConfigError(f"--init {source}: a {saved.get('task')} checkpoint has no U-Net encoder; {hint}")
         state = load_module(source).net.state_dict()
-    UNetEncoderClassifier(config.in_channels).load_encoder(state, str(source))  # refuses another network now
-    return state
+    start = UNetEncoderClassifier(config.in_channels)
+    start.load_encoder(state, str(source))  # refuses another network
+    return start.features.state_dict()
 
 
 def _placeholder_module(config: ClassificationConfig) -> ClassifierModule:
