@@ -86,7 +86,8 @@ def main() -> None:
                                  f"{args.positive!r}; this card's labels are {card.params.labels}")
             update = {"threshold": round(t, 6),
                       "threshold_rule": f"highest with validation sensitivity ≥ {args.min_sensitivity}"
-                      + (" (test-time flip average)" if card.params.tta == "flip" else "")}
+                      + (" (test-time flip average)" if card.params.tta == "flip" else "")
+                      + (" (network logit fused with the disc's pallor)" if card.params.pallor_fusion else "")}
         else:
             params = card.params.model_copy(update={"malignancy_threshold": round(t, 6)})
         point = {"threshold": round(t, 6), "n": len(rows), "sensitivity": round(tp / pos, 4),

@@ -47,6 +47,7 @@ __all__ = [
     "DatasetCredit",
     "EnsembleInfo",
     "ModelCard",
+    "PallorFusion",
     "TrainingImages",
     "TrainingSplit",
     "add_metrics",
@@ -102,6 +103,24 @@ class DatasetCredit(BaseModel):
         return cls(name=m["name"], licence=licence, citation=citation, **note)
 
 
+class PallorFusion(BaseModel):
+    """A binary classifier's logit fused with the disc's pallor (:func:`~medscreen.transforms.classification.disc_pallor`).
+
+    The score is ``logit_weight × network logit + pallor_weight × pallor + bias``; the card's threshold
+    and review band apply to its sigmoid. Fitted on the validation split by
+    :func:`~medscreen.training.fusion.fit_pallor_fusion`; ``weight`` is the pallor's share once both
+    inputs are standardised, kept so that a refit is reproducible.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    logit_weight: float = Field(gt=0)
+    pallor_weight: float
+    bias: float
+    radius: float = Field(gt=0, le=0.5)
+    weight: float = Field(ge=0)
+
+
 class CardParams(BaseModel):
     """How to feed a model and read its output: the card's ``params`` (only the task's own keys are written).
 
@@ -116,7 +135,8 @@ class CardParams(BaseModel):
     Classification: ``labels``, ``inputs``, ``preprocess``, ``clinical_features``,
     ``framing``, ``crop_k``, ``recrop_above_k`` (a disc-centred crop wider than
     this many disc diameters is re-framed at ``crop_k`` around its disc), ``tta``
-    (``flip``: the logits of the image and of its mirror image are averaged), ``use_mask``,
+    (``flip``: the logits of the image and of its mirror image are averaged), ``pallor_fusion`` (glaucoma: the
+    logit is fused with the disc's pallor, :class:`PallorFusion`), ``use_mask``,
     ``experimental``, ``review_band``
     (glaucoma: probabilities below the threshold but in the band are advised
     review), ``malignancy_threshold`` (breast-class: malignant probability at or
@@ -148,6 +168,7 @@ class CardParams(BaseModel):
     crop_k: float = GLAUCOMA_CROP_K
     recrop_above_k: float | None = None
     tta: Literal["none", "flip"] = "none"
+    pallor_fusion: PallorFusion | None = None
     use_mask: bool = False
     experimental: bool = False
     review_band: tuple[float, float] | None = None

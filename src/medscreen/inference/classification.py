@@ -21,7 +21,7 @@ from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.datasets.clinical import CLINICAL_FEATURES, clinical_matrix
 from medscreen.datasets.records import Record, task_label
 from medscreen.errors import ConfigError, ModelError
-from medscreen.inference.card import TrainingImages
+from medscreen.inference.card import PallorFusion, TrainingImages
 from medscreen.inference.provenance import checkpoint_training_images, records_to_score, seen_report, seen_warning
 from medscreen.inference.runtime import ModelSpec, OnnxModel, bundled_model_path, load_onnx_model
 from medscreen.inference.segmentation import segment_disc, segment_lesion
@@ -29,6 +29,7 @@ from medscreen.io.images import read_image
 from medscreen.tasks import TASKS, get_task
 from medscreen.transforms.classification import (
     crop_view_box,
+    disc_pallor,
     glaucoma_crop,
     probabilities,
     to_model_input,
@@ -46,6 +47,7 @@ __all__ = [
     "task_image",
     "disc_masker",
     "fundus_crop",
+    "fused_logits",
     "breast_input",
     "probabilities",
 ]
@@ -174,7 +176,36 @@ class Classifier:
         if self.spec.params.tta == "flip" and "image" in feeds:
             mirrored = {**feeds, "image": np.ascontiguousarray(feeds["image"][..., ::-1])}
             logits = (np.asarray(logits) + np.asarray(self.run(mirrored))) / 2.0
+        if (fusion := self.spec.params.pallor_fusion) is not None:
+            logits = fused_logits(logits, images or [], fusion)
         return probabilities(logits)
+
+    def network_logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The image network's own ``N×1`` logits (flip TTA as the card says, no pallor fusion): what a fusion is fitted on."""
+        feeds = self.feeds(images, None)
+        logits = np.asarray(self.run(feeds))
+        if self.spec.params.tta == "flip":
+            mirrored = {**feeds, "image": np.ascontiguousarray(feeds["image"][..., ::-1])}
+            logits = (logits + np.asarray(self.run(mirrored))) / 2.0
+        return logits
+
+
+def fused_logits(logits: np.ndarray, images: Sequence[np.ndarray], fusion: PallorFusion, *,
+                 pallor: np.ndarray | None = None) -> np.ndarray:
+    """``N×1`` network logits fused with each crop's disc pallor as the card's :class:`PallorFusion` says.
+
+    ``pallor``: the crops' :func:`disc_pallor` already measured (then ``images`` is not read).
+
+    Raises:
+        ModelError: the logits are not one per image of a binary model.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if pallor is None:
+        pallor = np.array([disc_pallor(im, fusion.radius) for im in images])
+    if logits.ndim != 2 or logits.shape[1] != 1 or len(pallor) != logits.shape[0]:
+        raise ModelError(f"pallor fusion needs one logit per image of a binary model; got logits of shape "
+                         f"{logits.shape} for {len(pallor)} images — remove params.pallor_fusion from this card")
+    return (fusion.logit_weight * logits[:, 0] + fusion.pallor_weight * pallor + fusion.bias)[:, None]
 
 
 def onnx_classifier(model: OnnxModel) -> Classifier:
