@@ -73,8 +73,13 @@ timed glaucoma-s1 "$MS" train glaucoma --manifest "$RUNS/glaucoma/split.csv" --s
 # ensemble's 0.79); the ensemble is kept as evidence
 [ -f "$RUNS/glaucoma-single.onnx" ] || timed glaucoma-single-export "$MS" export classifier \
   "$RUNS/glaucoma/checkpoints/best.ckpt" --out "$RUNS/glaucoma-single.onnx" --card cards/glaucoma.json
-timed glaucoma-single-review-band "$PY" scripts/operating_point.py "$RUNS/glaucoma/val_predictions.csv" \
-  --card "$RUNS/glaucoma-single.json" --positive glaucoma --write review_band
+# its logit fused with the disc's pallor (fitted on its validation split), then threshold and review band on that
+timed glaucoma-single-fusion "$PY" scripts/pallor_fusion.py --card "$RUNS/glaucoma-single.json" \
+  --manifest "$RUNS/glaucoma/split.csv" --split val --weight 0.5 --out "$RUNS/glaucoma-single-val-fused.csv"
+for write in threshold review_band; do
+  "$PY" scripts/operating_point.py "$RUNS/glaucoma-single-val-fused.csv" --card "$RUNS/glaucoma-single.json" \
+    --positive glaucoma --write "$write"
+done
 [ -f "$RUNS/glaucoma.onnx" ] || timed glaucoma-export "$MS" export classifier "$RUNS/glaucoma/checkpoints/best.ckpt" \
   "$RUNS/glaucoma-s1/checkpoints/best.ckpt" --out "$RUNS/glaucoma.onnx" --card cards/glaucoma.json \
   --val-predictions "$RUNS/glaucoma-val.csv"
@@ -88,6 +93,10 @@ for held in acrima hygd; do
     --out "$RUNS/glaucoma-no-$held-s1" "${GLAUCOMA[@]}"
   [ -f "$RUNS/glaucoma-no-$held.onnx" ] || "$MS" export classifier "$RUNS/glaucoma-no-$held/checkpoints/best.ckpt" \
     "$RUNS/glaucoma-no-$held-s1/checkpoints/best.ckpt" --out "$RUNS/glaucoma-no-$held.onnx"
+  "$PY" scripts/pallor_fusion.py --card "$RUNS/glaucoma-no-$held.json" --manifest "$RUNS/glaucoma-no-$held/split.csv" \
+    --split val --weight 0.5 --out "$RUNS/glaucoma-no-$held-val-fused.csv"
+  "$PY" scripts/operating_point.py "$RUNS/glaucoma-no-$held-val-fused.csv" --card "$RUNS/glaucoma-no-$held.json" \
+    --positive glaucoma --write threshold
   # 4. Evidence from the source each model did not train on (HYGD's full photos went through the new disc stage)
   [ -f "$RUNS/eval-no-$held-on-$held.json" ] || timed "eval-no-$held" "$MS" evaluate glaucoma \
     --manifest "$RUNS/crops/manifest_$held.csv" --crops --model "$RUNS/glaucoma-no-$held.onnx" \

@@ -332,3 +332,40 @@ def test_a_model_of_another_task_is_refused(exported, tmp_path):
         load_classifier("glaucoma", tmp_path / "missing.onnx")
     with pytest.raises(ModelError, match="not found"):
         load_classifier("glaucoma", tmp_path / "missing.ckpt")
+
+
+def _pale_disc(level: int, size: int = 64) -> np.ndarray:
+    """A crop whose central disc (radius size/4.4) has green ``level``; the retina is 80 and 100 in halves."""
+    image = np.full((size, size, 3), 80, np.uint8)
+    image[: size // 2] = 100
+    yy, xx = np.ogrid[:size, :size]
+    image[np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) < size / 4.4, 1] = level
+    return image
+
+
+def test_pallor_fusion_adds_the_discs_pallor_to_the_network_logit():
+    fusion = {"logit_weight": 2.0, "pallor_weight": 1.5, "bias": -1.0, "radius": 1 / 4.4, "weight": 0.5}
+    params = {"labels": ["normal", "glaucoma"], "inputs": "image", "preprocess": "none"}
+    constant = Classifier(ModelSpec("glaucoma", 32, 3, 0.5, {**params, "pallor_fusion": fusion}),
+                          lambda feeds: np.full((len(feeds["image"]), 1), 0.25))
+    pale, dull = _pale_disc(200), _pale_disc(120)
+    from medscreen.transforms.classification import disc_pallor
+
+    expected = [2.0 * 0.25 + 1.5 * disc_pallor(im, 1 / 4.4) - 1.0 for im in (pale, dull)]
+    got = constant.predict([pale, dull])
+    assert got == pytest.approx(1 / (1 + np.exp(-np.array(expected))), abs=1e-9)
+    assert got[0] > got[1]  # same network logit: the paler disc scores higher
+    assert constant.network_logits([pale])[0, 0] == 0.25  # what a fusion is fitted on: the network alone
+    with pytest.raises(ValueError, match="logit_weight"):
+        ModelSpec("glaucoma", 32, 3, 0.5, {**params, "pallor_fusion": {**fusion, "logit_weight": -1.0}})
+    with pytest.raises(ValueError, match="radius"):
+        ModelSpec("glaucoma", 32, 3, 0.5, {**params, "pallor_fusion": {**fusion, "radius": 0.9}})
+
+
+def test_pallor_fusion_of_a_multiclass_model_is_a_clear_error():
+    from medscreen.inference.card import PallorFusion
+    from medscreen.inference.classification import fused_logits
+
+    fusion = PallorFusion(logit_weight=1.0, pallor_weight=1.0, bias=0.0, radius=0.2, weight=0.5)
+    with pytest.raises(ModelError, match="remove params.pallor_fusion"):
+        fused_logits(np.zeros((1, 3)), [_pale_disc(200)], fusion)

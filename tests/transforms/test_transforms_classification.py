@@ -124,3 +124,32 @@ def test_to_model_input_grey(grey):
     out = to_model_input(grey, 32, "none")
     assert out.shape == (1, 32, 32) and out.dtype == np.float32
     assert np.allclose(out, 1.0)
+
+
+def test_disc_pallor_is_the_central_circles_green_z_score():
+    from medscreen.transforms.classification import disc_pallor
+
+    size = 88
+    image = np.full((size, size, 3), 60, np.uint8)
+    yy, xx = np.ogrid[:size, :size]
+    disc = np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) < size * 0.2
+    image[disc, 1] = 180
+    green = image[..., 1].astype(float)
+    assert disc_pallor(image, 0.2) == pytest.approx(((green - green.mean()) / green.std())[disc].mean())
+    assert disc_pallor(image, 0.2) > 0
+    # exposure and colour gain (a camera's) cancel out; red and blue are not read
+    other = image.copy()
+    other[..., 1] = (image[..., 1] * 0.5 + 20).astype(np.uint8)
+    other[..., 0] = 255
+    assert disc_pallor(other, 0.2) == pytest.approx(disc_pallor(image, 0.2), abs=0.02)
+    flat = np.full((size, size, 3), 90, np.uint8)
+    assert disc_pallor(flat, 0.2) == 0.0
+
+
+def test_disc_pallor_refuses_what_it_cannot_measure():
+    from medscreen.transforms.classification import disc_pallor
+
+    with pytest.raises(ConfigError, match="RGB"):
+        disc_pallor(np.zeros((20, 20), np.uint8), 0.2)
+    with pytest.raises(ConfigError, match="radius"):
+        disc_pallor(np.zeros((20, 20, 3), np.uint8), 0.7)

@@ -104,7 +104,9 @@ class DatasetCredit(BaseModel):
 
 
 class PallorFusion(BaseModel):
-    """A binary classifier's logit fused with the disc's pallor (:func:`~medscreen.transforms.classification.disc_pallor`).
+    """A binary classifier's logit fused with the disc's pallor.
+
+    The pallor is :func:`~medscreen.transforms.classification.disc_pallor` of the crop.
 
     The score is ``logit_weight × network logit + pallor_weight × pallor + bias``; the card's threshold
     and review band apply to its sigmoid. Fitted on the validation split by

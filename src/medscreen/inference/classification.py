@@ -181,7 +181,7 @@ class Classifier:
         return probabilities(logits)
 
     def network_logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """The image network's own ``N×1`` logits (flip TTA as the card says, no pallor fusion): what a fusion is fitted on."""
+        """The network's own ``N×1`` logits (flip TTA as the card says, no pallor fusion): what fusion is fitted on."""
         feeds = self.feeds(images, None)
         logits = np.asarray(self.run(feeds))
         if self.spec.params.tta == "flip":

@@ -108,10 +108,12 @@ def _limits(task: str, sha256: str) -> ModelLimits:
     none = ModelLimits(task, None, None, None, None, None, None, experimental)
     if card is None or card.sha256 != sha256:
         return none
+    labels = list(card.params.labels or [])
     for name, point in card.operating_points.items():  # figures at the decision the app makes
         if isinstance(point, dict) and point.get("sensitivity") is not None and point.get("specificity") is not None:
-            return _figures(task, name, point, name.split(" ")[0], experimental, point.get("threshold"))
-    labels = list(card.params.labels or [])
+            # a multi-class model's point is for one class against the rest; a binary model's is the model's own
+            positive = name.split(" ")[0] if len(labels) > 2 else None
+            return _figures(task, name, point, positive, experimental, point.get("threshold"))
     for name, figures in card.metrics.items():
         if not isinstance(figures, dict) or "comparison" in name:
             continue
