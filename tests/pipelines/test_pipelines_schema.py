@@ -61,7 +61,7 @@ def test_json_has_the_documented_keys():
     for key in ("schema_version", "modality", "gradable", "advice", "reasons", "disclaimer", "models", "backend",
                 "timings_ms", "disc", "glaucoma", "progression", "lesion", "breast_class", "quality_reasons"):
         assert key in data, key
-    assert data["schema_version"] == SCHEMA_VERSION == "1.4"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.5"
     assert {"confidence", "size_ratio", "eye"} <= set(data["disc"]) and data["progression"]["experimental"] is False
     assert data["glaucoma"]["probability"] == pytest.approx(0.9119625198)
     assert data["progression"]["probability"] == 0.71 and data["disc"]["diameter_px"] == 141.3

@@ -15,6 +15,7 @@ import skimage.data
 from PIL import Image
 
 from medscreen.errors import ConfigError, ImageReadError, ModelError
+from medscreen.inference.card import load_card
 from medscreen.inference.runtime import OnnxModel
 from medscreen.inference.segmentation import segment_disc
 from medscreen.io.images import file_sha256
@@ -330,6 +331,17 @@ def test_scikit_image_retina_with_the_bundled_models():
     assert 0.08 * w < r.disc.centre_x < 0.25 * w and 0.35 * h < r.disc.centre_y < 0.6 * h
     assert 0.0 <= r.glaucoma.probability <= 1.0 and r.advice in ("refer", "review", "routine")
     assert (r.progression is not None) == r.glaucoma.positive
+    # the bundled glaucoma card fuses the disc's pallor: the result gives the pallor of the crop it scored
+    from medscreen.transforms.classification import disc_pallor
+
+    fusion = load_card(WEIGHTS / "glaucoma.json").params.pallor_fusion
+    x0, y0, x1, y1 = (int(v) for v in r.disc.crop_box)
+    if fusion is None:
+        assert r.glaucoma.disc_pallor is None
+    else:
+        assert 0 <= x0 and 0 <= y0  # the retina's crop lies inside the photo, so it can be cut here the same way
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1, :3])
+        assert r.glaucoma.disc_pallor == pytest.approx(disc_pallor(crop, fusion.radius), abs=1e-3)
     for task, version in r.models.items():
         card = json.loads((WEIGHTS / f"{task}.json").read_text())
         assert version.sha256 == card["sha256"] == file_sha256(WEIGHTS / version.file)

@@ -40,11 +40,11 @@ __all__ = [
     "ScreeningResult",
 ]
 
-SCHEMA_VERSION = "1.4"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
+SCHEMA_VERSION = "1.5"  # 1.1: disc.confidence, disc.size_ratio, progression.experimental; 1.2: disc.eye,
 # an implausible disc (confidence below the disc card's min_confidence) gives rescreen with no glaucoma finding;
 # 1.3: advice "review" (a probability in the model's review band below its threshold), glaucoma.review_band,
 # breast_class.malignancy_threshold and breast_class.urgent; 1.4: disc.vertical_offset (a disc far above or below the
-# view's middle has confidence 0, so rescreen)
+# view's middle has confidence 0, so rescreen); 1.5: glaucoma.disc_pallor (when the model fuses it into its probability)
 
 #: shown with every result, in the report and on screen
 DISCLAIMER = N_(
@@ -103,6 +103,10 @@ class GlaucomaFinding(_Finding):
     review_band: list[float] | None = Field(
         None, min_length=2, max_length=2, description="[low, high]: the bootstrap interval of the threshold on "
         "validation (the model's card); a probability from low up to the threshold is advised 'review'.")
+    disc_pallor: float | None = Field(
+        None, description="How much paler the disc is than the rest of its crop (mean z-score of the green channel "
+        "in the disc's circle; 0 = as bright as the crop on average). Set when the model's card fuses it into the "
+        "probability (params.pallor_fusion): a pale disc raises the probability, whatever made it pale.")
 
 
 class ProgressionFinding(_Finding):

@@ -82,7 +82,7 @@ from medscreen.pipelines.schema import (
 )
 from medscreen.tasks import MODALITIES, task_names
 from medscreen.tasks import TASKS as ALL_TASKS
-from medscreen.transforms.classification import crop_view_box, glaucoma_crop_box
+from medscreen.transforms.classification import crop_view_box, disc_pallor, glaucoma_crop_box
 from medscreen.transforms.geometry import Box, crop_box
 
 __all__ = [
@@ -307,8 +307,10 @@ class Screener:
         self._model("glaucoma", run)
         p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
         band = clf.spec.params.review_band
+        fusion = clf.spec.params.pallor_fusion
         finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold,
-                                  review_band=list(band) if band else None)
+                                  review_band=list(band) if band else None,
+                                  disc_pallor=round(disc_pallor(crop, fusion.radius), 4) if fusion else None)
         uncertain = not finding.positive and band is not None and p >= band[0]
         out: dict[str, Any] = {"disc": disc_finding, "glaucoma": finding}
         progression = None
