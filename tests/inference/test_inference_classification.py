@@ -369,3 +369,30 @@ def test_pallor_fusion_of_a_multiclass_model_is_a_clear_error():
     fusion = PallorFusion(logit_weight=1.0, pallor_weight=1.0, bias=0.0, radius=0.2, weight=0.5)
     with pytest.raises(ModelError, match="remove params.pallor_fusion"):
         fused_logits(np.zeros((1, 3)), [_pale_disc(200)], fusion)
+
+
+def test_evaluating_a_fused_model_reports_the_network_and_the_pallor_apart(tmp_path):
+    """The report's ``fusion_parts`` and the per-case columns give what each part of the fused score ranks."""
+    rng = np.random.default_rng(3)
+    records = []
+    for i in range(12):
+        glaucoma = i % 2 == 1
+        image = rng.integers(70, 110, (44, 44, 3)).astype(np.uint8)
+        yy, xx = np.ogrid[:44, :44]
+        image[np.hypot(yy - 21.5, xx - 21.5) < 8, 1] = 170 + 5 * i if glaucoma else 100 + 2 * i  # paler when glaucoma
+        Image.fromarray(image).save(tmp_path / f"f{i}.png")
+        records.append(Record(tmp_path / f"f{i}.png", (), "glaucoma" if glaucoma else "normal", f"p{i}",
+                              "a" if i < 6 else "b", f"f{i}"))
+    fusion = {"logit_weight": 1.0, "pallor_weight": 2.0, "bias": -1.0, "radius": 1 / 4.4, "weight": 0.5}
+    spec = ModelSpec("glaucoma", SIZE, 3, 0.5, {"labels": ["normal", "glaucoma"], "inputs": "image",
+                                                "preprocess": "none", "pallor_fusion": fusion})
+    constant = Classifier(spec, lambda feeds: np.zeros((len(feeds["image"]), 1)), "blind network")
+    out = tmp_path / "eval"
+    report = evaluate_classifier(records, "glaucoma", constant, is_crop=True, out_dir=out, batch_size=5)
+    parts = report["fusion_parts"]
+    assert parts["network"]["auc"] == 0.5 and parts["pallor"]["auc"] == report["auc"] == 1.0
+    assert set(parts["pallor"]["by_source"]) == {"a", "b"}
+    rows = list(csv.DictReader((out / "per_case.csv").open()))
+    assert {"p_network", "pallor"} <= set(rows[0]) and {float(r["p_network"]) for r in rows} == {0.5}
+    assert report["auc"] == 1.0 and "fusion_parts" not in evaluate_classifier(records, "glaucoma",
+                                                                                _brightness_classifier(), is_crop=True)

@@ -260,7 +260,9 @@ def evaluate_classifier(
     training, validation and unseen images apart, and ``warning`` is set when
     training images were scored; ``unseen_only`` scores only the unseen ones.
     ``out_dir`` receives ``per_case.csv`` (with a ``seen`` column) and ROC,
-    confusion-matrix and calibration PNGs.
+    confusion-matrix and calibration PNGs. A model whose card fuses the disc's pallor
+    (``params.pallor_fusion``) also gets ``fusion_parts`` in the report (AUC of the network
+    alone and of the pallor alone) and ``p_network`` and ``pallor`` columns in ``per_case.csv``.
 
     Raises:
         ModelError: no disc found in any photo.
@@ -292,15 +294,27 @@ def evaluate_classifier(
     if not kept:
         raise ModelError(f"no optic disc found in any of the {len(records)} photos; are these fundus photos?")
     clinical = clinical_matrix(kept) if classifier.inputs != "image" else None
-    probs = []
+    fusion = params.pallor_fusion
+    probs, network, pallor = [], [], []
     for start in range(0, len(kept), batch_size):
         stop = start + batch_size
+        if fusion is not None:  # the network and the pallor once each, so the report can give both apart
+            net = classifier.network_logits(images[start:stop])
+            pale = np.array([disc_pallor(im, fusion.radius) for im in images[start:stop]])
+            network.append(net[:, 0])
+            pallor.append(pale)
+            probs.append(probabilities(fused_logits(net, [], fusion, pallor=pale)))
+            continue
         probs.append(classifier.predict(images[start:stop] if uses_image else None,
                                         None if clinical is None else clinical[start:stop]))
     prob = np.concatenate(probs)
     truth = np.array([labels.index(r.label) for r in kept])
     sources = [r.dataset for r in kept]
     report = summarise_by_source(truth, prob, labels, sources, threshold=classifier.spec.threshold)
+    parts = None
+    if fusion is not None:
+        parts = {"p_network": probabilities(np.concatenate(network)[:, None]), "pallor": np.concatenate(pallor)}
+        report["fusion_parts"] = _fusion_parts(truth, parts, sources)
     report.update(task=task, model=classifier.description, n_no_disc=len(no_disc), no_disc=no_disc[:50],
                   input="disc crops" if is_crop else "full photos (disc found and cropped by the bundled disc model)")
     report["seen"] = seen_report(
@@ -312,7 +326,7 @@ def evaluate_classifier(
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_cases(out_dir / "per_case.csv", kept, truth, prob, labels, seen)
+        _write_cases(out_dir / "per_case.csv", kept, truth, prob, labels, seen, parts)
         plot_roc(out_dir / "roc.png", truth, prob, labels=None if len(labels) == 2 else list(range(len(labels))),
                  threshold=classifier.spec.threshold if len(labels) == 2 else None, title=f"{task}: ROC")
         plot_confusion(out_dir / "confusion.png", report["confusion_matrix"], labels, title=f"{task}: confusion")
@@ -321,17 +335,43 @@ def evaluate_classifier(
     return report
 
 
+def _fusion_parts(truth: np.ndarray, parts: dict[str, np.ndarray], sources: Sequence[str]) -> dict:
+    """AUC (with its 95 % CI) of the network alone and of the pallor alone, over all cases and per source.
+
+    A fused score's parts, reported apart so that a user sees on their own data what each one ranks.
+    """
+    from medscreen.evaluation.classification import compute_auc
+    from medscreen.evaluation.stats import bootstrap_ci
+
+    def auc(keep: np.ndarray, score: np.ndarray) -> dict:
+        t, s = truth[keep], score[keep]
+        if len(set(t.tolist())) < 2:
+            return {"n": int(keep.sum()), "auc": None, "auc_ci95": None}
+        ci = bootstrap_ci(len(t), lambda i: compute_auc(t[i], s[i]), n_boot=500, seed=0)
+        return {"n": int(keep.sum()), "auc": compute_auc(t, s), "auc_ci95": ci}
+
+    src = np.asarray(sources)
+    out: dict = {}
+    for name, score in (("network", parts["p_network"]), ("pallor", parts["pallor"])):
+        out[name] = auc(np.ones(len(truth), bool), score)
+        if len(set(sources)) > 1:
+            out[name]["by_source"] = {s: auc(src == s, score) for s in sorted(set(sources))}
+    return out
+
+
 def _write_cases(path: Path, records: Sequence[Record], truth: np.ndarray, prob: np.ndarray,
-                 labels: Sequence[str], seen: Sequence[str]) -> None:
+                 labels: Sequence[str], seen: Sequence[str], parts: dict[str, np.ndarray] | None = None) -> None:
+    """``per_case.csv``; with a fused model's ``parts``, the network's own probability and the pallor too."""
     import csv
 
+    extra = list(parts or {})
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         cols = [f"p_{labels[-1]}"] if prob.ndim == 1 else [f"p_{c}" for c in labels]
-        writer.writerow(["image", "dataset", "patient_id", "label", *cols, "seen"])
-        for r, t, p, s in zip(records, truth, prob, seen, strict=True):
+        writer.writerow(["image", "dataset", "patient_id", "label", *cols, "seen", *extra])
+        for i, (r, t, p, s) in enumerate(zip(records, truth, prob, seen, strict=True)):
             writer.writerow([r.image, r.dataset, r.patient_id or "", labels[t], *np.atleast_1d(p).round(6).tolist(),
-                             s])
+                             s, *[round(float(parts[k][i]), 6) for k in extra]])  # type: ignore[index]
 
 
 def load_classifier(task: str, model: Path | None) -> Classifier:
