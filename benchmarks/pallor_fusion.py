@@ -8,7 +8,7 @@ For each fold the network's inner-validation logits and the crops' pallor
 fold's out-of-fold predictions. Reported per source, pooled out of fold, with bootstrap 95 % CIs: the
 network alone, the pallor alone (no training at all) and the fused score.
 
-    python benchmarks/pallor_fusion.py --cv-dir runs/s7/cv5-e30 --weight 0.5 \\
+    python benchmarks/pallor_fusion.py --cv-dir runs/s7/cv5-e30 --weight 0.5 --scale log \\
         --out benchmarks/results/pallor_fusion_cv.json
 """
 
@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cv-dir", type=Path, required=True, help="a `medscreen cv glaucoma --out` folder")
     parser.add_argument("--weight", type=float, default=0.5, help="the pallor's share (as scripts/pallor_fusion.py)")
+    parser.add_argument("--scale", choices=("linear", "log"), default="log", help="the pallor's scale")
     parser.add_argument("--crop-k", type=float, default=GLAUCOMA_CROP_K, help="the crops' framing, disc diameters")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pallor_fusion_cv.json"))
     args = parser.parse_args()
@@ -60,7 +61,7 @@ def main() -> None:
     for fold in folds:
         for r in _rows(fold / "split.csv"):
             images.setdefault(r["key"], (fold / r["image"]).resolve())
-    pallor = {key: disc_pallor(read_image(path, mode="rgb"), radius) for key, path in images.items()}
+    pallor = {key: disc_pallor(read_image(path, mode="rgb"), radius, args.scale) for key, path in images.items()}
     oof = _rows(args.cv_dir / "oof_predictions.csv")
     fused: dict[str, float] = {}
     fits = []
@@ -76,7 +77,8 @@ def main() -> None:
                 fused[r["key"]] = a * float(_logit(np.array(float(r["p_glaucoma"])))) + b * pallor[r["key"]] + c
     pooled = [r for r in oof if r["key"] in fused]
     truth = np.array([r["label"] == "glaucoma" for r in pooled], int)
-    result: dict = {"cv_dir": str(args.cv_dir), "weight": args.weight, "radius": radius, "folds": fits,
+    result: dict = {"cv_dir": str(args.cv_dir), "weight": args.weight, "scale": args.scale, "radius": radius,
+                    "folds": fits,
                     "n": len(pooled), **_auc(truth, np.array([fused[r["key"]] for r in pooled])),
                     "network_pooled": _auc(truth, np.array([float(r["p_glaucoma"]) for r in pooled])), "by_source": {}}
     for source in sorted({r["source"] for r in oof}):

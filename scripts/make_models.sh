@@ -75,7 +75,7 @@ timed glaucoma-s1 "$MS" train glaucoma --manifest "$RUNS/glaucoma/split.csv" --s
   "$RUNS/glaucoma/checkpoints/best.ckpt" --out "$RUNS/glaucoma-single.onnx" --card cards/glaucoma.json
 # its logit fused with the disc's pallor (fitted on its validation split), then threshold and review band on that
 timed glaucoma-single-fusion "$PY" scripts/pallor_fusion.py --card "$RUNS/glaucoma-single.json" \
-  --manifest "$RUNS/glaucoma/split.csv" --split val --weight 0.5 --out "$RUNS/glaucoma-single-val-fused.csv"
+  --manifest "$RUNS/glaucoma/split.csv" --split val --weight 0.5 --scale log --out "$RUNS/glaucoma-single-val-fused.csv"
 for write in threshold review_band; do
   "$PY" scripts/operating_point.py "$RUNS/glaucoma-single-val-fused.csv" --card "$RUNS/glaucoma-single.json" \
     --positive glaucoma --write "$write"
@@ -94,7 +94,7 @@ for held in acrima hygd; do
   [ -f "$RUNS/glaucoma-no-$held.onnx" ] || "$MS" export classifier "$RUNS/glaucoma-no-$held/checkpoints/best.ckpt" \
     "$RUNS/glaucoma-no-$held-s1/checkpoints/best.ckpt" --out "$RUNS/glaucoma-no-$held.onnx"
   "$PY" scripts/pallor_fusion.py --card "$RUNS/glaucoma-no-$held.json" --manifest "$RUNS/glaucoma-no-$held/split.csv" \
-    --split val --weight 0.5 --out "$RUNS/glaucoma-no-$held-val-fused.csv"
+    --split val --weight 0.5 --scale log --out "$RUNS/glaucoma-no-$held-val-fused.csv"
   "$PY" scripts/operating_point.py "$RUNS/glaucoma-no-$held-val-fused.csv" --card "$RUNS/glaucoma-no-$held.json" \
     --positive glaucoma --write threshold
   # 4. Evidence from the source each model did not train on (HYGD's full photos went through the new disc stage)

@@ -1,7 +1,7 @@
 """Fit a glaucoma card's pallor fusion on its validation split, and write the fused validation predictions.
 
     python scripts/pallor_fusion.py --card src/medscreen/weights/glaucoma.json \\
-        --manifest runs/s3/glaucoma-r2b/split.csv --split val --weight 0.5 --out runs/glaucoma-val-fused.csv
+        --manifest runs/s3/glaucoma-r2b/split.csv --split val --weight 0.5 --scale log --out runs/glaucoma-val-fused.csv
     # then the threshold and the review band, on the fused predictions:
     python scripts/operating_point.py runs/glaucoma-val-fused.csv --card src/medscreen/weights/glaucoma.json \\
         --positive glaucoma --write threshold
@@ -11,8 +11,8 @@
 The manifest is the training run's ``split.csv`` (its images are disc crops); only the rows of
 ``--split`` are used. The card's network gives each crop its logit (any fusion already on the card
 is ignored), :func:`~medscreen.transforms.classification.disc_pallor` its pallor in the disc's own
-circle (radius ``1 / (2 × crop_k)``), and :func:`~medscreen.training.fusion.fit_pallor_fusion` the
-fused logit, written to the card as ``params.pallor_fusion``. ``--weight 0`` fits a calibration of the
+circle (radius ``1 / (2 × crop_k)``; ``--scale``, default ``log``), and
+:func:`~medscreen.training.fusion.fit_pallor_fusion` the fused logit, written to the card as ``params.pallor_fusion``. ``--weight 0`` fits a calibration of the
 network alone. The output CSV has ``image``, ``dataset``, ``label``, ``p_glaucoma`` (fused) and
 ``p_network`` columns, as ``scripts/operating_point.py`` reads.
 """
@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="the training run's split.csv (disc crops)")
     parser.add_argument("--split", default="val", help="the manifest rows to fit on (default: val)")
     parser.add_argument("--weight", type=float, default=0.5, help="the pallor's share of the standardised sum")
+    parser.add_argument("--scale", choices=("linear", "log"), default="log",
+                        help="standardise the green channel (linear) or its logarithm (log: a camera's gamma cancels)")
     parser.add_argument("--out", type=Path, required=True, help="CSV of the fused validation predictions")
     args = parser.parse_args()
     try:
@@ -70,12 +72,12 @@ def run(args: argparse.Namespace) -> None:
             continue
         kept.append(r)
         logits.append(float(classifier.network_logits([image])[0, 0]))
-        pallor.append(disc_pallor(image, radius))
+        pallor.append(disc_pallor(image, radius, args.scale))
     truth = np.array([params.labels.index(r.label) for r in kept])
     logit, pale = np.array(logits), np.array(pallor)
     a, b, c = fit_pallor_fusion(logit, pale, truth, args.weight)
     fusion = PallorFusion(logit_weight=round(a, 6), pallor_weight=round(b, 6), bias=round(c, 6),
-                          radius=round(radius, 6), weight=args.weight)
+                          radius=round(radius, 6), weight=args.weight, scale=args.scale)
     prob = probabilities(fused_logits(logit[:, None], [], fusion, pallor=pale))
     network = probabilities(logit[:, None])
     write_card(card.model_copy(update={"params": card.params.model_copy(update={"pallor_fusion": fusion})}),

@@ -121,6 +121,7 @@ class PallorFusion(BaseModel):
     bias: float
     radius: float = Field(gt=0, le=0.5)
     weight: float = Field(ge=0)
+    scale: Literal["linear", "log"] = "linear"
 
 
 class CardParams(BaseModel):

@@ -201,7 +201,7 @@ def fused_logits(logits: np.ndarray, images: Sequence[np.ndarray], fusion: Pallo
     """
     logits = np.asarray(logits, dtype=np.float64)
     if pallor is None:
-        pallor = np.array([disc_pallor(im, fusion.radius) for im in images])
+        pallor = np.array([disc_pallor(im, fusion.radius, fusion.scale) for im in images])
     if logits.ndim != 2 or logits.shape[1] != 1 or len(pallor) != logits.shape[0]:
         raise ModelError(f"pallor fusion needs one logit per image of a binary model; got logits of shape "
                          f"{logits.shape} for {len(pallor)} images — remove params.pallor_fusion from this card")
@@ -300,7 +300,7 @@ def evaluate_classifier(
         stop = start + batch_size
         if fusion is not None:  # the network and the pallor once each, so the report can give both apart
             net = classifier.network_logits(images[start:stop])
-            pale = np.array([disc_pallor(im, fusion.radius) for im in images[start:stop]])
+            pale = np.array([disc_pallor(im, fusion.radius, fusion.scale) for im in images[start:stop]])
             network.append(net[:, 0])
             pallor.append(pale)
             probs.append(probabilities(fused_logits(net, [], fusion, pallor=pale)))

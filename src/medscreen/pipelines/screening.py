@@ -310,7 +310,7 @@ class Screener:
         fusion = clf.spec.params.pallor_fusion
         finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold,
                                   review_band=list(band) if band else None,
-                                  disc_pallor=round(disc_pallor(crop, fusion.radius), 4) if fusion else None)
+                                  disc_pallor=round(disc_pallor(crop, fusion.radius, fusion.scale), 4) if fusion else None)
         uncertain = not finding.positive and band is not None and p >= band[0]
         out: dict[str, Any] = {"disc": disc_finding, "glaucoma": finding}
         progression = None
