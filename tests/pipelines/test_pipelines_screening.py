@@ -341,7 +341,7 @@ def test_scikit_image_retina_with_the_bundled_models():
     else:
         assert 0 <= x0 and 0 <= y0  # the retina's crop lies inside the photo, so it can be cut here the same way
         crop = np.ascontiguousarray(image[y0:y1, x0:x1, :3])
-        assert r.glaucoma.disc_pallor == pytest.approx(disc_pallor(crop, fusion.radius), abs=1e-3)
+        assert r.glaucoma.disc_pallor == pytest.approx(disc_pallor(crop, fusion.radius, fusion.scale), abs=1e-3)
     for task, version in r.models.items():
         card = json.loads((WEIGHTS / f"{task}.json").read_text())
         assert version.sha256 == card["sha256"] == file_sha256(WEIGHTS / version.file)

@@ -67,7 +67,7 @@ def test_the_fusion_is_fitted_on_the_validation_rows_and_written_to_the_card(tmp
     done = _run("--card", str(card), "--manifest", str(split), "--weight", "0.5", "--out", str(out))
     assert done.returncode == 0, done.stderr
     fusion = load_card(card).params.pallor_fusion
-    assert fusion is not None and fusion.weight == 0.5 and fusion.pallor_weight > 0
+    assert fusion is not None and fusion.weight == 0.5 and fusion.pallor_weight > 0 and fusion.scale == "log"
     assert fusion.radius == round(1 / (2 * 2.2), 6)  # the disc's own circle at the default crop_k
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 20 and {"label", "p_glaucoma", "p_network", "pallor"} <= set(rows[0])

@@ -153,3 +153,23 @@ def test_disc_pallor_refuses_what_it_cannot_measure():
         disc_pallor(np.zeros((20, 20), np.uint8), 0.2)
     with pytest.raises(ConfigError, match="radius"):
         disc_pallor(np.zeros((20, 20, 3), np.uint8), 0.7)
+
+
+def test_disc_pallor_on_a_log_scale_shrugs_off_a_cameras_gamma():
+    from medscreen.transforms.classification import disc_pallor
+
+    rng = np.random.default_rng(1)
+    size = 80
+    green = rng.uniform(40, 120, (size, size))
+    yy, xx = np.ogrid[:size, :size]
+    disc = np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) < size / 4.4
+    green[disc] += 90  # a pale disc
+    image = np.zeros((size, size, 3), np.uint8)
+    image[..., 1] = green.clip(0, 255).astype(np.uint8)
+    other = image.copy()
+    other[..., 1] = (255 * (image[..., 1] / 255.0) ** 0.5).astype(np.uint8)  # another camera's gamma curve
+    shift = {s: abs(disc_pallor(other, 1 / 4.4, s) - disc_pallor(image, 1 / 4.4, s)) for s in ("linear", "log")}
+    assert shift["log"] < shift["linear"] / 2
+    assert disc_pallor(image, 1 / 4.4, "log") > 0
+    with pytest.raises(ConfigError, match="scale"):
+        disc_pallor(image, 1 / 4.4, "sqrt")  # type: ignore[arg-type]
