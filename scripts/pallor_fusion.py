@@ -12,8 +12,8 @@ The manifest is the training run's ``split.csv`` (its images are disc crops); on
 ``--split`` are used. The card's network gives each crop its logit (any fusion already on the card
 is ignored), :func:`~medscreen.transforms.classification.disc_pallor` its pallor in the disc's own
 circle (radius ``1 / (2 × crop_k)``; ``--scale``, default ``log``), and
-:func:`~medscreen.training.fusion.fit_pallor_fusion` the fused logit, written to the card as ``params.pallor_fusion``. ``--weight 0`` fits a calibration of the
-network alone. The output CSV has ``image``, ``dataset``, ``label``, ``p_glaucoma`` (fused) and
+:func:`~medscreen.training.fusion.fit_pallor_fusion` the fused logit, written to the card as
+``params.pallor_fusion``. ``--weight 0`` fits a calibration of the network alone. The output CSV has ``image``, ``dataset``, ``label``, ``p_glaucoma`` (fused) and
 ``p_network`` columns, as ``scripts/operating_point.py`` reads.
 """
 
