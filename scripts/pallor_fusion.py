@@ -13,8 +13,9 @@ The manifest is the training run's ``split.csv`` (its images are disc crops); on
 is ignored), :func:`~medscreen.transforms.classification.disc_pallor` its pallor in the disc's own
 circle (radius ``1 / (2 × crop_k)``; ``--scale``, default ``log``), and
 :func:`~medscreen.training.fusion.fit_pallor_fusion` the fused logit, written to the card as
-``params.pallor_fusion``. ``--weight 0`` fits a calibration of the network alone. The output CSV has ``image``, ``dataset``, ``label``, ``p_glaucoma`` (fused) and
-``p_network`` columns, as ``scripts/operating_point.py`` reads.
+``params.pallor_fusion``. ``--weight 0`` fits a calibration of the network alone. The output CSV has ``image``,
+``dataset``, ``label``, ``p_glaucoma`` (fused) and
+``p_network`` and ``pallor`` columns; ``scripts/operating_point.py`` reads the first four.
 """
 
 from __future__ import annotations
