@@ -100,7 +100,8 @@ def _scripted(script: int, source: str | None, w: int, h: int, version: ModelVer
                                reasons=["this does not look like a fundus photo: retake it"],
                                quality_reasons=["not a fundus photo"])
     p, positive = (0.41, False) if script in (BORDERLINE, LEFT_EYE) else (0.8, True)
-    glaucoma = GlaucomaFinding(probability=p, threshold=0.44, positive=positive, review_band=[0.34, 0.55])
+    glaucoma = GlaucomaFinding(probability=p, threshold=0.44, positive=positive, review_band=[0.34, 0.55],
+                               disc_pallor=1.25)  # as a card that fuses the pallor gives
     advice = "review" if script == BORDERLINE else "refer" if positive else "routine"
     reason = ("uncertain: glaucoma probability 0.41 is just below the referral threshold 0.44; a specialist should "
               "look at this photo — " + "and this sentence is long on purpose, " * 4 + "ending here.")

@@ -81,6 +81,8 @@ def test_each_result_shows_the_models_measured_limits(world: World, browsers: di
     page = worker.client.get(f"/visits/{visit_id}").text
     line = f"glaucoma: sensitivity {sens:.2f}, specificity {spec:.2f}"
     assert "How often the model is right" in page and line in page
+    pallor = done["result"]["glaucoma"]["disc_pallor"]  # the stub gives it, as the bundled card does: shown too
+    assert pallor is not None and "Disc pallor" in page and "paler disc raises the glaucoma probability" in page
     assert line in _pdf_text(worker, visit_id)
     stub = _screen(worker, visit_id, 200)  # a model file no bundled card describes: no figures, said so
     assert stub["model_limits"]["glaucoma"]["sensitivity"] is None
