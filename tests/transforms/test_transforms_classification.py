@@ -173,3 +173,30 @@ def test_disc_pallor_on_a_log_scale_shrugs_off_a_cameras_gamma():
     assert disc_pallor(image, 1 / 4.4, "log") > 0
     with pytest.raises(ConfigError, match="scale"):
         disc_pallor(image, 1 / 4.4, "sqrt")  # type: ignore[arg-type]
+
+
+def test_disc_pallor_ignores_the_black_outside_the_field_of_view():
+    """How much black surround or padding a crop holds says where the disc sits, not how pale it is."""
+    from medscreen.transforms.classification import disc_pallor
+
+    rng = np.random.default_rng(4)
+    size = 90
+    image = np.zeros((size, size, 3), np.uint8)
+    image[..., 1] = rng.integers(50, 110, (size, size))
+    image[..., 0] = 120
+    yy, xx = np.ogrid[:size, :size]
+    disc = np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) < size / 4.4
+    image[disc, 1] = 170
+    edged = image.copy()
+    edged[:, :25] = 0  # the field's edge (or zero padding) on one side, away from the disc
+    green = image[:, 25:, 1].astype(float)  # the retina the edged crop still shows
+    expected = (170 - green.mean()) / green.std()
+    assert disc_pallor(edged, 1 / 4.4) == pytest.approx(expected)
+    logs = np.log(green + 8)  # on the log scale, had the black strip counted, the figure would move a lot
+    expected_log = (np.log(178) - logs.mean()) / logs.std()
+    assert disc_pallor(edged, 1 / 4.4, "log") == pytest.approx(expected_log)
+    everything = np.log(edged[..., 1].astype(float) + 8)
+    assert abs((np.log(178) - everything.mean()) / everything.std() - expected_log) > 0.3
+    black = np.zeros((40, 40, 3), np.uint8)
+    black[:, :5] = 90
+    assert disc_pallor(black, 0.2) == 0.0  # no pixel of the circle in the field: no evidence
