@@ -355,6 +355,8 @@ def test_pallor_fusion_adds_the_discs_pallor_to_the_network_logit():
     got = constant.predict([pale, dull])
     assert got == pytest.approx(1 / (1 + np.exp(-np.array(expected))), abs=1e-9)
     assert got[0] > got[1]  # same network logit: the paler disc scores higher
+    measured = np.array([disc_pallor(im, 1 / 4.4) for im in (pale, dull)])
+    assert constant.predict([pale, dull], pallor=measured) == pytest.approx(got)  # measured once by the caller
     assert constant.network_logits([pale])[0, 0] == 0.25  # what a fusion is fitted on: the network alone
     with pytest.raises(ValueError, match="logit_weight"):
         ModelSpec("glaucoma", 32, 3, 0.5, {**params, "pallor_fusion": {**fusion, "logit_weight": -1.0}})

@@ -159,8 +159,12 @@ class Classifier:
             feeds["clinical"] = np.asarray(clinical, dtype=np.float32).reshape(-1, len(CLINICAL_FEATURES))
         return feeds
 
-    def predict(self, images: Sequence[np.ndarray] | None = None, clinical: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, images: Sequence[np.ndarray] | None = None, clinical: np.ndarray | None = None, *,
+                pallor: np.ndarray | None = None) -> np.ndarray:
         """Probabilities: ``N`` (binary, positive class) or ``N×K``.
+
+        ``pallor``: the images' :func:`disc_pallor` already measured as the card's ``pallor_fusion``
+        says (a caller that reports it too need not measure it twice); otherwise it is measured here.
 
         With the card's ``params.tta == "flip"`` the logits of each image and of
         its left-right mirror (the other eye's orientation) are averaged before
@@ -177,7 +181,7 @@ class Classifier:
             mirrored = {**feeds, "image": np.ascontiguousarray(feeds["image"][..., ::-1])}
             logits = (np.asarray(logits) + np.asarray(self.run(mirrored))) / 2.0
         if (fusion := self.spec.params.pallor_fusion) is not None:
-            logits = fused_logits(logits, images or [], fusion)
+            logits = fused_logits(logits, images or [], fusion, pallor=pallor)
         return probabilities(logits)
 
     def network_logits(self, images: Sequence[np.ndarray]) -> np.ndarray:

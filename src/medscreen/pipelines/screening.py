@@ -305,12 +305,13 @@ class Screener:
         if conf is not None and conf.confidence < disc.spec.params.min_confidence:  # an implausible disc: no finding from its crop
             return {"advice": "rescreen", "reasons": [Message(DISC_UNCLEAR)], "disc": disc_finding}, seg.mask
         self._model("glaucoma", run)
-        p = float(run.timed("glaucoma", self._predict, clf, crop)[0])
-        band = clf.spec.params.review_band
         fusion = clf.spec.params.pallor_fusion
+        pallor = None if fusion is None else run.timed("glaucoma", disc_pallor, crop, fusion.radius, fusion.scale)
+        p = float(run.timed("glaucoma", self._predict, clf, crop, pallor)[0])
+        band = clf.spec.params.review_band
         finding = GlaucomaFinding(probability=p, threshold=clf.spec.threshold, positive=p >= clf.spec.threshold,
                                   review_band=list(band) if band else None,
-                                  disc_pallor=round(disc_pallor(crop, fusion.radius, fusion.scale), 4) if fusion else None)
+                                  disc_pallor=None if pallor is None else round(pallor, 4))
         uncertain = not finding.positive and band is not None and p >= band[0]
         out: dict[str, Any] = {"disc": disc_finding, "glaucoma": finding}
         progression = None
@@ -333,14 +334,17 @@ class Screener:
         return out, seg.mask
 
     @staticmethod
-    def _predict(classifier: Classifier, image: np.ndarray) -> np.ndarray:
-        """Probabilities for one image; a fused model gets no clinical data (NaN = the training mean)."""
+    def _predict(classifier: Classifier, image: np.ndarray, pallor: float | None = None) -> np.ndarray:
+        """Probabilities for one image; a fused model gets no clinical data (NaN = the training mean).
+
+        ``pallor``: the image's disc pallor, measured once for the result and the card's fusion.
+        """
         clinical = None
         if classifier.inputs == "fused":
             from medscreen.datasets.clinical import CLINICAL_FEATURES
 
             clinical = np.full((1, len(CLINICAL_FEATURES)), np.nan, np.float32)
-        return classifier.predict([image], clinical)
+        return classifier.predict([image], clinical, pallor=None if pallor is None else np.array([pallor]))
 
     # ------------------------------------------------------------------ ultrasound
 
