@@ -85,3 +85,15 @@ def test_centred_box_is_square_and_centred():
     y0, x0, y1, x1 = centred_box(50.0, 80.0, 41)
     assert (y1 - y0, x1 - x0) == (41, 41)
     assert abs((y0 + y1) / 2 - 50) <= 1 and abs((x0 + x1) / 2 - 80) <= 1
+
+
+def test_field_mask_is_red_or_green_above_the_level():
+    from medscreen.transforms.geometry import FIELD_LEVEL, field_mask
+
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[0, 0, 0] = FIELD_LEVEL + 1  # red
+    rgb[0, 1, 1] = FIELD_LEVEL + 1  # green
+    rgb[0, 2, 2] = 255  # blue alone: still the camera's surround
+    rgb[1, 0, :2] = FIELD_LEVEL  # at the level: outside
+    assert field_mask(rgb).tolist() == [[True, True, False], [False, False, False]]
+    assert field_mask(rgb[..., 0]).tolist() == [[True, False, False], [False, False, False]]

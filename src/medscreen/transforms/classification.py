@@ -22,7 +22,16 @@ import numpy as np
 from medscreen.constants import GLAUCOMA_CROP_K
 from medscreen.errors import ConfigError
 from medscreen.transforms import _ndimage
-from medscreen.transforms.geometry import Box, DiscGeometry, centred_box, crop_box, mask_geometry, resize, square_box
+from medscreen.transforms.geometry import (
+    Box,
+    DiscGeometry,
+    centred_box,
+    crop_box,
+    field_mask,
+    mask_geometry,
+    resize,
+    square_box,
+)
 
 __all__ = [
     "GLAUCOMA_CROP_K",
@@ -30,7 +39,6 @@ __all__ = [
     "crop_view_box",
     "disc_pallor",
     "glaucoma_crop_box",
-    "PALLOR_FIELD_LEVEL",
     "PALLOR_LOG_OFFSET",
     "glaucoma_crop",
     "normalise",
@@ -128,8 +136,6 @@ def to_model_input(image: np.ndarray, size: int, method: str) -> np.ndarray:
 
 #: grey levels added before the logarithm of :func:`disc_pallor`'s ``log`` scale (dark pixels stay finite)
 PALLOR_LOG_OFFSET = 8.0
-#: :func:`disc_pallor` counts a pixel as inside the field of view when one of its channels is above this
-PALLOR_FIELD_LEVEL = 15
 
 
 def disc_pallor(image: np.ndarray, radius: float, scale: Literal["linear", "log"] = "linear") -> float:
@@ -143,7 +149,7 @@ def disc_pallor(image: np.ndarray, radius: float, scale: Literal["linear", "log"
     ``scale="log"`` standardises ``log(green + 8)`` instead: a camera's gamma curve (green → a ·
     green^γ) then cancels out too, not only its gain and offset.
 
-    Only pixels inside the field of view count (any channel above :data:`PALLOR_FIELD_LEVEL`): the
+    Only pixels inside the field of view count (:func:`~medscreen.transforms.geometry.field_mask`): the
     black surround of the camera and the crop's zero padding would otherwise weigh in, and how much of
     it a crop holds says where the disc sits in the photo, not how pale it is. On HYGD that is a
     confound (its normal eyes' discs sit nearer the field's edge): counted in, the black edge alone
@@ -164,7 +170,7 @@ def disc_pallor(image: np.ndarray, radius: float, scale: Literal["linear", "log"
         raise ConfigError(f"disc pallor radius {radius} must be a fraction of the crop side in (0, 0.5]")
     if scale not in ("linear", "log"):
         raise ConfigError(f"disc pallor scale {scale!r} must be 'linear' or 'log'")
-    field = image[..., :3].max(axis=2) > PALLOR_FIELD_LEVEL
+    field = field_mask(image)
     green = image[..., 1].astype(np.float64)
     if scale == "log":
         green = np.log(green + PALLOR_LOG_OFFSET)

@@ -17,6 +17,7 @@ from medscreen.transforms import _ndimage
 __all__ = [
     "Box",
     "DiscGeometry",
+    "field_mask",
     "fov_box",
     "square_box",
     "crop_box",
@@ -30,7 +31,19 @@ __all__ = [
 Box = tuple[int, int, int, int]
 
 
-def fov_box(rgb: np.ndarray, *, threshold: int = 20) -> Box:
+#: grey level above which a fundus pixel belongs to the field of view (the camera's black surround is near zero)
+FIELD_LEVEL = 20
+
+
+def field_mask(rgb: np.ndarray, *, threshold: int = FIELD_LEVEL) -> np.ndarray:
+    """Pixels of a fundus image inside the camera's field of view: red or green above ``threshold``.
+
+    ``rgb``: ``H×W×3`` (or ``H×W``) uint8. Zero padding of a crop falls outside too.
+    """
+    return (rgb if rgb.ndim == 2 else rgb[..., :2].max(axis=-1)) > threshold
+
+
+def fov_box(rgb: np.ndarray, *, threshold: int = FIELD_LEVEL) -> Box:
     """Bounding box of a fundus photo's circular field of view.
 
     The field of view is the largest connected region brighter than
@@ -48,7 +61,7 @@ def fov_box(rgb: np.ndarray, *, threshold: int = 20) -> Box:
     h, w = rgb.shape[:2]
     step = max(1, min(h, w) // 256)  # the box needs no full resolution
     sub = rgb[::step, ::step]
-    small = (sub if sub.ndim == 2 else sub[..., :2].max(axis=-1)) > threshold
+    small = field_mask(sub, threshold=threshold)
     if not small.any():
         return (0, 0, h, w)
     region = largest_component(small)
