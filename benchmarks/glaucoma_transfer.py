@@ -13,7 +13,9 @@ stored threshold) runs on:
 
 ``grape_vs_idrid_auc`` ranks GRAPE's photos against IDRiD's: an AUC across two
 unseen cameras (a lower bound, since IDRiD's few glaucomatous eyes count as
-negatives). Each also gives ``share_refer_or_review``: the share of the photos with a crop that
+negatives); for a card that fuses the disc's pallor, ``grape_vs_idrid_auc_network_alone``
+and ``grape_vs_idrid_auc_pallor_alone`` give its two parts' own. Each also gives
+``share_refer_or_review``: the share of the photos with a crop that
 the classifier sends to a specialist, at the threshold or inside the card's review band below it;
 and ``pipeline``: the advice the whole screening pipeline gives each photo (its input check and
 the disc card's rules included: rescreen for an implausible disc, review for a large and unsure one),
@@ -37,9 +39,11 @@ import numpy as np
 from medscreen.config import get_settings
 from medscreen.datasets.grape import with_grape_images
 from medscreen.datasets.registry import read_dataset
+from medscreen.evaluation.classification import auc_with_ci
 from medscreen.evaluation.stats import bootstrap_ci
 from medscreen.inference.classification import disc_masker, fundus_crop, load_classifier
 from medscreen.io.images import read_image
+from medscreen.transforms.classification import disc_pallor
 
 
 def flagged(images, classifier, disc=None, screener=None) -> dict:
@@ -49,14 +53,20 @@ def flagged(images, classifier, disc=None, screener=None) -> dict:
     """
     probs, advice, no_disc, seconds = [], [], 0, 0.0
     params = classifier.spec.params
+    fusion = params.pallor_fusion
+    network, pallor = [], []  # a fused card's parts, for the parts' own AUCs
     for image in images:
         start = time.perf_counter()
         rgb = read_image(image) if isinstance(image, Path) else image
         crop = fundus_crop(rgb, is_crop=False, framing=params.framing, k=params.crop_k, disc=disc)
         if crop is None:
             no_disc += 1
-        else:
+        elif fusion is None:
             probs.append(float(classifier.predict([crop])[0]))
+        else:
+            pallor.append(disc_pallor(crop, fusion.radius, fusion.scale))
+            network.append(float(classifier.network_logits([crop])[0, 0]))
+            probs.append(float(classifier.predict([crop], pallor=np.array(pallor[-1:]))[0]))
         seconds += time.perf_counter() - start
         if screener is not None:
             advice.append(screener.screen(rgb, "fundus").advice)
@@ -67,6 +77,7 @@ def flagged(images, classifier, disc=None, screener=None) -> dict:
     sent = (p >= min(classifier.spec.threshold, band[0] if band else 1.0)).astype(float)
     out = {
         "probabilities": p.round(6).tolist(),
+        **({"network_logits": network, "pallor": pallor} if fusion is not None else {}),
         "n": len(images), "no_disc_found": no_disc, "share_flagged": float(hit.mean()) if hit.size else None,
         "share_flagged_ci95": bootstrap_ci(len(hit), lambda i: float(hit[i].mean()), n_boot=2000, seed=0),
         "share_refer_or_review": float(sent.mean()) if sent.size else None,
@@ -82,6 +93,12 @@ def flagged(images, classifier, disc=None, screener=None) -> dict:
             "share_refer_or_review_ci95": bootstrap_ci(len(advice), lambda i: float(to_specialist[i].mean()),
                                                        n_boot=2000, seed=0)}
     return out
+
+
+def _auc_with_ci(name: str, truth: np.ndarray, scores: np.ndarray) -> dict:
+    """``{name: AUC, name_ci95: bootstrap 95 % CI}``."""
+    measured = auc_with_ci(truth, scores)
+    return {name: measured["auc"], f"{name}_ci95": measured["auc_ci95"]}
 
 
 def main() -> None:
@@ -114,16 +131,17 @@ def main() -> None:
     }
     # GRAPE (all glaucoma) against IDRiD (a retina clinic, mostly without glaucoma): an AUC across two unseen
     # cameras — a lower bound on the true one, since IDRiD's few glaucomatous eyes count as negatives
-    from medscreen.evaluation.classification import compute_auc
-
-    pos = result["grape_full_photos_all_glaucoma"].pop("probabilities")
-    neg = result["idrid_full_photos_unlabelled"].pop("probabilities")
+    grape, idrid = result["grape_full_photos_all_glaucoma"], result["idrid_full_photos_unlabelled"]
+    pos, neg = grape.pop("probabilities"), idrid.pop("probabilities")
     result["skimage_retina_normal"].pop("probabilities")
+    result["skimage_retina_normal"].pop("network_logits", None)
+    result["skimage_retina_normal"].pop("pallor", None)
     truth = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-    scores = np.r_[pos, neg]
-    result["grape_vs_idrid_auc"] = compute_auc(truth, scores)
-    result["grape_vs_idrid_auc_ci95"] = bootstrap_ci(len(truth), lambda i: compute_auc(truth[i], scores[i]),
-                                                     n_boot=2000, seed=0)
+    result.update(_auc_with_ci("grape_vs_idrid_auc", truth, np.r_[pos, neg]))
+    if "pallor" in grape:  # a fused card: what the network and the pallor rank each on their own
+        for part in ("network_logits", "pallor"):
+            scores = np.r_[grape.pop(part), idrid.pop(part)]
+            result.update(_auc_with_ci(f"grape_vs_idrid_auc_{part.split('_')[0]}_alone", truth, scores))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

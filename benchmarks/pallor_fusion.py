@@ -20,18 +20,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy.special import logit
 
 from medscreen.constants import GLAUCOMA_CROP_K
-from medscreen.evaluation.classification import compute_auc
-from medscreen.evaluation.stats import bootstrap_ci
+from medscreen.evaluation.classification import auc_with_ci
+from medscreen.inference.card import PallorFusion
+from medscreen.inference.classification import fused_logits
 from medscreen.io.images import read_image
 from medscreen.training.fusion import fit_pallor_fusion
 from medscreen.transforms.classification import disc_pallor
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -39,10 +36,14 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _logits(rows: list[dict[str, str]]) -> np.ndarray:
+    """The network's logits from a predictions CSV's ``p_glaucoma``."""
+    return logit(np.clip([float(r["p_glaucoma"]) for r in rows], 1e-6, 1 - 1e-6))
+
+
 def _auc(truth: np.ndarray, score: np.ndarray) -> dict:
-    return {"auc": round(compute_auc(truth, score), 4),
-            "auc_ci95": [round(v, 4) for v in bootstrap_ci(len(truth), lambda i: compute_auc(truth[i], score[i]),
-                                                            n_boot=2000, seed=0)]}
+    measured = auc_with_ci(truth, score)
+    return {"auc": round(measured["auc"], 4), "auc_ci95": [round(v, 4) for v in measured["auc_ci95"]]}
 
 
 def main() -> None:
@@ -68,13 +69,14 @@ def main() -> None:
     for fold in folds:
         inside = {r["key"] for r in _rows(fold / "split.csv")}
         val = _rows(fold / "val_predictions.csv")
-        a, b, c = fit_pallor_fusion(_logit(np.array([float(r["p_glaucoma"]) for r in val])),
-                                    np.array([pallor[r["key"]] for r in val]),
+        a, b, c = fit_pallor_fusion(_logits(val), np.array([pallor[r["key"]] for r in val]),
                                     np.array([r["label"] == "glaucoma" for r in val], int), args.weight)
+        fusion = PallorFusion(logit_weight=a, pallor_weight=b, bias=c, radius=radius, weight=args.weight,
+                              scale=args.scale)
         fits.append({"fold": fold.name, "logit_weight": round(a, 4), "pallor_weight": round(b, 4), "bias": round(c, 4)})
-        for r in oof:
-            if r["key"] not in inside:
-                fused[r["key"]] = a * float(_logit(np.array(float(r["p_glaucoma"])))) + b * pallor[r["key"]] + c
+        held = [r for r in oof if r["key"] not in inside]
+        scores = fused_logits(_logits(held)[:, None], [], fusion, pallor=np.array([pallor[r["key"]] for r in held]))
+        fused.update({r["key"]: float(v) for r, v in zip(held, scores[:, 0], strict=True)})
     pooled = [r for r in oof if r["key"] in fused]
     truth = np.array([r["label"] == "glaucoma" for r in pooled], int)
     result: dict = {"cv_dir": str(args.cv_dir), "weight": args.weight, "scale": args.scale, "radius": radius,

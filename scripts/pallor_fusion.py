@@ -65,17 +65,18 @@ def run(args: argparse.Namespace) -> None:
     if not records:
         raise SystemExit(f"{args.manifest}: no rows with split == {args.split!r}; give the run's split.csv")
     radius = 1.0 / (2.0 * params.crop_k)
-    kept, logits, pallor = [], [], []
+    kept, images = [], []
     for r in records:
         image = task_image(r, "glaucoma", is_crop=True, framing=params.framing, k=params.crop_k,
                            recrop_above_k=params.recrop_above_k)
-        if image is None:
-            continue
-        kept.append(r)
-        logits.append(float(classifier.network_logits([image])[0, 0]))
-        pallor.append(disc_pallor(image, radius, args.scale))
+        if image is not None:
+            kept.append(r)
+            images.append(image)
+    if not kept:
+        raise SystemExit(f"{args.manifest}: no crop could be made from the {args.split} rows; give disc crops")
     truth = np.array([params.labels.index(r.label) for r in kept])
-    logit, pale = np.array(logits), np.array(pallor)
+    logit = np.concatenate([classifier.network_logits(images[i:i + 32])[:, 0] for i in range(0, len(images), 32)])
+    pale = np.array([disc_pallor(image, radius, args.scale) for image in images])
     a, b, c = fit_pallor_fusion(logit, pale, truth, args.weight)
     fusion = PallorFusion(logit_weight=round(a, 6), pallor_weight=round(b, 6), bias=round(c, 6),
                           radius=round(radius, 6), weight=args.weight, scale=args.scale)

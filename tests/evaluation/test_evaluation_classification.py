@@ -230,3 +230,14 @@ def test_threshold_band_brackets_the_threshold_and_narrows_with_more_data():
     low4, high4 = threshold_band(y4, p4, 0.9, n_boot=300)
     assert high4 - low4 < (high - low) / 2
     assert all(np.isnan(threshold_band([1, 1, 1], [0.2, 0.5, 0.9], n_boot=10)))
+
+
+def test_auc_with_ci_gives_the_auc_its_interval_and_none_for_one_class():
+    from medscreen.evaluation.classification import auc_with_ci
+
+    truth = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    score = np.array([0.1, 0.2, 0.6, 0.4, 0.8, 0.9, 0.3, 0.7])
+    got = auc_with_ci(truth, score, n_boot=300)
+    assert got["n"] == 8 and got["auc"] == pytest.approx(15 / 16)
+    assert got["auc_ci95"][0] <= got["auc"] <= got["auc_ci95"][1] <= 1.0
+    assert auc_with_ci(np.ones(4), score[:4]) == {"n": 4, "auc": None, "auc_ci95": None}

@@ -28,6 +28,7 @@ __all__ = [
     "threshold_band",
     "calibration_bins",
     "choose_threshold",
+    "auc_with_ci",
     "compute_auc",
     "compute_binary_metrics",
     "confusion_matrix_binary",
@@ -163,6 +164,19 @@ def compute_auc(y_true: Sequence | np.ndarray, y_prob: Sequence | np.ndarray, la
         return _sklearn_auc(truth == 1, p)
     aucs = np.array(_per_class_auc(_encode(t, labels, p.shape[1]), p, _sklearn_auc))
     return float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")
+
+
+def auc_with_ci(y_true: Sequence | np.ndarray, score: Sequence | np.ndarray, *, n_boot: int = 2000,
+                seed: int = 0) -> dict:
+    """``{"n", "auc", "auc_ci95"}`` of a binary score: :func:`compute_auc` and its percentile bootstrap 95 % CI.
+
+    With one class only, ``auc`` and ``auc_ci95`` are None.
+    """
+    t, p = _as_arrays(y_true, score)
+    if len(np.unique(t)) < 2:
+        return {"n": len(t), "auc": None, "auc_ci95": None}
+    return {"n": len(t), "auc": compute_auc(t, p),
+            "auc_ci95": bootstrap_ci(len(t), lambda i: compute_auc(t[i], p[i]), n_boot=n_boot, seed=seed)}
 
 
 def calibration_bins(

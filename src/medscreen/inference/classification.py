@@ -175,20 +175,16 @@ class Classifier:
         previous glaucoma model, 0.870 → 0.868 for the shipped one, which
         therefore does not use it.
         """
-        feeds = self.feeds(images, clinical)
-        logits = self.run(feeds)
-        if self.spec.params.tta == "flip" and "image" in feeds:
-            mirrored = {**feeds, "image": np.ascontiguousarray(feeds["image"][..., ::-1])}
-            logits = (np.asarray(logits) + np.asarray(self.run(mirrored))) / 2.0
+        logits = self.network_logits(images, clinical)
         if (fusion := self.spec.params.pallor_fusion) is not None:
             logits = fused_logits(logits, images or [], fusion, pallor=pallor)
         return probabilities(logits)
 
-    def network_logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """The network's own ``N×1`` logits (flip TTA as the card says, no pallor fusion): what fusion is fitted on."""
-        feeds = self.feeds(images, None)
+    def network_logits(self, images: Sequence[np.ndarray] | None, clinical: np.ndarray | None = None) -> np.ndarray:
+        """The network's own logits (flip TTA as the card says, no pallor fusion): what a fusion is fitted on."""
+        feeds = self.feeds(images, clinical)
         logits = np.asarray(self.run(feeds))
-        if self.spec.params.tta == "flip":
+        if self.spec.params.tta == "flip" and "image" in feeds:
             mirrored = {**feeds, "image": np.ascontiguousarray(feeds["image"][..., ::-1])}
             logits = (logits + np.asarray(self.run(mirrored))) / 2.0
         return logits
@@ -344,22 +340,15 @@ def _fusion_parts(truth: np.ndarray, parts: dict[str, np.ndarray], sources: Sequ
 
     A fused score's parts, reported apart so that a user sees on their own data what each one ranks.
     """
-    from medscreen.evaluation.classification import compute_auc
-    from medscreen.evaluation.stats import bootstrap_ci
-
-    def auc(keep: np.ndarray, score: np.ndarray) -> dict:
-        t, s = truth[keep], score[keep]
-        if len(set(t.tolist())) < 2:
-            return {"n": int(keep.sum()), "auc": None, "auc_ci95": None}
-        ci = bootstrap_ci(len(t), lambda i: compute_auc(t[i], s[i]), n_boot=500, seed=0)
-        return {"n": int(keep.sum()), "auc": compute_auc(t, s), "auc_ci95": ci}
+    from medscreen.evaluation.classification import auc_with_ci
 
     src = np.asarray(sources)
     out: dict = {}
     for name, score in (("network", parts["p_network"]), ("pallor", parts["pallor"])):
-        out[name] = auc(np.ones(len(truth), bool), score)
+        out[name] = auc_with_ci(truth, score, n_boot=500)
         if len(set(sources)) > 1:
-            out[name]["by_source"] = {s: auc(src == s, score) for s in sorted(set(sources))}
+            out[name]["by_source"] = {s: auc_with_ci(truth[src == s], score[src == s], n_boot=500)
+                                      for s in sorted(set(sources))}
     return out
 
 
