@@ -40,7 +40,8 @@ def field_mask(rgb: np.ndarray, *, threshold: int = FIELD_LEVEL) -> np.ndarray:
 
     ``rgb``: ``H×W×3`` (or ``H×W``) uint8. Zero padding of a crop falls outside too.
     """
-    return (rgb if rgb.ndim == 2 else rgb[..., :2].max(axis=-1)) > threshold
+    # np.maximum of two planes: the same as a max over the channel axis, several times faster on uint8
+    return (rgb if rgb.ndim == 2 else np.maximum(rgb[..., 0], rgb[..., 1])) > threshold
 
 
 def fov_box(rgb: np.ndarray, *, threshold: int = FIELD_LEVEL) -> Box:
