@@ -3,7 +3,7 @@
 The network sees its crop after ``local-contrast`` preprocessing, which removes
 how much paler the disc is than the retina around it; the pallor score
 (:func:`~medscreen.transforms.classification.disc_pallor`) keeps it and, with no
-training, ranks glaucoma on every camera here (AUC 0.68–0.79). A network trained
+training, ranks glaucoma on every camera here (AUC 0.67–0.79). A network trained
 on one camera ranks the other camera's eyes poorly; adding the pallor at a
 fixed share lifts that leave-one-source-out AUC where the network is weakest
 (the glaucoma card has the figures; ``benchmarks/pallor_fusion.py`` measures it under CV).
