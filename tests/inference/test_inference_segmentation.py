@@ -85,6 +85,23 @@ def test_disc_coarse_to_fine_maps_back_to_image_coordinates():
     assert inter / union > 0.85
 
 
+def test_full_photo_disc_is_looked_for_only_near_the_horizontal_meridian():
+    """A large bright flash at the top rim outscores the disc as a blob; with the card's max_vertical_offset the
+    disc on the meridian is found instead, and without one (or on a crop) the flash still wins."""
+    img = np.zeros((400, 400, 3), np.uint8)
+    yy, xx = np.mgrid[:400, :400]
+    img[(yy - 200) ** 2 + (xx - 200) ** 2 < 195**2] = (90, 40, 20)
+    flash = (yy - 45) ** 2 + (xx - 200) ** 2 < 30**2  # 0.78 half-sides above the middle
+    disc = (yy - 210) ** 2 + (xx - 300) ** 2 < 16**2
+    img[flash | disc] = (250, 200, 150)
+    params = {"refine_k": 3.0, "refine_scales": [1.0]}
+    banded = segment_disc(img, _oracle(64), ModelSpec("disc", 64, 3, 0.5, {**params, "max_vertical_offset": 0.5}),
+                          is_crop=False)
+    assert (banded.mask & disc).sum() / (banded.mask | disc).sum() > 0.8 and not (banded.mask & flash).any()
+    anywhere = segment_disc(img, _oracle(64), ModelSpec("disc", 64, 3, 0.5, params), is_crop=False)
+    assert (anywhere.mask & flash).any() and not (anywhere.mask & disc).any()
+
+
 def test_disc_scale_tta_maps_back_and_runs_one_window_per_scale():
     img = np.zeros((300, 400, 3), np.uint8)
     yy, xx = np.mgrid[:300, :400]

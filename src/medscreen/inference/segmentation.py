@@ -131,7 +131,8 @@ def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
     return _ndimage.uniform_filter(x, size=2 * r + 1, mode="constant")
 
 
-def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, float, float] | None:
+def _blob_peak(prob: np.ndarray, radii: tuple[float, ...],
+               max_offset: float | None = None) -> tuple[int, int, float, float] | None:
     """The most disc-like spot of a probability map: ``(y, x, radius, score)`` or None.
 
     A centre-surround detector at several radii: the mean probability inside a
@@ -140,8 +141,15 @@ def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, fl
     bright retina (flash at the rim, atrophy, reflexes) scores low, because its
     surround is as high as its centre. Hand-written: a few lines of
     box filters, and no library offers this scoring.
+
+    ``max_offset``: look only at rows whose centre lies at most this many half
+    heights above or below the map's middle (the band where a 45° photo's disc
+    lies, :func:`disc_confidence`'s ``max_vertical_offset``); None: everywhere.
     """
     side = prob.shape[0]
+    rows = None
+    if max_offset is not None:
+        rows = np.abs(np.arange(side) + 0.5 - side / 2) <= max_offset * side / 2
     best: tuple[int, int, float, float] | None = None
     for share in radii:
         r = max(1, int(round(share * side)))
@@ -150,6 +158,8 @@ def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, fl
         n_in, n_out = (2 * r + 1) ** 2, (4 * r + 1) ** 2
         ring = (outer * n_out - inner * n_in) / (n_out - n_in)
         score = inner - ring
+        if rows is not None:
+            score[~rows] = -np.inf
         y, x = np.unravel_index(int(np.argmax(score)), score.shape)
         if best is None or score[y, x] > best[3]:
             best = (int(y), int(x), float(r), float(score[y, x]))
@@ -158,16 +168,17 @@ def _blob_peak(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, fl
     return best
 
 
-def _blob_peak_halved(prob: np.ndarray, radii: tuple[float, ...]) -> tuple[int, int, float, float] | None:
+def _blob_peak_halved(prob: np.ndarray, radii: tuple[float, ...],
+                      max_offset: float | None = None) -> tuple[int, int, float, float] | None:
     """:func:`_blob_peak` on the map mean-pooled 2×2 (4× fewer pixels on the screening hot path), in full-map units.
 
     Only the peak's place is taken from it, to within 2 map pixels; pass 2 then outlines the disc at full resolution.
     """
     h, w = (prob.shape[0] // 2) * 2, (prob.shape[1] // 2) * 2
     if h < 32 or w < 32:
-        return _blob_peak(prob, radii)
+        return _blob_peak(prob, radii, max_offset)
     pooled = prob[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    peak = _blob_peak(pooled, radii)
+    peak = _blob_peak(pooled, radii, max_offset)
     return None if peak is None else (2 * peak[0] + 1, 2 * peak[1] + 1, 2 * peak[2], peak[3])
 
 
@@ -193,7 +204,8 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
 
     Pass 1 looks at the squared field of view at the model's input size and
     locates the disc as the most disc-like spot of the probability map
-    (:func:`_blob_peak`); pass 2 looks again at a square around it of side
+    (:func:`_blob_peak`; on a full photo, only within the card's
+    ``max_vertical_offset`` of the view's middle); pass 2 looks again at a square around it of side
     ``refine_k × diameter`` held between ``min_refine`` and ``max_refine`` of
     the field of view (averaged over windows of ``refine_scales`` × that side,
     :func:`_predict_window_scales`), and the final mask is the pass-2 component
@@ -207,7 +219,10 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
     s = spec.input_size
     small = _sigmoid(runner(_to_batch([resize(crop_box(rgb, box1), (s, s))]))[0, 0]).astype(np.float32)
     boxes = [box1]
-    peak = _blob_peak_halved(small, _BLOB_RADII[crop])
+    # a full photo's disc is looked for only where a disc can lie: the flash at the rim of the field can
+    # outscore it (a disc found there was turned away as implausible anyway)
+    band = None if crop else spec.params.max_vertical_offset
+    peak = _blob_peak_halved(small, _BLOB_RADII[crop], band)
     final = None
     if peak is None:
         prob, window = _predict_window(rgb, box1, runner, spec)
