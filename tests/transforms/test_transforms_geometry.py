@@ -61,6 +61,15 @@ def test_resize_masks_stay_binary_and_images_keep_dtype():
     assert resize(prob, (16, 16)).dtype == np.float32
 
 
+def test_two_step_shrink_stays_within_a_few_grey_levels_of_the_one_step():
+    """reducing_gap (the disc stage's full-photo shrink) first reduces by a whole factor: nearly the same pixels."""
+    img = resize(_fundus(), (1200, 1200))
+    one, two = resize(img, (256, 256)), resize(img, (256, 256), reducing_gap=2.0)
+    diff = np.abs(one.astype(int) - two.astype(int))
+    assert two.shape == one.shape and two.dtype == np.uint8 and diff.max() <= 4 and diff.mean() < 0.5
+    assert not np.array_equal(one, two)  # a real two-step shrink, not the same call
+
+
 def test_largest_component_and_geometry():
     mask = np.zeros((50, 50), bool)
     mask[5:10, 5:10] = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from medscreen.inference.card import CardParams
 from medscreen.inference.runtime import ModelSpec, Runner
@@ -76,9 +77,27 @@ def _predict_window(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec
     return crop_box(prob, (window[0] - box[0], window[1] - box[1], window[2] - box[0], window[3] - box[1])), window
 
 
+def _window_part(image: np.ndarray, win: Box, onto: Box, runner: Runner, spec: ModelSpec) -> tuple[np.ndarray, Box]:
+    """Probability of window ``win`` of ``image`` over the part of ``onto`` it covers, and that part.
+
+    The network's ``S×S`` map is resized straight to the part's pixels (Pillow's
+    resize of a source ``box``), not to the whole window first: a window wider than
+    ``onto`` costs no more than one of its size.
+    """
+    s = spec.input_size
+    crop = resize(crop_box(image, win), (s, s), reducing_gap=2.0)
+    prob = _sigmoid(runner(_to_batch([crop]))[0, 0]).astype(np.float32)
+    y0, x0, y1, x1 = max(win[0], onto[0]), max(win[1], onto[1]), min(win[2], onto[2]), min(win[3], onto[3])
+    fy, fx = s / (win[2] - win[0]), s / (win[3] - win[1])
+    source = ((x0 - win[1]) * fx, (y0 - win[0]) * fy, (x1 - win[1]) * fx, (y1 - win[0]) * fy)
+    part = Image.fromarray(prob, mode="F").resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=source)
+    return np.asarray(part, dtype=np.float32), (y0, x0, y1, x1)
+
+
 def _predict_window_scales(image: np.ndarray, box: Box, runner: Runner, spec: ModelSpec,
                            scales: tuple[float, ...]) -> tuple[np.ndarray, Box]:
-    """:func:`_predict_window` of ``box``, averaged over windows of the same centre and ``scales`` × its side.
+    """Probability map of ``box`` of ``image`` (cut to the part inside the image, and that part), averaged over
+    windows of the same centre and ``scales`` × its side.
 
     A scale test-time augmentation: the network sees the disc at several sizes
     in its window and the probability maps are averaged where they overlap
@@ -98,10 +117,12 @@ def _predict_window_scales(image: np.ndarray, box: Box, runner: Runner, spec: Mo
     total, count = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
     cy, cx, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]
     for each in sorted({side if s == 1.0 else int(max(side * s, 32)) for s in scales}):
-        prob, win = _predict_window(image, box if each == side else centred_box(cy, cx, each), runner, spec)
-        at = (win[0] - window[0], win[1] - window[1], win[2] - window[0], win[3] - window[1])
-        total += paste_box(prob, at, shape)
-        count += paste_box(np.ones_like(prob), at, shape)
+        part, at = _window_part(image, box if each == side else centred_box(cy, cx, each), window, runner, spec)
+        if at[2] <= at[0] or at[3] <= at[1]:
+            continue
+        y0, x0, y1, x1 = at[0] - window[0], at[1] - window[1], at[2] - window[0], at[3] - window[1]
+        total[y0:y1, x0:x1] += part
+        count[y0:y1, x0:x1] += 1.0
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0), window
 
 
@@ -217,7 +238,8 @@ def segment_disc(rgb: np.ndarray, runner: Runner, spec: ModelSpec, *, is_crop: b
     shape = rgb.shape[:2]
     box1 = square_box(fov_box(rgb))
     s = spec.input_size
-    small = _sigmoid(runner(_to_batch([resize(crop_box(rgb, box1), (s, s))]))[0, 0]).astype(np.float32)
+    view = resize(crop_box(rgb, box1), (s, s), reducing_gap=2.0)
+    small = _sigmoid(runner(_to_batch([view]))[0, 0]).astype(np.float32)
     boxes = [box1]
     # a full photo's disc is looked for only where a disc can lie: the flash at the rim of the field can
     # outscore it (a disc found there was turned away as implausible anyway)
